@@ -1,0 +1,54 @@
+package framework
+
+import "context"
+
+// Record is an event as a [Broker] stores it: the event, its ID already set
+// to the string form of its cursor, and the cursor's sequence number.
+type Record struct {
+	Seq   uint64
+	Event Event
+}
+
+// Page is the answer of [Broker.Read].
+type Page struct {
+	// Records are the retained records after the requested sequence, oldest
+	// first.
+	Records []Record
+	// Lost reports that records after the requested sequence are no longer
+	// retained: they were published before Records[0] (or, when Records is
+	// empty, before the tip) and discarded.
+	Lost bool
+	// Tip is the cursor of the newest record of the topic when it was read
+	// (Seq 0 when none was ever published), with the broker's epoch.
+	Tip Cursor
+}
+
+// Broker stores the events of a [Hub]'s topics and carries them to it. It
+// assigns every event its sequence number (strictly increasing per topic, not
+// necessarily consecutive), keeps a bounded history, and delivers each topic's
+// new records to the Hub in order. The Hub does the fan-out to subscribers;
+// a Broker is asked to deliver each topic once per Hub, however many clients
+// follow it.
+//
+// [MemoryBroker] is the in-process default. A distributed Broker (one whose
+// Publish on one node reaches Follow on every node) lets several processes
+// serve the same topics. All methods may be called concurrently.
+type Broker interface {
+	// Publish appends ev (whose ID is ignored) to topic and returns the
+	// cursor assigned to it. After Publish returns, the record is retained
+	// (until the history limits discard it) and reaches every Follow of the
+	// topic. It fails with an error wrapping [ErrClosed] after Close.
+	Publish(ctx context.Context, topic string, ev Event) (Cursor, error)
+
+	// Read returns up to limit retained records of topic with a sequence
+	// number greater than after, oldest first. A topic never published to
+	// reads as empty, not as an error.
+	Read(ctx context.Context, topic string, after uint64, limit int) (Page, error)
+
+	// Follow calls fn with every record published to topic after Follow
+	// returned, in sequence order, never concurrently with itself; fn must
+	// not block. It returns the topic's tip at the time Follow started
+	// delivering and a stop function; once stop returns, fn is not called
+	// again. Records published before the tip are read with Read.
+	Follow(topic string, fn func(Record)) (tip Cursor, stop func(), err error)
+}

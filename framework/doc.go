@@ -1,0 +1,25 @@
+// Package framework is the transport-neutral core of rxstream: the [Event]
+// every transport carries, the [Cursor] a client resumes from, and the [Hub]
+// that fans topics out to subscribers.
+//
+// It imports the standard library and rxgo only; nothing here knows about
+// HTTP. The adapters render hub topics on SSE, long-poll, short-poll and
+// WebSocket routes with the same cursor, so a client can switch transport
+// without losing or repeating an event.
+//
+// Files:
+//
+//   - event.go: [Event] and the [Gap] notice.
+//   - cursor.go: [Cursor], [ParseCursor], topic names ([ValidTopic]).
+//   - broker.go: the [Broker] interface behind a Hub.
+//   - memory.go: [MemoryBroker], the in-process default with bounded history.
+//   - hub.go: [Hub], topics and publishing.
+//   - subscription.go: [Subscription], a subscriber's bounded queue.
+//   - errors.go: sentinel errors and [CursorError].
+//
+// The contract: IDs of a topic are strictly increasing; a subscriber gets
+// every event after its cursor, in order, once, or an explicit [Gap] when
+// the history no longer holds them; history is bounded by count and age; a
+// subscriber's queue is bounded and a slow subscriber never delays others;
+// a subscriber costs no goroutine.
+package framework

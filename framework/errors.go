@@ -1,0 +1,36 @@
+package framework
+
+import (
+	"errors"
+	"strconv"
+)
+
+// Errors returned by the Hub, its subscriptions and brokers.
+var (
+	// ErrClosed is returned after the Hub, the Subscription or the Broker was
+	// closed.
+	ErrClosed = errors.New("rxstream: closed")
+	// ErrOverflow ends a subscription whose queue overflowed under
+	// [OverflowClose]. The client should resume from its last event ID.
+	ErrOverflow = errors.New("rxstream: subscriber queue overflowed")
+	// ErrInvalidTopic reports a topic name that [ValidTopic] refuses.
+	ErrInvalidTopic = errors.New("rxstream: invalid topic name")
+	// ErrInvalidEvent reports an event that a Hub refuses to publish.
+	ErrInvalidEvent = errors.New("rxstream: invalid event")
+	// ErrInvalidCursor is wrapped by every [*CursorError].
+	ErrInvalidCursor = errors.New("rxstream: invalid cursor")
+)
+
+// CursorError reports a malformed cursor (a Last-Event-ID, cursor or
+// lastEventId parameter). Adapters answer it with HTTP 400.
+type CursorError struct {
+	Cursor string // the cursor as given, cut to 64 bytes
+	Reason string // what is wrong with it
+}
+
+func (e *CursorError) Error() string {
+	return "rxstream: invalid cursor " + strconv.Quote(e.Cursor) + ": " + e.Reason
+}
+
+// Unwrap returns [ErrInvalidCursor].
+func (e *CursorError) Unwrap() error { return ErrInvalidCursor }

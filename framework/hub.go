@@ -1,0 +1,250 @@
+package framework
+
+import (
+	"context"
+	"fmt"
+	"strings"
+	"sync"
+	"unicode/utf8"
+)
+
+// DefaultQueueSize is the default bound of a subscriber's queue.
+const DefaultQueueSize = 512
+
+// OverflowPolicy says what a [Hub] does with a subscriber whose queue is
+// full when an event arrives.
+type OverflowPolicy int
+
+const (
+	// OverflowClose ends the subscription with [ErrOverflow] (the default).
+	// The client reconnects with its last event ID and catches up from
+	// history, so nothing is lost while the history holds.
+	OverflowClose OverflowPolicy = iota + 1
+	// OverflowDropOldest discards the oldest queued event and tells the
+	// subscriber with a [Gap] before its next event.
+	OverflowDropOldest
+)
+
+// HubOptions configures a [Hub]. The zero value means defaults.
+type HubOptions struct {
+	// Broker stores and carries the events. nil means a [MemoryBroker] with
+	// default limits, owned (and closed) by the Hub.
+	Broker Broker
+	// QueueSize bounds each subscriber's queue of live events; 0 means
+	// [DefaultQueueSize]. The queue's memory grows with use, so an idle
+	// subscriber holds none.
+	QueueSize int
+	// Overflow is the policy for a subscriber whose queue is full; 0 means
+	// [OverflowClose].
+	Overflow OverflowPolicy
+}
+
+// Hub is the meeting point of publishers and subscribers: named topics whose
+// events carry strictly increasing IDs, a bounded history per topic (kept by
+// its [Broker]), and a bounded queue per subscriber so that a slow subscriber
+// never delays the others.
+//
+// The zero Hub is ready to use with default options. All methods may be
+// called concurrently. A subscriber costs no goroutine: it is a queue that
+// the publisher fills and the reader drains.
+type Hub struct {
+	opts HubOptions // read-only after init
+	init sync.Once
+	own  *MemoryBroker // the default broker, when the Hub made it
+
+	mu     sync.Mutex
+	topics map[string]*hubTopic
+	closed bool
+}
+
+type hubTopic struct {
+	name string
+	stop func() // ends the broker's Follow
+
+	mu    sync.Mutex
+	epoch string
+	last  uint64 // newest sequence delivered by Follow
+	subs  map[*Subscription]struct{}
+}
+
+// NewHub returns a Hub with the given options; opts may be nil. It fails when
+// an option is out of range.
+func NewHub(opts *HubOptions) (*Hub, error) {
+	h := &Hub{}
+	if opts != nil {
+		h.opts = *opts
+	}
+	if h.opts.QueueSize < 0 {
+		return nil, fmt.Errorf("rxstream: negative QueueSize %d", h.opts.QueueSize)
+	}
+	if h.opts.Overflow < 0 || h.opts.Overflow > OverflowDropOldest {
+		return nil, fmt.Errorf("rxstream: unknown OverflowPolicy %d", h.opts.Overflow)
+	}
+	h.setup()
+	return h, nil
+}
+
+func (h *Hub) setup() {
+	h.init.Do(func() {
+		if h.opts.QueueSize == 0 {
+			h.opts.QueueSize = DefaultQueueSize
+		}
+		if h.opts.Overflow == 0 {
+			h.opts.Overflow = OverflowClose
+		}
+		if h.opts.Broker == nil {
+			h.own, _ = NewMemoryBroker(nil) // cannot fail with nil options
+			h.opts.Broker = h.own
+		}
+		h.topics = make(map[string]*hubTopic)
+	})
+}
+
+// Publish appends ev to topic and returns the ID assigned to it. Its ID field
+// is ignored. ev.Name must not contain CR, LF or NUL, and ev.Data must be
+// UTF-8 text, because every transport (SSE among them) must be able to carry
+// it: encode binary payloads as base64 or JSON. Invalid input is an error
+// wrapping [ErrInvalidTopic] or [ErrInvalidEvent].
+func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (string, error) {
+	h.setup()
+	if !ValidTopic(topic) {
+		return "", fmt.Errorf("%w: %q", ErrInvalidTopic, topic)
+	}
+	if strings.ContainsAny(ev.Name, "\r\n\x00") {
+		return "", fmt.Errorf("%w: name contains CR, LF or NUL", ErrInvalidEvent)
+	}
+	if !utf8.Valid(ev.Data) {
+		return "", fmt.Errorf("%w: data is not UTF-8 text", ErrInvalidEvent)
+	}
+	if ev.Retry < 0 {
+		return "", fmt.Errorf("%w: negative retry", ErrInvalidEvent)
+	}
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed {
+		return "", ErrClosed
+	}
+	c, err := h.opts.Broker.Publish(ctx, topic, ev)
+	if err != nil {
+		return "", fmt.Errorf("rxstream: publish to %s: %w", topic, err)
+	}
+	return c.String(), nil
+}
+
+// Subscribe follows topic from cursor: the subscription delivers the
+// retained events after cursor, then live events, in order, each once. An
+// empty cursor starts with the next live event. A cursor older than the
+// retained history, or from an earlier epoch, gets a [Gap] first.
+//
+// A malformed cursor is a [*CursorError]; a bad topic name wraps
+// [ErrInvalidTopic]. The caller must Close the subscription.
+func (h *Hub) Subscribe(topic, cursor string) (*Subscription, error) {
+	h.setup()
+	if !ValidTopic(topic) {
+		return nil, fmt.Errorf("%w: %q", ErrInvalidTopic, topic)
+	}
+	c, hasCursor, err := ParseCursor(cursor)
+	if err != nil {
+		return nil, err
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.closed {
+		return nil, ErrClosed
+	}
+	t := h.topics[topic]
+	if t == nil {
+		t = &hubTopic{name: topic, subs: make(map[*Subscription]struct{})}
+		tip, stop, err := h.opts.Broker.Follow(topic, t.deliver)
+		if err != nil {
+			return nil, fmt.Errorf("rxstream: follow %s: %w", topic, err)
+		}
+		t.epoch, t.last, t.stop = tip.Epoch, tip.Seq, stop
+		h.topics[topic] = t
+	}
+	s := &Subscription{hub: h, topic: t, ready: make(chan struct{}, 1)}
+	t.mu.Lock()
+	switch {
+	case !hasCursor:
+		s.after, s.live = t.last, true
+		s.lastID = Cursor{Epoch: t.epoch, Seq: t.last}.String()
+	case c.Epoch != "" && c.Epoch != t.epoch:
+		s.gapPending = true // a cursor of an earlier epoch: all of it is new
+		s.lastID = cursor
+	default:
+		s.after = c.Seq
+		s.lastID = cursor
+	}
+	t.subs[s] = struct{}{}
+	t.mu.Unlock()
+	return s, nil
+}
+
+// deliver is the topic's Follow callback: it queues rec for every live
+// subscriber without blocking.
+func (t *hubTopic) deliver(rec Record) {
+	t.mu.Lock()
+	t.last = rec.Seq
+	for s := range t.subs {
+		if s.live {
+			s.push(rec)
+		}
+	}
+	t.mu.Unlock()
+}
+
+// remove detaches s from its topic, and the topic from the Hub when it was
+// the last subscriber.
+func (h *Hub) remove(s *Subscription) {
+	h.mu.Lock()
+	t := s.topic
+	t.mu.Lock()
+	delete(t.subs, s)
+	empty := len(t.subs) == 0
+	t.mu.Unlock()
+	if empty && h.topics[t.name] == t {
+		delete(h.topics, t.name)
+	} else {
+		empty = false
+	}
+	h.mu.Unlock()
+	if empty {
+		t.stop()
+	}
+}
+
+// Close ends every subscription with [ErrClosed] and closes the default
+// broker if the Hub made it. Publish and Subscribe then fail with
+// [ErrClosed]. Close is idempotent.
+func (h *Hub) Close() error {
+	h.setup()
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil
+	}
+	h.closed = true
+	topics := h.topics
+	h.topics = nil
+	h.mu.Unlock()
+	for _, t := range topics {
+		t.stop()
+		t.mu.Lock()
+		for s := range t.subs {
+			s.fail(ErrClosed)
+		}
+		t.mu.Unlock()
+	}
+	if h.own != nil {
+		return h.own.Close()
+	}
+	return nil
+}
+
+// Topics returns the number of topics with at least one subscriber.
+func (h *Hub) Topics() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.topics)
+}

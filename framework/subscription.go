@@ -1,0 +1,238 @@
+package framework
+
+import (
+	"context"
+	"sync"
+)
+
+// DefaultBatchSize is the number of events [Subscription.Next] returns at
+// most when asked for max <= 0.
+const DefaultBatchSize = 128
+
+// Batch is what [Subscription.Next] returns: an optional gap notice followed
+// by events. When Gap is set, the events in Events (if any) come after the
+// gap.
+type Batch struct {
+	Gap    *Gap
+	Events []Event
+}
+
+// Subscription is one subscriber of a [Hub] topic: it first reads the
+// retained history after its cursor from the broker, then drains its queue
+// of live events. It has no goroutine of its own; the reader drives it with
+// Next.
+//
+// Next and Cursor must be called from one goroutine at a time (the reader);
+// Close may be called concurrently with them, from any goroutine, any number
+// of times.
+type Subscription struct {
+	hub   *Hub
+	topic *hubTopic
+	ready chan struct{} // signalled (never closed) when there is news
+	live  bool          // caught up with history; guarded by topic.mu, written only by the reader
+
+	mu         sync.Mutex
+	after      uint64 // sequence of the last event delivered (or skipped over)
+	lastID     string // ID of that event: the cursor to resume from
+	gapPending bool   // the next batch opens with a Gap
+	queue      []Record
+	head, n    int
+	err        error // ends the subscription once the queue is drained
+	closed     bool
+
+	out []Event // reader-owned buffer behind Batch.Events
+}
+
+// Next blocks until there are events or a gap notice to deliver and returns
+// at most limit events (limit <= 0 means [DefaultBatchSize]). The Batch's Events
+// are valid until the next call; their Data is shared with other subscribers
+// and must not be modified.
+//
+// Next fails with ctx's error when ctx ends, with [ErrOverflow] after the
+// queue overflowed under [OverflowClose], with [ErrClosed] after Close or the
+// Hub's Close, or with the broker's error when reading history fails. After
+// an error the subscription is finished except for ctx errors, after which
+// Next may be called again.
+func (s *Subscription) Next(ctx context.Context, limit int) (Batch, error) {
+	if limit <= 0 {
+		limit = DefaultBatchSize
+	}
+	for {
+		if !s.live {
+			b, err := s.catchUp(ctx, limit)
+			if err != nil || b.Gap != nil || len(b.Events) > 0 {
+				return b, err
+			}
+			continue
+		}
+		s.mu.Lock()
+		if s.n > 0 || s.gapPending {
+			b := s.take(limit)
+			s.mu.Unlock()
+			return b, nil
+		}
+		err := s.err
+		s.mu.Unlock()
+		if err != nil {
+			return Batch{}, err
+		}
+		select {
+		case <-s.ready:
+		case <-ctx.Done():
+			return Batch{}, ctx.Err()
+		}
+	}
+}
+
+// catchUp reads one page of history after s.after, and goes live when it has
+// reached the newest event the topic's feed delivered.
+func (s *Subscription) catchUp(ctx context.Context, limit int) (Batch, error) {
+	s.mu.Lock()
+	after, err := s.after, s.err
+	s.mu.Unlock()
+	if err != nil {
+		return Batch{}, err
+	}
+	p, err := s.hub.opts.Broker.Read(ctx, s.topic.name, after, limit)
+	if err != nil {
+		return Batch{}, err
+	}
+	var b Batch
+	s.out = s.out[:0]
+	for _, r := range p.Records {
+		s.out = append(s.out, r.Event)
+		after = r.Seq
+	}
+	if len(p.Records) == 0 {
+		after = max(after, p.Tip.Seq) // nothing is retained up to the tip
+	}
+	t := s.topic
+	t.mu.Lock()
+	s.mu.Lock()
+	if p.Lost || s.gapPending {
+		b.Gap = &Gap{Last: s.lastID}
+		if len(s.out) > 0 {
+			b.Gap.Next = s.out[0].ID
+		}
+		s.gapPending = false
+	}
+	s.after = after
+	if len(s.out) > 0 {
+		s.lastID = s.out[len(s.out)-1].ID
+		b.Events = s.out
+	} else if b.Gap != nil && p.Tip.Seq > 0 {
+		s.lastID = p.Tip.String()
+	}
+	if after >= t.last {
+		s.live = true
+	}
+	s.mu.Unlock()
+	t.mu.Unlock()
+	return b, nil
+}
+
+// take moves up to limit queued events into a Batch. s.mu is held.
+func (s *Subscription) take(limit int) Batch {
+	var b Batch
+	if s.gapPending {
+		b.Gap = &Gap{Last: s.lastID}
+		if s.n > 0 {
+			b.Gap.Next = s.queue[s.head].Event.ID
+		}
+		s.gapPending = false
+	}
+	s.out = s.out[:0]
+	for s.n > 0 && len(s.out) < limit {
+		r := s.queue[s.head]
+		s.queue[s.head] = Record{}
+		s.head = (s.head + 1) % len(s.queue)
+		s.n--
+		s.out = append(s.out, r.Event)
+		s.after, s.lastID = r.Seq, r.Event.ID
+	}
+	if s.n == 0 && len(s.queue) > 64 {
+		s.queue, s.head = nil, 0 // an idle subscriber holds no queue memory
+	}
+	b.Events = s.out
+	return b
+}
+
+// push queues a live record, applying the overflow policy. The topic's lock
+// is held; push never blocks.
+func (s *Subscription) push(r Record) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.err != nil || r.Seq <= s.after {
+		return
+	}
+	limit := s.hub.opts.QueueSize
+	if s.n == limit {
+		if s.hub.opts.Overflow != OverflowDropOldest {
+			s.failLocked(ErrOverflow)
+			return
+		}
+		s.queue[s.head] = Record{}
+		s.head = (s.head + 1) % len(s.queue)
+		s.n--
+		s.gapPending = true
+	}
+	if s.n == len(s.queue) {
+		grown := make([]Record, min(limit, max(8, 2*len(s.queue))))
+		for i := range s.n {
+			grown[i] = s.queue[(s.head+i)%len(s.queue)]
+		}
+		s.queue, s.head = grown, 0
+	}
+	s.queue[(s.head+s.n)%len(s.queue)] = r
+	s.n++
+	s.signal()
+}
+
+func (s *Subscription) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// fail ends the subscription with err, dropping what is queued.
+func (s *Subscription) fail(err error) {
+	s.mu.Lock()
+	s.failLocked(err)
+	s.mu.Unlock()
+}
+
+func (s *Subscription) failLocked(err error) {
+	if s.err == nil {
+		s.err = err
+	}
+	s.queue, s.head, s.n, s.gapPending = nil, 0, 0, false
+	s.signal()
+}
+
+// Cursor returns the ID of the last event delivered (or, before any, the
+// cursor the subscription started from): the cursor from which a client
+// resumes without loss or repetition.
+func (s *Subscription) Cursor() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.lastID
+}
+
+// Ready returns a channel that receives a value when the subscription may
+// have news; Next does the waiting for most callers. It is never closed.
+func (s *Subscription) Ready() <-chan struct{} { return s.ready }
+
+// Close ends the subscription: a Next in progress or later returns
+// [ErrClosed]. It is idempotent and safe to call from any goroutine.
+func (s *Subscription) Close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	s.failLocked(ErrClosed)
+	s.mu.Unlock()
+	s.hub.remove(s)
+}
