@@ -34,8 +34,8 @@ func (e Event) Text() bool { return utf8.Valid(e.Data) }
 type Gap struct {
 	// Last is the cursor the subscriber held: the last event it saw.
 	// Empty when it held none.
-	Last string
+	Last string `json:"last"`
 	// Next is the ID of the first event it gets after the gap; empty when
 	// that event has not been published yet (the next live event follows).
-	Next string
+	Next string `json:"next"`
 }

@@ -22,7 +22,7 @@ type Batch struct {
 // of live events. It has no goroutine of its own; the reader drives it with
 // Next.
 //
-// Next and Cursor must be called from one goroutine at a time (the reader);
+// Next, Poll and Cursor must be called from one goroutine at a time (the reader);
 // Close may be called concurrently with them, from any goroutine, any number
 // of times.
 type Subscription struct {
@@ -54,27 +54,10 @@ type Subscription struct {
 // an error the subscription is finished except for ctx errors, after which
 // Next may be called again.
 func (s *Subscription) Next(ctx context.Context, limit int) (Batch, error) {
-	if limit <= 0 {
-		limit = DefaultBatchSize
-	}
 	for {
-		if !s.live {
-			b, err := s.catchUp(ctx, limit)
-			if err != nil || b.Gap != nil || len(b.Events) > 0 {
-				return b, err
-			}
-			continue
-		}
-		s.mu.Lock()
-		if s.n > 0 || s.gapPending {
-			b := s.take(limit)
-			s.mu.Unlock()
-			return b, nil
-		}
-		err := s.err
-		s.mu.Unlock()
-		if err != nil {
-			return Batch{}, err
+		b, err := s.Poll(ctx, limit)
+		if err != nil || b.Gap != nil || len(b.Events) > 0 {
+			return b, err
 		}
 		select {
 		case <-s.ready:
@@ -82,6 +65,27 @@ func (s *Subscription) Next(ctx context.Context, limit int) (Batch, error) {
 			return Batch{}, ctx.Err()
 		}
 	}
+}
+
+// Poll is Next without the wait: it returns an empty Batch when there is
+// nothing to deliver now. Readers that wait on other things too (a heartbeat
+// timer) select on [Subscription.Ready] and call Poll.
+func (s *Subscription) Poll(ctx context.Context, limit int) (Batch, error) {
+	if limit <= 0 {
+		limit = DefaultBatchSize
+	}
+	for !s.live {
+		b, err := s.catchUp(ctx, limit)
+		if err != nil || b.Gap != nil || len(b.Events) > 0 {
+			return b, err
+		}
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.n > 0 || s.gapPending {
+		return s.take(limit), nil
+	}
+	return Batch{}, s.err
 }
 
 // catchUp reads one page of history after s.after, and goes live when it has

@@ -1,0 +1,121 @@
+// Package transport holds what every rxstream adapter shares: the registry
+// of open streams that a shutdown ends, the cursor a request carries, and
+// the check that a response writer can stream.
+package transport
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/labstack/echo/v4"
+)
+
+// ErrShutdown is the cause of a stream context ended by [Registry.Close].
+var ErrShutdown = errors.New("rxstream: server shutting down")
+
+// Registry tracks the open streams of one adapter so that Close can end
+// them all. The zero Registry is ready to use; all methods may be called
+// concurrently.
+type Registry struct {
+	mu      sync.Mutex
+	cancels map[*context.CancelCauseFunc]struct{}
+	closed  bool
+}
+
+// Open derives a stream context from parent and registers it. It returns
+// ok false, and no context, after Close. The caller must call done when the
+// stream ends; done cancels the context.
+func (r *Registry) Open(parent context.Context) (ctx context.Context, done func(), ok bool) {
+	ctx, cancel := context.WithCancelCause(parent)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		cancel(ErrShutdown)
+		return nil, nil, false
+	}
+	if r.cancels == nil {
+		r.cancels = make(map[*context.CancelCauseFunc]struct{})
+	}
+	key := &cancel
+	r.cancels[key] = struct{}{}
+	return ctx, func() {
+		r.mu.Lock()
+		delete(r.cancels, key)
+		r.mu.Unlock()
+		cancel(context.Canceled)
+	}, true
+}
+
+// Close ends every open stream with cause [ErrShutdown] and refuses new
+// ones. It suits http.Server.RegisterOnShutdown.
+func (r *Registry) Close() {
+	r.mu.Lock()
+	r.closed = true
+	cancels := r.cancels
+	r.cancels = nil
+	r.mu.Unlock()
+	for c := range cancels {
+		(*c)(ErrShutdown)
+	}
+}
+
+// Len returns the number of open streams.
+func (r *Registry) Len() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.cancels)
+}
+
+// ShuttingDown reports whether ctx was ended by [Registry.Close].
+func ShuttingDown(ctx context.Context) bool {
+	return errors.Is(context.Cause(ctx), ErrShutdown)
+}
+
+// Jitter returns a duration in [d, 2d), so that clients told to come back
+// after a shutdown do not all come back at once.
+func Jitter(d time.Duration) time.Duration {
+	if d <= 0 {
+		return 0
+	}
+	return d + rand.N(d)
+}
+
+// Cursor returns the resume cursor of a request: the Last-Event-ID header,
+// else the first of the named query parameters that is present.
+func Cursor(r *http.Request, query ...string) string {
+	if v := r.Header.Get("Last-Event-ID"); v != "" {
+		return v
+	}
+	q := r.URL.Query()
+	for _, name := range query {
+		if v := q.Get(name); v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+// CanFlush reports whether w, unwrapped past echo's Response (whose Flush
+// panics when it cannot flush), can flush. Writers that wrap another expose
+// it with Unwrap, as http.ResponseController expects.
+func CanFlush(w http.ResponseWriter) bool {
+	for {
+		if r, ok := w.(*echo.Response); ok {
+			w = r.Writer
+			continue
+		}
+		switch w.(type) {
+		case interface{ FlushError() error }, http.Flusher:
+			return true
+		}
+		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
+		if !ok {
+			return false
+		}
+		w = u.Unwrap()
+	}
+}

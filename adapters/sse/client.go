@@ -1,0 +1,286 @@
+package sse
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/reactivex/rxgo/v2"
+
+	"github.com/rxstream/rxstream/framework"
+)
+
+// Defaults of [ClientOptions].
+const (
+	DefaultMinBackoff  = 250 * time.Millisecond
+	DefaultMaxBackoff  = 30 * time.Second
+	DefaultIdleTimeout = 45 * time.Second
+)
+
+// ClientOptions configures a [Client]. The zero value means defaults.
+type ClientOptions struct {
+	// HTTPClient makes the requests; nil means a client without a timeout
+	// (a stream lasts as long as it lasts).
+	HTTPClient *http.Client
+	// Header is added to every request.
+	Header http.Header
+	// LastEventID is the cursor of the first connection; empty starts with
+	// live events.
+	LastEventID string
+	// MinBackoff and MaxBackoff bound the delay before a reconnection: it
+	// starts at MinBackoff (or the server's retry hint, when larger),
+	// doubles with each failed attempt up to MaxBackoff, and is jittered to
+	// [d/2, d). Defaults: [DefaultMinBackoff], [DefaultMaxBackoff].
+	MinBackoff, MaxBackoff time.Duration
+	// IdleTimeout drops a connection on which nothing (no event, no
+	// heartbeat) arrived for that long, and reconnects; 0 means
+	// [DefaultIdleTimeout], negative never. Keep it above the server's
+	// heartbeat interval.
+	IdleTimeout time.Duration
+	// MaxAttempts ends the observable with an error after that many
+	// consecutive failed connection attempts; 0 means never.
+	MaxAttempts int
+	// Logger receives a line per reconnection; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// StatusError reports a response that is not an event stream and that
+// reconnecting will not fix (4xx, or a wrong Content-Type).
+type StatusError struct {
+	StatusCode  int
+	ContentType string
+	Body        string // the first 512 bytes
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("rxstream: sse: server answered %d %s: %q", e.StatusCode, e.ContentType, e.Body)
+}
+
+// Client reads an SSE endpoint the way a browser's EventSource does, and
+// better: it resends the last event ID on every reconnection, backs off
+// exponentially with jitter (honouring the server's retry hint), drops a
+// connection that went silent, and stops when its context ends.
+type Client struct {
+	url  string
+	opts ClientOptions
+}
+
+// NewClient returns a Client for the endpoint at rawURL; opts may be nil.
+func NewClient(rawURL string, opts *ClientOptions) (*Client, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("rxstream: sse: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("rxstream: sse: URL scheme %q is not http or https", u.Scheme)
+	}
+	c := &Client{url: rawURL}
+	if opts != nil {
+		c.opts = *opts
+	}
+	o := &c.opts
+	if o.MinBackoff < 0 || o.MaxBackoff < 0 || o.MaxAttempts < 0 {
+		return nil, errors.New("rxstream: sse: negative backoff or MaxAttempts")
+	}
+	if o.MinBackoff == 0 {
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	o.MaxBackoff = max(o.MaxBackoff, o.MinBackoff)
+	if o.IdleTimeout == 0 {
+		o.IdleTimeout = DefaultIdleTimeout
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return c, nil
+}
+
+// Events returns an observable of the stream: a [framework.Event] item per
+// event, a [framework.Gap] item per gap notice. Each Observe opens its own
+// connection and follows the stream until the observer's context (given
+// with rxgo.WithContext) ends; it completes when the server answers 204 No
+// Content, and ends with an error item on a [*StatusError] or after
+// MaxAttempts failed attempts.
+func (c *Client) Events() rxgo.Observable {
+	return rxgo.Defer([]rxgo.Producer{func(ctx context.Context, next chan<- rxgo.Item) {
+		r := run{c: c, lastID: c.opts.LastEventID, next: next}
+		if err := r.loop(ctx); err != nil && ctx.Err() == nil {
+			rxgo.Error(err).SendContext(ctx, next)
+		}
+	}})
+}
+
+// run is the state of one observation: the cursor and retry hint that
+// survive reconnections.
+type run struct {
+	c      *Client
+	lastID string
+	retry  time.Duration
+	next   chan<- rxgo.Item
+}
+
+func (r *run) loop(ctx context.Context) error {
+	failures := 0
+	for {
+		got, err := r.connect(ctx)
+		if ctx.Err() != nil {
+			return nil
+		}
+		var se *StatusError
+		switch {
+		case errors.As(err, &se):
+			return err
+		case errors.Is(err, errNoContent):
+			return nil
+		case errors.Is(err, errStopped):
+			return nil
+		}
+		if got {
+			failures = 0
+		}
+		failures++
+		if r.c.opts.MaxAttempts > 0 && failures > r.c.opts.MaxAttempts {
+			return fmt.Errorf("rxstream: sse: %d attempts failed, last: %w", failures-1, err)
+		}
+		d := r.backoff(failures)
+		r.c.opts.Logger.Info("rxstream: sse: reconnecting", "url", r.c.url, "in", d, "lastEventId", r.lastID, "err", err)
+		t := time.NewTimer(d)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
+	}
+}
+
+// backoff is the delay before the n-th consecutive attempt (n >= 1).
+func (r *run) backoff(n int) time.Duration {
+	d := max(r.c.opts.MinBackoff, r.retry)
+	for i := 1; i < n && d < r.c.opts.MaxBackoff; i++ {
+		d *= 2
+	}
+	d = min(d, max(r.c.opts.MaxBackoff, r.retry))
+	return d/2 + rand.N(d/2+1)
+}
+
+var (
+	errNoContent = errors.New("rxstream: sse: server answered 204 No Content")
+	errStopped   = errors.New("rxstream: sse: observer stopped")
+)
+
+// connect reads one connection until it ends. got reports whether it
+// delivered anything (so the backoff starts over).
+func (r *run) connect(ctx context.Context) (got bool, err error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.c.url, nil)
+	if err != nil {
+		return false, err
+	}
+	for k, v := range r.c.opts.Header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if r.lastID != "" {
+		req.Header.Set("Last-Event-ID", r.lastID)
+	}
+	resp, err := r.c.opts.HTTPClient.Do(req)
+	if err != nil {
+		return false, err
+	}
+	defer resp.Body.Close()
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch {
+	case resp.StatusCode == http.StatusNoContent:
+		return false, errNoContent
+	case resp.StatusCode == http.StatusOK && ct == "text/event-stream":
+	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
+		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
+			r.retry = max(r.retry, time.Duration(s)*time.Second)
+		}
+		return false, fmt.Errorf("rxstream: sse: server answered %d", resp.StatusCode)
+	default:
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return false, &StatusError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)}
+	}
+	var body io.Reader = resp.Body
+	if r.c.opts.IdleTimeout > 0 {
+		w := newWatchdog(r.c.opts.IdleTimeout, cancel)
+		defer w.stop()
+		body = w.reader(resp.Body)
+	}
+	dec := NewDecoder(body)
+	for {
+		ev, err := dec.Next()
+		if d := dec.Retry(); d > 0 {
+			r.retry = d
+		}
+		if err != nil {
+			if err == io.EOF {
+				err = io.ErrUnexpectedEOF // the server ended the stream: reconnect
+			}
+			return got, err
+		}
+		got = true
+		if id := dec.LastEventID(); id != "" {
+			r.lastID = id
+		}
+		item := rxgo.Of(ev)
+		if ev.Name == "gap" {
+			var g framework.Gap
+			if json.Unmarshal(ev.Data, &g) == nil {
+				item = rxgo.Of(g)
+			}
+		}
+		if !item.SendContext(ctx, r.next) {
+			return got, errStopped
+		}
+	}
+}
+
+// watchdog cancels a connection on which nothing was read for a while.
+type watchdog struct {
+	mu    sync.Mutex
+	timer *time.Timer
+	idle  time.Duration
+}
+
+func newWatchdog(idle time.Duration, cancel func()) *watchdog {
+	return &watchdog{idle: idle, timer: time.AfterFunc(idle, cancel)}
+}
+
+func (w *watchdog) reader(r io.Reader) io.Reader {
+	return readerFunc(func(p []byte) (int, error) {
+		n, err := r.Read(p)
+		if n > 0 {
+			w.mu.Lock()
+			w.timer.Reset(w.idle)
+			w.mu.Unlock()
+		}
+		return n, err
+	})
+}
+
+func (w *watchdog) stop() { w.timer.Stop() }
+
+type readerFunc func([]byte) (int, error)
+
+func (f readerFunc) Read(p []byte) (int, error) { return f(p) }

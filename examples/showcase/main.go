@@ -1,0 +1,102 @@
+// Command showcase serves one hub and one page that shows every rxstream
+// transport live.
+//
+//	go run ./examples/showcase -addr 127.0.0.1:8080
+//
+// Routes (see README.md for the whole list):
+//
+//	GET  /                         the page
+//	GET  /sse/interval?every=10s   Flux.interval(...).map(seq -> "new message") over SSE
+//	POST /topics/:topic            publish the request body; answers {"id": ...}
+//	GET  /topics/:topic/sse        the topic over SSE, resuming from Last-Event-ID
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/rxstream/rxstream/framework"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	flag.Parse()
+	if err := run(*addr); err != nil {
+		fmt.Fprintln(os.Stderr, "showcase:", err)
+		os.Exit(1)
+	}
+}
+
+func run(addr string) error {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	a, err := newApp(slog.Default())
+	if err != nil {
+		return err
+	}
+	defer a.hub.Close()
+	errc := make(chan error, 1)
+	go func() { errc <- a.e.Start(addr) }()
+	slog.Info("showcase: listening", "url", "http://"+addr+"/")
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	slog.Info("showcase: shutting down")
+	sctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := a.e.Shutdown(sctx); err != nil {
+		return err
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	return nil
+}
+
+// app is the showcase: one echo instance, one hub, and a route file per
+// transport (sse.go, ...), each adding its routes and its shutdown hook.
+type app struct {
+	e   *echo.Echo
+	hub *framework.Hub
+	log *slog.Logger
+}
+
+func newApp(log *slog.Logger) (*app, error) {
+	hub, err := framework.NewHub(nil)
+	if err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.Use(middleware.Recover())
+	a := &app{e: e, hub: hub, log: log}
+	e.GET("/", a.page)
+	e.POST("/topics/:topic", a.publish)
+	for _, register := range routes {
+		if err := register(a); err != nil {
+			return nil, err
+		}
+	}
+	return a, nil
+}
+
+// routes holds each transport's route registration; each transport's file
+// appends to it in an init function.
+var routes []func(*app) error
+
+// onShutdown registers fn to run when the server shuts down, so that open
+// streams end and Shutdown returns promptly.
+func (a *app) onShutdown(fn func()) { a.e.Server.RegisterOnShutdown(fn) }
