@@ -177,7 +177,7 @@ func (r *run) backoff(n int) time.Duration {
 		d *= 2
 	}
 	d = min(d, max(r.c.opts.MaxBackoff, r.retry))
-	return d/2 + rand.N(d/2+1)
+	return d/2 + rand.N(d-d/2) // [d/2, d)
 }
 
 var (
@@ -187,8 +187,8 @@ var (
 
 // connect reads one connection until it ends. got reports whether it
 // delivered anything (so the backoff starts over).
-func (r *run) connect(ctx context.Context) (got bool, err error) {
-	ctx, cancel := context.WithCancel(ctx)
+func (r *run) connect(parent context.Context) (got bool, err error) {
+	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.c.url, nil)
 	if err != nil {
@@ -250,7 +250,10 @@ func (r *run) connect(ctx context.Context) (got bool, err error) {
 				item = rxgo.Of(g)
 			}
 		}
-		if !item.SendContext(ctx, r.next) {
+		// Send under the observer's context, not the connection's: the
+		// watchdog may drop the connection while a slow observer holds
+		// this item, which must not end the observable.
+		if !item.SendContext(parent, r.next) {
 			return got, errStopped
 		}
 	}

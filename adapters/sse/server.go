@@ -272,7 +272,13 @@ func (st *stream) end() {
 		st.hb.Stop()
 	}
 	if transport.ShuttingDown(st.ctx) {
-		st.buf = appendRetry(st.buf[:0], transport.Jitter(st.opts.ShutdownRetry))
+		// appendRetry rounds up to a whole millisecond, which could reach
+		// 2*ShutdownRetry: round down instead when that stays >= ShutdownRetry.
+		d := transport.Jitter(st.opts.ShutdownRetry)
+		if t := d.Truncate(time.Millisecond); t >= st.opts.ShutdownRetry {
+			d = t
+		}
+		st.buf = appendRetry(st.buf[:0], d)
 		st.ctx = context.Background() // the final write has its own deadline
 		st.flush()
 	}

@@ -1,0 +1,322 @@
+package sse
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/reactivex/rxgo/v2"
+
+	"github.com/rxstream/rxstream/framework"
+)
+
+// fast are client options for tests: reconnections after a millisecond or
+// two, and no log lines.
+func fast(o ClientOptions) *ClientOptions {
+	if o.MinBackoff == 0 {
+		o.MinBackoff = time.Millisecond
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = 4 * time.Millisecond
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &o
+}
+
+// requestLog is an echo middleware that records the Last-Event-ID of every
+// request and, when cut is positive, ends every request's context after cut,
+// so every stream ends quickly and the client must reconnect.
+type requestLog struct {
+	cut time.Duration
+	mu  sync.Mutex
+	ids []string
+}
+
+func (l *requestLog) middleware(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		l.mu.Lock()
+		l.ids = append(l.ids, c.Request().Header.Get("Last-Event-ID"))
+		l.mu.Unlock()
+		if l.cut > 0 {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), l.cut)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+		}
+		return next(c)
+	}
+}
+
+func (l *requestLog) requests() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return append([]string(nil), l.ids...)
+}
+
+func TestClientReconnectsAndResumes(t *testing.T) {
+	a := newApp(t, &Options{Heartbeat: -1}, nil)
+	log := &requestLog{cut: 30 * time.Millisecond}
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), log.middleware)
+	seed := a.publish(t, "feed", "seed")
+
+	const n = 200
+	stop := make(chan struct{})
+	published := make(chan struct{})
+	go func() {
+		defer close(published)
+		for i := range n {
+			select {
+			case <-stop:
+				return
+			case <-time.After(500 * time.Microsecond):
+			}
+			a.hub.Publish(context.Background(), "feed", framework.Event{Data: []byte(strconv.Itoa(i))})
+		}
+	}()
+	defer func() {
+		close(stop)
+		<-published
+	}()
+
+	items := clientEvents(t, a.ts.URL+"/topics/feed", fast(ClientOptions{LastEventID: seed}), n)
+	if len(items) != n {
+		t.Fatalf("got %d items, want %d", len(items), n)
+	}
+	for i, it := range items {
+		ev, ok := it.V.(framework.Event)
+		if it.E != nil || !ok || string(ev.Data) != strconv.Itoa(i) {
+			t.Fatalf("item %d = %+v, want data %d", i, it, i)
+		}
+	}
+	reqs := log.requests()
+	if len(reqs) < 2 {
+		t.Fatalf("%d requests: the client never reconnected", len(reqs))
+	}
+	if reqs[0] != seed {
+		t.Errorf("first request's Last-Event-ID %q, want %q", reqs[0], seed)
+	}
+	for i, id := range reqs[1:] {
+		if id == "" || id == seed && i > 0 {
+			t.Errorf("request %d did not resend the last event ID (%q)", i+1, id)
+		}
+	}
+}
+
+func TestClientRetryHint(t *testing.T) {
+	const hint = 40 * time.Millisecond
+	a := newApp(t, &Options{Retry: hint, Heartbeat: -1}, nil)
+	log := &requestLog{cut: time.Millisecond}
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), log.middleware)
+	c, err := NewClient(a.ts.URL+"/topics/hinted", fast(ClientOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	r := run{c: c, next: make(chan rxgo.Item)}
+	if _, err := r.connect(context.Background()); err == nil {
+		t.Fatal("connect returned no error when the server ended the stream")
+	}
+	if r.retry != hint {
+		t.Fatalf("retry after the connection: %v, want the server's %v", r.retry, hint)
+	}
+	for range 100 {
+		if d := r.backoff(1); d < hint/2 || d >= hint {
+			t.Fatalf("backoff %v with retry hint %v, want [%v, %v)", d, hint, hint/2, hint)
+		}
+	}
+}
+
+func TestClientBackoff(t *testing.T) {
+	tests := []struct {
+		name           string
+		min, max, hint time.Duration
+		attempt        int
+		want           time.Duration // the un-jittered delay d
+	}{
+		{"first attempt", 100 * time.Millisecond, time.Second, 0, 1, 100 * time.Millisecond},
+		{"doubles", 100 * time.Millisecond, time.Second, 0, 3, 400 * time.Millisecond},
+		{"capped", 100 * time.Millisecond, time.Second, 0, 10, time.Second},
+		{"hint above min", 100 * time.Millisecond, time.Second, 300 * time.Millisecond, 1, 300 * time.Millisecond},
+		{"hint above max", 100 * time.Millisecond, time.Second, 5 * time.Second, 4, 5 * time.Second},
+		{"tiny even", 2, 2, 0, 1, 2},
+		{"tiny odd", 3, 3, 0, 1, 3},
+		{"one nanosecond", 1, 1, 0, 5, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := NewClient("http://example.com/", &ClientOptions{MinBackoff: tt.min, MaxBackoff: tt.max})
+			if err != nil {
+				t.Fatal(err)
+			}
+			r := run{c: c, retry: tt.hint}
+			lo, hi := tt.want/2, tt.want
+			if tt.want == 1 {
+				hi = 1 // [0, 1) is {0}
+			}
+			seen := map[time.Duration]bool{}
+			for range 2000 {
+				d := r.backoff(tt.attempt)
+				if d < lo || d >= hi {
+					t.Fatalf("backoff(%d) = %v, want [%v, %v)", tt.attempt, d, lo, hi)
+				}
+				seen[d] = true
+			}
+			if tt.want >= 100 && len(seen) < 2 {
+				t.Errorf("backoff(%d) is always %v: no jitter", tt.attempt, lo)
+			}
+		})
+	}
+}
+
+func TestClientEnds(t *testing.T) {
+	a := newApp(t, nil, nil)
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.e.GET("/done", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
+	a.e.GET("/html", func(c echo.Context) error { return c.HTML(http.StatusOK, "<p>not a stream</p>") })
+	tests := []struct {
+		name   string
+		path   string
+		cursor string
+		status int // 0: completes without error
+	}{
+		{"404", "/nowhere", "", http.StatusNotFound},
+		{"400 malformed cursor", "/topics/feed", "garbage", http.StatusBadRequest},
+		{"400 bad topic", "/topics/a..b", "", http.StatusBadRequest},
+		{"200 not a stream", "/html", "", http.StatusOK},
+		{"204 completes", "/done", "", 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			items := clientEvents(t, a.ts.URL+tt.path, fast(ClientOptions{LastEventID: tt.cursor}), 2)
+			if tt.status == 0 {
+				if len(items) != 0 {
+					t.Errorf("items %+v, want completion", items)
+				}
+				return
+			}
+			if len(items) != 1 || items[0].E == nil {
+				t.Fatalf("items %+v, want one error", items)
+			}
+			var se *StatusError
+			if !errors.As(items[0].E, &se) || se.StatusCode != tt.status {
+				t.Fatalf("error %v, want a *StatusError %d", items[0].E, tt.status)
+			}
+			if tt.status == http.StatusBadRequest && !strings.Contains(se.Body, "message") {
+				t.Errorf("StatusError body %q, want echo's JSON message", se.Body)
+			}
+		})
+	}
+}
+
+func TestClientIdleTimeout(t *testing.T) {
+	a := newApp(t, &Options{Heartbeat: -1}, nil)
+	log := &requestLog{}
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), log.middleware)
+	seed := a.publish(t, "silent", "seed")
+	c, err := NewClient(a.ts.URL+"/topics/silent", fast(ClientOptions{IdleTimeout: 20 * time.Millisecond, LastEventID: seed}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := c.Events().Observe(rxgo.WithContext(ctx))
+	defer func() {
+		cancel()
+		for range ch {
+		}
+	}()
+	waitFor(t, "3 connections", func() bool { return len(log.requests()) >= 3 })
+	id := a.publish(t, "silent", "finally")
+	select {
+	case it := <-ch:
+		if ev, _ := it.V.(framework.Event); ev.ID != id {
+			t.Errorf("item %+v, want the event %q", it, id)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no event after reconnecting")
+	}
+	for i, h := range log.requests() {
+		if h != seed && h != id { // the client may reconnect once more after the event
+			t.Errorf("request %d Last-Event-ID %q, want %q or %q", i, h, seed, id)
+		}
+	}
+}
+
+// A consumer slower than IdleTimeout must not end the observable: the
+// connection may be dropped, but the client resumes after the last event.
+func TestClientSlowConsumer(t *testing.T) {
+	a := newApp(t, &Options{Heartbeat: -1}, nil)
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	seed := a.publish(t, "slow", "seed")
+	for i := range 3 {
+		a.publish(t, "slow", strconv.Itoa(i))
+	}
+	c, err := NewClient(a.ts.URL+"/topics/slow", fast(ClientOptions{IdleTimeout: 10 * time.Millisecond, LastEventID: seed}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ch := c.Events().Observe(rxgo.WithContext(ctx))
+	defer func() {
+		cancel()
+		for range ch {
+		}
+	}()
+	for i := range 3 {
+		select {
+		case it, ok := <-ch:
+			if !ok {
+				t.Fatalf("the observable ended after %d items", i)
+			}
+			if ev, _ := it.V.(framework.Event); string(ev.Data) != strconv.Itoa(i) {
+				t.Fatalf("item %d = %+v", i, it)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("item %d did not come", i)
+		}
+		time.Sleep(30 * time.Millisecond) // three idle timeouts
+	}
+}
+
+func TestClientMaxAttempts(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := l.Addr().String()
+	l.Close()
+	items := clientEvents(t, "http://"+addr+"/events", fast(ClientOptions{MaxAttempts: 3}), 2)
+	if len(items) != 1 || items[0].E == nil {
+		t.Fatalf("items %+v, want one error", items)
+	}
+	if msg := items[0].E.Error(); !strings.Contains(msg, "3 attempts failed") {
+		t.Errorf("error %q, want it to count 3 attempts", msg)
+	}
+}
+
+func TestNewClientRefuses(t *testing.T) {
+	tests := []struct {
+		url  string
+		opts *ClientOptions
+	}{
+		{"ws://example.com/", nil},
+		{"://bad", nil},
+		{"http://example.com/", &ClientOptions{MinBackoff: -1}},
+		{"http://example.com/", &ClientOptions{MaxAttempts: -1}},
+	}
+	for _, tt := range tests {
+		t.Run(fmt.Sprint(tt.url, tt.opts), func(t *testing.T) {
+			if _, err := NewClient(tt.url, tt.opts); err == nil {
+				t.Error("no error")
+			}
+		})
+	}
+}

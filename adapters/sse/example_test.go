@@ -1,0 +1,94 @@
+package sse_test
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+
+	"github.com/labstack/echo/v4"
+	"github.com/reactivex/rxgo/v2"
+
+	"github.com/rxstream/rxstream/adapters/sse"
+	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/streams"
+)
+
+// A hub topic served as SSE and read with the Go client, which resumes
+// after the event it last saw.
+func ExampleServer_Topic() {
+	hub := &framework.Hub{}
+	defer hub.Close()
+	s, _ := sse.New(nil)
+	e := echo.New()
+	e.GET("/topics/:topic", s.Topic(hub, sse.Param("topic")))
+	ts := httptest.NewServer(e)
+	defer ts.Close()
+	ts.Config.RegisterOnShutdown(s.Close)
+
+	ctx := context.Background()
+	first, _ := hub.Publish(ctx, "news", framework.Event{Data: []byte("seen before")})
+	hub.Publish(ctx, "news", framework.Event{Data: []byte("服务器回复: 你好")})
+	hub.Publish(ctx, "news", framework.Event{Name: "update", Data: []byte("two\nlines")})
+
+	client, _ := sse.NewClient(ts.URL+"/topics/news", &sse.ClientOptions{LastEventID: first})
+	ctx, cancel := context.WithCancel(ctx)
+	items := client.Events().Observe(rxgo.WithContext(ctx))
+	for range 2 {
+		ev := (<-items).V.(framework.Event)
+		name := ev.Name
+		if name == "" {
+			name = "message" // the SSE default
+		}
+		fmt.Printf("%s %q\n", name, ev.Data)
+	}
+	cancel()
+	for range items { // wait for the client to stop
+	}
+	// Output:
+	// message "服务器回复: 你好"
+	// update "two\nlines"
+}
+
+// A per-request producer served as SSE and read with plain net/http: the
+// response ends when the producer completes.
+func ExampleServer_Stream() {
+	s, _ := sse.New(nil)
+	e := echo.New()
+	e.GET("/count", s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+		return streams.Generate(func(ctx context.Context, emit func(any) error) error {
+			for i := 1; i <= 3; i++ {
+				ev := framework.Event{ID: fmt.Sprint(i), Data: []byte(fmt.Sprint("count ", i))}
+				if err := emit(ev); err != nil {
+					return err
+				}
+			}
+			return nil
+		}), nil
+	}))
+	ts := httptest.NewServer(e)
+	defer ts.Close()
+
+	resp, err := http.Get(ts.URL + "/count")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+	fmt.Println(resp.Header.Get("Content-Type"))
+	lines := bufio.NewScanner(resp.Body)
+	for lines.Scan() {
+		if line := lines.Text(); line != "" {
+			fmt.Println(line)
+		}
+	}
+	// Output:
+	// text/event-stream; charset=utf-8
+	// id: 1
+	// data: count 1
+	// id: 2
+	// data: count 2
+	// id: 3
+	// data: count 3
+}

@@ -1,0 +1,726 @@
+package sse
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/reactivex/rxgo/v2"
+
+	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/streams"
+)
+
+// waitFor polls cond until it holds or a generous bound passes; the bound
+// only stops a broken test, it is never what a test measures.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(time.Millisecond)
+	}
+}
+
+// app is an echo instance with an SSE server and a hub, served by httptest.
+type app struct {
+	e   *echo.Echo
+	s   *Server
+	hub *framework.Hub
+	ts  *httptest.Server
+}
+
+func newApp(t *testing.T, opts *Options, hubOpts *framework.HubOptions) *app {
+	t.Helper()
+	s, err := New(opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	hub, err := framework.NewHub(hubOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := echo.New()
+	e.HideBanner = true
+	a := &app{e: e, s: s, hub: hub}
+	a.ts = httptest.NewServer(e)
+	t.Cleanup(func() {
+		a.ts.Close()
+		a.hub.Close()
+	})
+	return a
+}
+
+func (a *app) publish(t *testing.T, topic, data string) string {
+	t.Helper()
+	id, err := a.hub.Publish(context.Background(), topic, framework.Event{Data: []byte(data)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return id
+}
+
+// rawEvent is one block of a stream as plain net/http reads it.
+type rawEvent struct {
+	id, event, data, retry string
+	hasID                  bool
+	comments               []string
+}
+
+// rawStream reads an event stream line by line, without the package's
+// decoder, so the tests check the wire and not the decoder's reading of it.
+type rawStream struct {
+	resp *http.Response
+	r    *bufio.Reader
+}
+
+func get(t *testing.T, rawURL string, header http.Header) *http.Response {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodGet, rawURL, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
+}
+
+func openRaw(t *testing.T, rawURL string, header http.Header) *rawStream {
+	t.Helper()
+	resp := get(t, rawURL, header)
+	t.Cleanup(func() { resp.Body.Close() })
+	if resp.StatusCode != http.StatusOK {
+		body, _ := io.ReadAll(resp.Body)
+		t.Fatalf("GET %s: %d %s", rawURL, resp.StatusCode, body)
+	}
+	return &rawStream{resp: resp, r: bufio.NewReader(resp.Body)}
+}
+
+// next returns the next block (event, retry hint or comments), or an error
+// at the end of the response.
+func (rs *rawStream) next() (rawEvent, error) {
+	var ev rawEvent
+	var data []string
+	seen := false
+	for {
+		line, err := rs.r.ReadString('\n')
+		if err != nil {
+			return ev, err
+		}
+		line = strings.TrimSuffix(line, "\n")
+		if line == "" {
+			if !seen {
+				continue
+			}
+			ev.data = strings.Join(data, "\n")
+			return ev, nil
+		}
+		seen = true
+		if c, ok := strings.CutPrefix(line, ":"); ok {
+			ev.comments = append(ev.comments, strings.TrimPrefix(c, " "))
+			if len(data) == 0 && ev.id == "" && ev.event == "" && ev.retry == "" {
+				// A comment alone (heartbeat) has no blank line after it.
+				return ev, nil
+			}
+			continue
+		}
+		name, value, _ := strings.Cut(line, ":")
+		value = strings.TrimPrefix(value, " ")
+		switch name {
+		case "id":
+			ev.id, ev.hasID = value, true
+		case "event":
+			ev.event = value
+		case "data":
+			data = append(data, value)
+		case "retry":
+			ev.retry = value
+		}
+	}
+}
+
+func (rs *rawStream) mustNext(t *testing.T) rawEvent {
+	t.Helper()
+	ev, err := rs.next()
+	if err != nil {
+		t.Fatalf("reading the stream: %v", err)
+	}
+	return ev
+}
+
+// events collects n items from the Go client.
+func clientEvents(t *testing.T, rawURL string, opts *ClientOptions, n int) []rxgo.Item {
+	t.Helper()
+	c, err := NewClient(rawURL, opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch := c.Events().Observe(rxgo.WithContext(ctx))
+	defer func() {
+		cancel()
+		for range ch {
+		}
+	}()
+	var items []rxgo.Item
+	timeout := time.After(10 * time.Second)
+	for len(items) < n {
+		select {
+		case it, ok := <-ch:
+			if !ok {
+				return items
+			}
+			items = append(items, it)
+		case <-timeout:
+			t.Fatalf("got %d of %d items", len(items), n)
+		}
+	}
+	return items
+}
+
+func TestTopicDelivers(t *testing.T) {
+	a := newApp(t, nil, nil)
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	datas := []string{"one", "two\rlines", "three\nlines", "four\r\nlines\r\nCRLF", "服务器回复: 你好", ""}
+	want := []string{"one", "two\nlines", "three\nlines", "four\nlines\nCRLF", "服务器回复: 你好", ""}
+
+	rs := openRaw(t, a.ts.URL+"/topics/news", nil)
+	for name, v := range map[string]string{
+		"Content-Type":      "text/event-stream; charset=utf-8",
+		"Cache-Control":     "no-cache",
+		"X-Accel-Buffering": "no",
+	} {
+		if got := rs.resp.Header.Get(name); got != v {
+			t.Errorf("header %s = %q, want %q", name, got, v)
+		}
+	}
+	goClient := make(chan []rxgo.Item)
+	go func() {
+		goClient <- clientEvents(t, a.ts.URL+"/topics/news", &ClientOptions{MaxAttempts: 1}, len(datas))
+	}()
+	waitFor(t, "two streams", func() bool { return a.s.Open() == 2 })
+
+	var ids []string
+	for _, d := range datas {
+		ids = append(ids, a.publish(t, "news", d))
+	}
+	for i := range datas {
+		ev := rs.mustNext(t)
+		if ev.id != ids[i] || ev.data != want[i] || ev.event != "" {
+			t.Errorf("raw event %d = %+v, want id %q data %q", i, ev, ids[i], want[i])
+		}
+	}
+	items := <-goClient
+	if len(items) != len(datas) {
+		t.Fatalf("Go client got %d items, want %d", len(items), len(datas))
+	}
+	for i, it := range items {
+		ev, ok := it.V.(framework.Event)
+		if it.E != nil || !ok || ev.ID != ids[i] || string(ev.Data) != want[i] {
+			t.Errorf("Go client item %d = %+v, want id %q data %q", i, it, ids[i], want[i])
+		}
+	}
+}
+
+func TestTopicResume(t *testing.T) {
+	a := newApp(t, nil, nil)
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	tests := []struct {
+		name   string
+		query  func(ids []string) string
+		header func(ids []string) http.Header
+	}{
+		{"Last-Event-ID header", nil, func(ids []string) http.Header { return http.Header{"Last-Event-Id": {ids[1]}} }},
+		{"lastEventId query", func(ids []string) string { return "?lastEventId=" + url.QueryEscape(ids[1]) }, nil},
+		{
+			"header wins over query",
+			func(ids []string) string { return "?lastEventId=" + url.QueryEscape(ids[0]) },
+			func(ids []string) http.Header { return http.Header{"Last-Event-Id": {ids[1]}} },
+		},
+	}
+	for n, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			topic := fmt.Sprint("resume-", n)
+			var ids []string
+			for i := range 5 {
+				ids = append(ids, a.publish(t, topic, strconv.Itoa(i)))
+			}
+			var query string
+			var header http.Header
+			if tt.query != nil {
+				query = tt.query(ids)
+			}
+			if tt.header != nil {
+				header = tt.header(ids)
+			}
+			rs := openRaw(t, a.ts.URL+"/topics/"+topic+query, header)
+			for i := 2; i < 5; i++ {
+				ev := rs.mustNext(t)
+				if ev.id != ids[i] || ev.data != strconv.Itoa(i) {
+					t.Fatalf("event = %+v, want id %q data %d", ev, ids[i], i)
+				}
+			}
+			// Exactly those: the next one is live.
+			marker := a.publish(t, topic, "marker")
+			if ev := rs.mustNext(t); ev.id != marker {
+				t.Fatalf("after the history got %+v, want the marker %q", ev, marker)
+			}
+		})
+	}
+
+	t.Run("Go client", func(t *testing.T) {
+		var ids []string
+		for i := range 5 {
+			ids = append(ids, a.publish(t, "news", strconv.Itoa(i)))
+		}
+		items := clientEvents(t, a.ts.URL+"/topics/news", &ClientOptions{LastEventID: ids[3]}, 1)
+		if ev, _ := items[0].V.(framework.Event); ev.ID != ids[4] {
+			t.Errorf("first item %+v, want id %q", items[0], ids[4])
+		}
+	})
+}
+
+func TestTopicGap(t *testing.T) {
+	broker, err := framework.NewMemoryBroker(&framework.MemoryOptions{MaxEvents: 3})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer broker.Close()
+	a := newApp(t, nil, &framework.HubOptions{Broker: broker})
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	var ids []string
+	for i := range 6 {
+		ids = append(ids, a.publish(t, "news", strconv.Itoa(i)))
+	}
+
+	rs := openRaw(t, a.ts.URL+"/topics/news", http.Header{"Last-Event-Id": {ids[0]}})
+	ev := rs.mustNext(t)
+	var g framework.Gap
+	if ev.event != "gap" || json.Unmarshal([]byte(ev.data), &g) != nil {
+		t.Fatalf("first block %+v, want a gap event", ev)
+	}
+	if g != (framework.Gap{Last: ids[0], Next: ids[3]}) {
+		t.Errorf("gap %+v, want last %q next %q", g, ids[0], ids[3])
+	}
+	for i := 3; i < 6; i++ {
+		if ev := rs.mustNext(t); ev.id != ids[i] || ev.data != strconv.Itoa(i) {
+			t.Errorf("event %+v, want id %q", ev, ids[i])
+		}
+	}
+
+	items := clientEvents(t, a.ts.URL+"/topics/news", &ClientOptions{LastEventID: ids[0]}, 4)
+	if g, ok := items[0].V.(framework.Gap); !ok || g.Next != ids[3] {
+		t.Errorf("Go client first item %+v, want a framework.Gap to %q", items[0], ids[3])
+	}
+	if ev, _ := items[3].V.(framework.Event); ev.ID != ids[5] {
+		t.Errorf("Go client last item %+v, want id %q", items[3], ids[5])
+	}
+}
+
+// jsonError reads an error response that echo wrote as JSON.
+func jsonError(t *testing.T, resp *http.Response) string {
+	t.Helper()
+	defer resp.Body.Close()
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("Content-Type %q, want JSON", ct)
+	}
+	var body struct{ Message string }
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+		t.Fatalf("error body: %v", err)
+	}
+	return body.Message
+}
+
+func TestTopicBadRequest(t *testing.T) {
+	a := newApp(t, nil, nil)
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	tests := []struct {
+		name, path string
+		header     http.Header
+	}{
+		{"malformed header cursor", "/topics/news", http.Header{"Last-Event-Id": {"not-a-cursor"}}},
+		{"malformed query cursor", "/topics/news?lastEventId=zz", nil},
+		{"bad topic", "/topics/a..b", nil},
+		{"topic with a space", "/topics/a%20b", nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp := get(t, a.ts.URL+tt.path, tt.header)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Errorf("status %d, want 400", resp.StatusCode)
+			}
+			if msg := jsonError(t, resp); msg == "" {
+				t.Error("empty error message")
+			}
+		})
+	}
+	if a.s.Open() != 0 || a.hub.Topics() != 0 {
+		t.Errorf("after refusals: %d open streams, %d topics", a.s.Open(), a.hub.Topics())
+	}
+}
+
+func TestStream(t *testing.T) {
+	errBoom := errors.New("boom")
+	tests := []struct {
+		name     string
+		producer func(cursor string) rxgo.Observable
+		want     []rawEvent // then the response ends, unless open
+		open     bool
+	}{
+		{
+			name: "interval",
+			producer: func(string) rxgo.Observable {
+				return streams.Map(streams.Interval(time.Millisecond), func(v any) (any, error) {
+					return framework.Event{ID: fmt.Sprint(v), Name: "tick", Data: []byte(fmt.Sprint("tick ", v))}, nil
+				})
+			},
+			want: []rawEvent{{id: "0", event: "tick", data: "tick 0"}, {id: "1", event: "tick", data: "tick 1"}, {id: "2", event: "tick", data: "tick 2"}},
+			open: true,
+		},
+		{
+			name: "completion ends the response",
+			producer: func(string) rxgo.Observable {
+				return streams.Generate(func(ctx context.Context, emit func(any) error) error {
+					for _, s := range []string{"a", "b\nc"} {
+						if err := emit(s); err != nil {
+							return err
+						}
+					}
+					return nil
+				})
+			},
+			want: []rawEvent{{data: "a"}, {data: "b\nc"}},
+		},
+		{
+			name: "error item ends the response",
+			producer: func(string) rxgo.Observable {
+				return streams.Generate(func(ctx context.Context, emit func(any) error) error {
+					if err := emit("a"); err != nil {
+						return err
+					}
+					return errBoom
+				})
+			},
+			want: []rawEvent{{data: "a"}, {event: "error", data: "boom"}},
+		},
+		{
+			name: "cursor is passed",
+			producer: func(cursor string) rxgo.Observable {
+				return rxgo.Just(streams.Text("resumed after " + cursor))()
+			},
+			want: []rawEvent{{data: "resumed after 41"}},
+		},
+		{
+			name: "gap items",
+			producer: func(cursor string) rxgo.Observable {
+				return rxgo.Just(framework.Gap{Last: "1", Next: "5"})()
+			},
+			want: []rawEvent{{event: "gap", data: `{"last":"1","next":"5"}`}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newApp(t, nil, nil)
+			a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+				return tt.producer(cursor), nil
+			}))
+			rs := openRaw(t, a.ts.URL+"/s", http.Header{"Last-Event-Id": {"41"}})
+			for i, w := range tt.want {
+				ev := rs.mustNext(t)
+				if ev.id != w.id || ev.event != w.event || ev.data != w.data {
+					t.Errorf("event %d = %+v, want %+v", i, ev, w)
+				}
+			}
+			if !tt.open {
+				if ev, err := rs.next(); err != io.EOF {
+					t.Errorf("after the last event: %+v, %v; want the end of the response", ev, err)
+				}
+			}
+			rs.resp.Body.Close()
+			waitFor(t, "the stream to end", func() bool { return a.s.Open() == 0 })
+		})
+	}
+}
+
+func TestStreamClientGone(t *testing.T) {
+	a := newApp(t, nil, nil)
+	cancelled := make(chan error, 1)
+	a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+		return streams.Generate(func(ctx context.Context, emit func(any) error) error {
+			if err := emit("hello"); err != nil {
+				return err
+			}
+			<-ctx.Done()
+			cancelled <- ctx.Err()
+			return ctx.Err()
+		}), nil
+	}))
+	ctx, cancel := context.WithCancel(context.Background())
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, a.ts.URL+"/s", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	rs := &rawStream{resp: resp, r: bufio.NewReader(resp.Body)}
+	if ev := rs.mustNext(t); ev.data != "hello" {
+		t.Fatalf("got %+v", ev)
+	}
+	cancel()
+	select {
+	case err := <-cancelled:
+		if err == nil {
+			t.Error("producer context ended without an error")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the producer's context was not cancelled")
+	}
+	waitFor(t, "the handler to return", func() bool { return a.s.Open() == 0 })
+	// TestMain's goleak check proves the producer's goroutines ended too.
+}
+
+func TestStreamProducerRefuses(t *testing.T) {
+	tests := []struct {
+		name   string
+		err    error
+		obs    bool
+		status int
+	}{
+		{"HTTPError keeps its status", echo.NewHTTPError(http.StatusForbidden, "not yours"), false, http.StatusForbidden},
+		{"plain error", errors.New("broken"), false, http.StatusInternalServerError},
+		{"no observable", nil, false, http.StatusInternalServerError},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			a := newApp(t, nil, nil)
+			a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+				return nil, tt.err
+			}))
+			resp := get(t, a.ts.URL+"/s", nil)
+			if resp.StatusCode != tt.status {
+				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
+			}
+			msg := jsonError(t, resp)
+			if tt.status == http.StatusForbidden && msg != "not yours" {
+				t.Errorf("message %q", msg)
+			}
+		})
+	}
+	t.Run("cursor too long", func(t *testing.T) {
+		a := newApp(t, nil, nil)
+		a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+			t.Error("producer called")
+			return nil, nil
+		}))
+		resp := get(t, a.ts.URL+"/s", http.Header{"Last-Event-Id": {strings.Repeat("1", 65)}})
+		if resp.StatusCode != http.StatusBadRequest {
+			t.Errorf("status %d, want 400", resp.StatusCode)
+		}
+		jsonError(t, resp)
+	})
+}
+
+// countingWriter counts the writes and flushes a handler makes.
+type countingWriter struct {
+	http.ResponseWriter
+	writes, flushes *atomic.Int32
+}
+
+func (w countingWriter) Write(p []byte) (int, error) {
+	w.writes.Add(1)
+	return w.ResponseWriter.Write(p)
+}
+
+func (w countingWriter) Flush() {
+	w.flushes.Add(1)
+	http.NewResponseController(w.ResponseWriter).Flush()
+}
+
+func (w countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+func TestCoalescing(t *testing.T) {
+	a := newApp(t, nil, nil)
+	var writes, flushes atomic.Int32
+	count := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Response().Writer = countingWriter{c.Response().Writer, &writes, &flushes}
+			return next(c)
+		}
+	}
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), count)
+	seed := a.publish(t, "news", "seed")
+	var ids []string
+	for i := range 50 {
+		ids = append(ids, a.publish(t, "news", strconv.Itoa(i)))
+	}
+	rs := openRaw(t, a.ts.URL+"/topics/news", http.Header{"Last-Event-Id": {seed}})
+	for i := range 50 {
+		if ev := rs.mustNext(t); ev.id != ids[i] {
+			t.Fatalf("event %d: %+v", i, ev)
+		}
+	}
+	// One flush for the headers, one write and one flush for the 50 events.
+	if w, f := writes.Load(), flushes.Load(); w != 1 || f != 2 {
+		t.Errorf("50 queued events took %d writes and %d flushes, want 1 and 2", w, f)
+	}
+}
+
+func TestTimeoutMiddleware(t *testing.T) {
+	a := newApp(t, nil, nil)
+	//lint:ignore SA1019 the deprecated middleware is what users still put on routes.
+	timeout := middleware.TimeoutWithConfig(middleware.TimeoutConfig{Timeout: time.Minute})
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), timeout)
+	a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+		t.Error("producer called")
+		return nil, nil
+	}), timeout)
+	for _, path := range []string{"/topics/news", "/s"} {
+		t.Run(path, func(t *testing.T) {
+			resp := get(t, a.ts.URL+path, nil)
+			if resp.StatusCode != http.StatusInternalServerError {
+				t.Errorf("status %d, want 500", resp.StatusCode)
+			}
+			if msg := jsonError(t, resp); !strings.Contains(msg, "cannot flush") {
+				t.Errorf("message %q does not say the writer cannot flush", msg)
+			}
+		})
+	}
+	if a.hub.Topics() != 0 {
+		t.Errorf("%d topics left", a.hub.Topics())
+	}
+}
+
+func TestGracefulShutdown(t *testing.T) {
+	// 2ms: the hint is a whole number of milliseconds, and rounding it up
+	// must not reach 2*ShutdownRetry.
+	for _, retry := range []time.Duration{200 * time.Millisecond, 2 * time.Millisecond} {
+		t.Run(retry.String(), func(t *testing.T) {
+			testGracefulShutdown(t, retry)
+		})
+	}
+}
+
+func testGracefulShutdown(t *testing.T, retry time.Duration) {
+	a := newApp(t, &Options{ShutdownRetry: retry}, nil)
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+		return streams.Interval(time.Hour), nil
+	}))
+	a.ts.Config.RegisterOnShutdown(a.s.Close)
+	paths := []string{"/topics/a", "/topics/b", "/s"}
+	var rss []*rawStream
+	for _, p := range paths {
+		rss = append(rss, openRaw(t, a.ts.URL+p, nil))
+	}
+	waitFor(t, "3 streams", func() bool { return a.s.Open() == 3 })
+
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := a.ts.Config.Shutdown(ctx); err != nil {
+		t.Fatalf("Shutdown: %v", err)
+	}
+	for i, rs := range rss {
+		var hint string
+		for {
+			ev, err := rs.next()
+			if err != nil {
+				break
+			}
+			if ev.retry != "" {
+				hint = ev.retry
+			}
+		}
+		ms, err := strconv.Atoi(hint)
+		if err != nil || time.Duration(ms)*time.Millisecond < retry || time.Duration(ms)*time.Millisecond >= 2*retry {
+			t.Errorf("%s: retry hint %q, want [%d, %d) ms", paths[i], hint, retry.Milliseconds(), 2*retry.Milliseconds())
+		}
+	}
+	if n := a.s.Open(); n != 0 {
+		t.Errorf("%d streams open after Shutdown", n)
+	}
+
+	// A new request after Close is refused.
+	ts2 := httptest.NewServer(a.e)
+	defer ts2.Close()
+	for _, p := range paths {
+		resp := get(t, ts2.URL+p, nil)
+		if resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+			t.Errorf("%s after Close: %d, Retry-After %q; want 503 with Retry-After", p, resp.StatusCode, resp.Header.Get("Retry-After"))
+		}
+		jsonError(t, resp)
+	}
+}
+
+func TestManySubscribers(t *testing.T) {
+	const n = 500
+	a := newApp(t, &Options{Heartbeat: -1}, nil)
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	tr := &http.Transport{MaxIdleConnsPerHost: -1}
+	defer tr.CloseIdleConnections()
+	client := &http.Client{Transport: tr}
+	base := runtime.NumGoroutine()
+
+	leave := make(chan struct{})
+	got := make(chan string, n)
+	var wg sync.WaitGroup
+	for range n {
+		wg.Go(func() {
+			resp, err := client.Get(a.ts.URL + "/topics/crowd")
+			if err != nil {
+				got <- err.Error()
+				return
+			}
+			defer resp.Body.Close()
+			ev, err := (&rawStream{resp: resp, r: bufio.NewReader(resp.Body)}).next()
+			if err != nil {
+				got <- err.Error()
+			} else {
+				got <- ev.data
+			}
+			<-leave
+		})
+	}
+	waitFor(t, fmt.Sprint(n, " streams"), func() bool { return a.s.Open() == n })
+	a.publish(t, "crowd", "to all")
+	for i := range n {
+		if d := <-got; d != "to all" {
+			t.Fatalf("client %d got %q", i, d)
+		}
+	}
+	close(leave)
+	wg.Wait()
+	tr.CloseIdleConnections()
+	waitFor(t, "every stream to end", func() bool { return a.s.Open() == 0 })
+	waitFor(t, "the topic to go", func() bool { return a.hub.Topics() == 0 })
+	var now int
+	deadline := time.Now().Add(10 * time.Second)
+	for now = runtime.NumGoroutine(); now > base && time.Now().Before(deadline); now = runtime.NumGoroutine() {
+		time.Sleep(5 * time.Millisecond)
+	}
+	if now > base {
+		t.Errorf("%d goroutines, baseline %d", now, base)
+	}
+}
