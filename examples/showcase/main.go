@@ -31,17 +31,19 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
+	cfg := config{log: slog.Default()}
+	flag.DurationVar(&cfg.heartbeat, "heartbeat", 0, "interval of keep-alive heartbeats on streams (0: the adapters' defaults)")
 	flag.Parse()
-	if err := run(*addr); err != nil {
+	if err := run(*addr, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "showcase:", err)
 		os.Exit(1)
 	}
 }
 
-func run(addr string) error {
+func run(addr string, cfg config) error {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	a, err := newApp(slog.Default())
+	a, err := newApp(cfg)
 	if err != nil {
 		return err
 	}
@@ -72,9 +74,17 @@ type app struct {
 	e   *echo.Echo
 	hub *framework.Hub
 	log *slog.Logger
+	cfg config
 }
 
-func newApp(log *slog.Logger) (*app, error) {
+// config is what the command line sets.
+type config struct {
+	log       *slog.Logger
+	heartbeat time.Duration // 0: defaults; negative: off
+}
+
+func newApp(cfg config) (*app, error) {
+	log := cfg.log
 	hub, err := framework.NewHub(nil)
 	if err != nil {
 		return nil, err
@@ -82,7 +92,7 @@ func newApp(log *slog.Logger) (*app, error) {
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.Use(middleware.Recover())
-	a := &app{e: e, hub: hub, log: log}
+	a := &app{e: e, hub: hub, log: log, cfg: cfg}
 	e.GET("/", a.page)
 	e.POST("/topics/:topic", a.publish)
 	for _, register := range routes {

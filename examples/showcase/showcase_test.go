@@ -17,7 +17,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 
 func newServer(t *testing.T) (*app, *httptest.Server) {
 	t.Helper()
-	a, err := newApp(slog.New(slog.DiscardHandler))
+	return newServerWith(t, config{})
+}
+
+func newServerWith(t *testing.T, cfg config) (*app, *httptest.Server) {
+	t.Helper()
+	cfg.log = slog.New(slog.DiscardHandler)
+	a, err := newApp(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

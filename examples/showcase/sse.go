@@ -15,7 +15,7 @@ import (
 func init() { routes = append(routes, (*app).sseRoutes) }
 
 func (a *app) sseRoutes() error {
-	s, err := sse.New(&sse.Options{Logger: a.log})
+	s, err := sse.New(&sse.Options{Logger: a.log, Heartbeat: a.cfg.heartbeat})
 	if err != nil {
 		return err
 	}

@@ -1,0 +1,189 @@
+package main
+
+import (
+	"bufio"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// nginxProxy runs examples/nginx/nginx.conf, with its addresses and read
+// timeout changed, in front of backend. It returns nginx's base URL.
+func nginxProxy(t *testing.T, backend string, readTimeout time.Duration) string {
+	t.Helper()
+	bin, err := exec.LookPath("nginx")
+	if err != nil {
+		bin = "/usr/sbin/nginx"
+		if _, err := os.Stat(bin); err != nil {
+			if os.Getenv("CI") != "" {
+				t.Fatal("nginx is not installed (.ci/run installs Debian's nginx)")
+			}
+			t.Skip("nginx is not installed")
+		}
+	}
+	conf, err := os.ReadFile("../nginx/nginx.conf")
+	if err != nil {
+		t.Fatal(err)
+	}
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	listen := l.Addr().String()
+	l.Close() // nginx takes the port over
+	c := string(conf)
+	for old, repl := range map[string]string{
+		"server 127.0.0.1:8080;":  "server " + backend + ";",
+		"listen 127.0.0.1:8000;":  "listen " + listen + ";",
+		"proxy_read_timeout 75s;": "proxy_read_timeout " + readTimeout.String() + ";",
+	} {
+		if !strings.Contains(c, old) {
+			t.Fatalf("nginx.conf lacks %q", old)
+		}
+		c = strings.ReplaceAll(c, old, repl)
+	}
+	prefix := t.TempDir()
+	if err := os.MkdirAll(filepath.Join(prefix, "tmp"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(prefix, "nginx.conf"), []byte(c), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, "-p", prefix, "-c", "nginx.conf", "-g", "daemon off;")
+	cmd.Stderr = &testWriter{t}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(os.Interrupt) // fast shutdown
+		cmd.Wait()
+	})
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		conn, err := net.Dial("tcp", listen)
+		if err == nil {
+			conn.Close()
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("nginx does not listen on %s: %v", listen, err)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "http://" + listen
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.t.Logf("nginx: %s", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
+
+// sseLines opens an SSE stream and returns a channel of its lines; the
+// channel closes when the stream ends.
+func sseLines(t *testing.T, url string) <-chan string {
+	t.Helper()
+	req, _ := http.NewRequestWithContext(t.Context(), "GET", url, nil)
+	req.Header.Set("Accept", "text/event-stream")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.StatusCode != 200 {
+		t.Fatalf("GET %s: %s", url, resp.Status)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		defer close(lines)
+		defer resp.Body.Close()
+		sc := bufio.NewScanner(resp.Body)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-t.Context().Done():
+				return
+			}
+		}
+	}()
+	return lines
+}
+
+// waitLine waits for a line equal to want; it fails on the stream's end or
+// after within.
+func waitLine(t *testing.T, lines <-chan string, want string, within time.Duration) {
+	t.Helper()
+	timeout := time.After(within)
+	for {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("stream ended before %q", want)
+			}
+			if l == want {
+				return
+			}
+		case <-timeout:
+			t.Fatalf("no %q within %v", want, within)
+		}
+	}
+}
+
+func publishText(t *testing.T, base, topic, data string) {
+	t.Helper()
+	resp, err := http.Post(base+"/topics/"+topic, "text/plain", strings.NewReader(data))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("publish: %s", resp.Status)
+	}
+}
+
+// TestBehindNginx runs the showcase behind the real nginx with the
+// repository's configuration.
+func TestBehindNginx(t *testing.T) {
+	t.Run("first event unbuffered", func(t *testing.T) {
+		// A heartbeat far away: only an unbuffered proxy passes the event.
+		_, srv := newServerWith(t, config{heartbeat: time.Hour})
+		base := nginxProxy(t, strings.TrimPrefix(srv.URL, "http://"), 75*time.Second)
+		lines := sseLines(t, base+"/topics/chat/sse")
+		time.Sleep(50 * time.Millisecond) // let the subscription open
+		publishText(t, base, "chat", "through nginx 你好")
+		waitLine(t, lines, "data: through nginx 你好", 10*time.Second)
+	})
+	t.Run("heartbeats outlive the read timeout", func(t *testing.T) {
+		// nginx drops a silent upstream after 1s; heartbeats every 200ms
+		// keep the stream open for 3s.
+		_, srv := newServerWith(t, config{heartbeat: 200 * time.Millisecond})
+		base := nginxProxy(t, strings.TrimPrefix(srv.URL, "http://"), time.Second)
+		lines := sseLines(t, base+"/topics/chat/sse")
+		waitLine(t, lines, ": heartbeat", 5*time.Second)
+		time.Sleep(3 * time.Second)
+		publishText(t, base, "chat", "still here")
+		waitLine(t, lines, "data: still here", 10*time.Second)
+	})
+	t.Run("without heartbeats nginx cuts the stream", func(t *testing.T) {
+		// The control: the same stream without heartbeats ends.
+		_, srv := newServerWith(t, config{heartbeat: -1})
+		base := nginxProxy(t, strings.TrimPrefix(srv.URL, "http://"), time.Second)
+		lines := sseLines(t, base+"/topics/chat/sse")
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case _, ok := <-lines:
+				if !ok {
+					return // cut, as expected
+				}
+			case <-timeout:
+				t.Fatal("nginx did not cut a silent stream: the read-timeout test proves nothing")
+			}
+		}
+	})
+}
