@@ -50,5 +50,13 @@ type Broker interface {
 	// not block. It returns the topic's tip at the time Follow started
 	// delivering and a stop function; once stop returns, fn is not called
 	// again. Records published before the tip are read with Read.
-	Follow(topic string, fn func(Record)) (tip Cursor, stop func(), err error)
+	//
+	// A Follow that breaks (a distributed broker lost its connection, so it
+	// can no longer promise every record) calls fn once with a non-nil
+	// error, from a goroutine of its own (never from inside Follow), and
+	// then never again; its resources are released and calling stop is
+	// harmless. The Hub then ends the topic's
+	// subscriptions with that error, so their clients reconnect and resume
+	// from history. While err is non-nil, the Record is zero.
+	Follow(topic string, fn func(Record, error)) (tip Cursor, stop func(), err error)
 }

@@ -156,7 +156,13 @@ func (h *Hub) Subscribe(topic, cursor string) (*Subscription, error) {
 	t := h.topics[topic]
 	if t == nil {
 		t = &hubTopic{name: topic, subs: make(map[*Subscription]struct{})}
-		tip, stop, err := h.opts.Broker.Follow(topic, t.deliver)
+		tip, stop, err := h.opts.Broker.Follow(topic, func(rec Record, err error) {
+			if err != nil {
+				h.broken(t, err)
+				return
+			}
+			t.deliver(rec)
+		})
 		if err != nil {
 			return nil, fmt.Errorf("rxstream: follow %s: %w", topic, err)
 		}
@@ -190,6 +196,23 @@ func (t *hubTopic) deliver(rec Record) {
 		if s.live {
 			s.push(rec)
 		}
+	}
+	t.mu.Unlock()
+}
+
+// broken ends a topic whose broker feed broke: every subscriber fails with
+// err (its client reconnects and resumes from history), and the next
+// Subscribe follows the topic anew. The broker released the feed itself.
+func (h *Hub) broken(t *hubTopic, err error) {
+	err = fmt.Errorf("rxstream: follow %s: %w", t.name, err)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.topics[t.name] == t {
+		delete(h.topics, t.name)
+	}
+	t.mu.Lock()
+	for s := range t.subs {
+		s.fail(err)
 	}
 	t.mu.Unlock()
 }
@@ -244,6 +267,7 @@ func (h *Hub) Close() error {
 
 // Topics returns the number of topics with at least one subscriber.
 func (h *Hub) Topics() int {
+	h.setup()
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	return len(h.topics)

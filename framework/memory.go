@@ -52,7 +52,7 @@ type memTopic struct {
 	seq       uint64
 	ring      []memRecord // circular, len(ring) grows up to maxEvents
 	head, n   int
-	followers map[*func(Record)]struct{}
+	followers map[*func(Record, error)]struct{}
 }
 
 type memRecord struct {
@@ -121,7 +121,7 @@ func (b *MemoryBroker) Publish(ctx context.Context, topic string, ev Event) (Cur
 	t.expire(now.Add(-b.maxAge))
 	t.push(memRecord{Record: rec, at: now}, b.maxEvents)
 	for fn := range t.followers {
-		(*fn)(rec)
+		(*fn)(rec, nil)
 	}
 	t.mu.Unlock()
 	b.sweep(now)
@@ -185,8 +185,9 @@ func (b *MemoryBroker) Read(ctx context.Context, topic string, after uint64, lim
 	return p, nil
 }
 
-// Follow implements [Broker].
-func (b *MemoryBroker) Follow(topic string, fn func(Record)) (Cursor, func(), error) {
+// Follow implements [Broker]. Its feed never breaks: fn is only called
+// with records.
+func (b *MemoryBroker) Follow(topic string, fn func(Record, error)) (Cursor, func(), error) {
 	t, err := b.topic(topic, true)
 	if err != nil {
 		return Cursor{}, nil, err
@@ -194,7 +195,7 @@ func (b *MemoryBroker) Follow(topic string, fn func(Record)) (Cursor, func(), er
 	key := &fn
 	t.mu.Lock()
 	if t.followers == nil {
-		t.followers = make(map[*func(Record)]struct{})
+		t.followers = make(map[*func(Record, error)]struct{})
 	}
 	t.followers[key] = struct{}{}
 	tip := Cursor{Epoch: b.epoch, Seq: t.seq}

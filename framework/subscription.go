@@ -124,7 +124,9 @@ func (s *Subscription) catchUp(ctx context.Context, limit int) (Batch, error) {
 	if len(s.out) > 0 {
 		s.lastID = s.out[len(s.out)-1].ID
 		b.Events = s.out
-	} else if b.Gap != nil && p.Tip.Seq > 0 {
+	} else if b.Gap != nil {
+		// Nothing retained after the gap: resume from the tip (even
+		// "EPOCH-0"), so the same gap is not reported again.
 		s.lastID = p.Tip.String()
 	}
 	if after >= t.last {
