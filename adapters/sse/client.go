@@ -233,6 +233,9 @@ func (r *run) connect(parent context.Context) (got bool, err error) {
 		if d := dec.Retry(); d > 0 {
 			r.retry = d
 		}
+		if id := dec.LastEventID(); id != "" {
+			r.lastID = id // also set by a block without data (a tip)
+		}
 		if err != nil {
 			if err == io.EOF {
 				err = io.ErrUnexpectedEOF // the server ended the stream: reconnect
@@ -240,9 +243,6 @@ func (r *run) connect(parent context.Context) (got bool, err error) {
 			return got, err
 		}
 		got = true
-		if id := dec.LastEventID(); id != "" {
-			r.lastID = id
-		}
 		item := rxgo.Of(ev)
 		if ev.Name == "gap" {
 			var g framework.Gap

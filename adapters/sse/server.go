@@ -167,6 +167,12 @@ func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.
 			return err
 		}
 		defer st.done()
+		if cursor == "" {
+			// A block with only an id sets the client's Last-Event-ID to the
+			// topic's tip without dispatching an event: a client cut off
+			// before its first event resumes from here and loses nothing.
+			st.buf = append(append(append(st.buf[:0], "id: "...), sub.Cursor()...), "\n\n"...)
+		}
 		st.start()
 		st.serveSubscription(sub)
 		return nil
@@ -204,8 +210,8 @@ func (s *Server) open(c echo.Context) (*stream, error) {
 	return &stream{opts: s.options(), ctx: ctx, done: done, w: w, rc: http.NewResponseController(w.Writer)}, nil
 }
 
-// start sends the headers (and the retry hint) so the client sees the stream
-// open at once.
+// start sends the headers, the retry hint and whatever st.buf holds, so the
+// client sees the stream open at once.
 func (st *stream) start() {
 	h := st.w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
@@ -214,7 +220,7 @@ func (st *stream) start() {
 	h.Del("Content-Length")
 	st.w.WriteHeader(http.StatusOK)
 	if st.opts.Retry > 0 {
-		st.buf = appendRetry(st.buf[:0], st.opts.Retry)
+		st.buf = appendRetry(st.buf, st.opts.Retry)
 	}
 	if st.opts.Heartbeat > 0 {
 		st.hb = time.NewTicker(st.opts.Heartbeat)

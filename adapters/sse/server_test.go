@@ -80,7 +80,7 @@ func (a *app) publish(t *testing.T, topic, data string) string {
 // rawEvent is one block of a stream as plain net/http reads it.
 type rawEvent struct {
 	id, event, data, retry string
-	hasID                  bool
+	hasID, hasData         bool
 	comments               []string
 }
 
@@ -89,6 +89,7 @@ type rawEvent struct {
 type rawStream struct {
 	resp *http.Response
 	r    *bufio.Reader
+	tip  string // the ID of the last block that held only an id
 }
 
 func get(t *testing.T, rawURL string, header http.Header) *http.Response {
@@ -119,8 +120,20 @@ func openRaw(t *testing.T, rawURL string, header http.Header) *rawStream {
 }
 
 // next returns the next block (event, retry hint or comments), or an error
-// at the end of the response.
+// at the end of the response. A block with only an id (the tip a stream
+// without cursor opens with) is recorded in rs.tip and skipped.
 func (rs *rawStream) next() (rawEvent, error) {
+	for {
+		ev, err := rs.block()
+		if err == nil && ev.hasID && ev.event == "" && ev.retry == "" && !ev.hasData && ev.comments == nil {
+			rs.tip = ev.id
+			continue
+		}
+		return ev, err
+	}
+}
+
+func (rs *rawStream) block() (rawEvent, error) {
 	var ev rawEvent
 	var data []string
 	seen := false
@@ -134,7 +147,7 @@ func (rs *rawStream) next() (rawEvent, error) {
 			if !seen {
 				continue
 			}
-			ev.data = strings.Join(data, "\n")
+			ev.data, ev.hasData = strings.Join(data, "\n"), data != nil
 			return ev, nil
 		}
 		seen = true
@@ -242,6 +255,35 @@ func TestTopicDelivers(t *testing.T) {
 		if it.E != nil || !ok || ev.ID != ids[i] || string(ev.Data) != want[i] {
 			t.Errorf("Go client item %d = %+v, want id %q data %q", i, it, ids[i], want[i])
 		}
+	}
+}
+
+// TestTopicOpensWithTip checks that a stream without a cursor opens with a
+// block that sets Last-Event-ID to the topic's tip: a client cut off before
+// its first event resumes from there and loses nothing.
+func TestTopicOpensWithTip(t *testing.T) {
+	a := newApp(t, nil, nil)
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.publish(t, "news", "before")
+	tip := a.publish(t, "news", "tip")
+
+	rs := openRaw(t, a.ts.URL+"/topics/news", nil)
+	first, err := rs.block()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !first.hasID || first.id != tip || first.hasData {
+		t.Fatalf("first block %+v, want only id %q", first, tip)
+	}
+	// Cut off before any event; what is published meanwhile is not lost.
+	rs.resp.Body.Close()
+	missed := a.publish(t, "news", "while away")
+	again := openRaw(t, a.ts.URL+"/topics/news", http.Header{"Last-Event-ID": {first.id}})
+	if ev := again.mustNext(t); ev.id != missed || ev.data != "while away" {
+		t.Fatalf("resumed with %+v, want %q", ev, missed)
+	}
+	if again.tip != "" {
+		t.Fatalf("a stream with a cursor opened with tip %q", again.tip)
 	}
 }
 
