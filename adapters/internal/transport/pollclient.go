@@ -1,0 +1,234 @@
+package transport
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math/rand/v2"
+	"mime"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+
+	"github.com/reactivex/rxgo/v2"
+)
+
+// maxPollBody bounds the body a poll client reads.
+const maxPollBody = 64 << 20
+
+// PollStatusError reports a poll answer that polling again will not fix: a
+// 4xx status other than 408 and 429, or a 200 that is not JSON.
+type PollStatusError struct {
+	StatusCode  int
+	ContentType string
+	Body        string // the first 512 bytes
+}
+
+func (e *PollStatusError) Error() string {
+	return fmt.Sprintf("rxstream: server answered %d %s: %q", e.StatusCode, e.ContentType, e.Body)
+}
+
+// PollClient is the loop shared by the long-poll and short-poll Go clients.
+// Its fields are set once, before Run; Run may then be called concurrently.
+type PollClient struct {
+	Name        string // "longpoll" or "shortpoll", for messages
+	URL         *url.URL
+	HTTPClient  *http.Client
+	Header      http.Header
+	Cursor      string        // of the first poll
+	Conditional bool          // send If-None-Match with the last ETag
+	Interval    time.Duration // pause after an answer that suggests none
+	Timeout     time.Duration // of each request; 0 means none
+	MinBackoff  time.Duration
+	MaxBackoff  time.Duration
+	MaxAttempts int
+	Logger      *slog.Logger
+}
+
+// Observable returns a cold observable that runs the loop once per Observe.
+func (p *PollClient) Observable() rxgo.Observable {
+	return rxgo.Defer([]rxgo.Producer{func(ctx context.Context, next chan<- rxgo.Item) {
+		if err := p.Run(ctx, next); err != nil && ctx.Err() == nil {
+			rxgo.Error(err).SendContext(ctx, next)
+		}
+	}})
+}
+
+// pollState is what survives from one poll to the next.
+type pollState struct {
+	cursor string
+	etag   string
+	floor  time.Duration // the server's Retry-After of the last failure
+}
+
+// errPollStopped ends the loop when the observer stopped reading.
+var errPollStopped = errors.New("rxstream: observer stopped")
+
+// Run polls until ctx ends (it then returns nil) or an answer that polling
+// again will not fix (a [*PollStatusError]), or MaxAttempts consecutive
+// failures. It sends [framework.Event] and [framework.Gap] values on next.
+func (p *PollClient) Run(ctx context.Context, next chan<- rxgo.Item) error {
+	st := pollState{cursor: p.Cursor}
+	failures := 0
+	for {
+		pause, err := p.poll(ctx, &st, next)
+		if ctx.Err() != nil || errors.Is(err, errPollStopped) {
+			return nil
+		}
+		var se *PollStatusError
+		if errors.As(err, &se) {
+			return err
+		}
+		if err == nil {
+			failures = 0
+			st.floor = 0
+		} else {
+			failures++
+			if p.MaxAttempts > 0 && failures > p.MaxAttempts {
+				return fmt.Errorf("rxstream: %s: %d attempts failed, last: %w", p.Name, failures-1, err)
+			}
+			pause = Backoff(failures, p.MinBackoff, p.MaxBackoff, st.floor)
+			p.Logger.Info("rxstream: "+p.Name+": polling again", "url", p.URL.Redacted(), "in", pause, "cursor", st.cursor, "err", err)
+		}
+		if pause <= 0 {
+			continue
+		}
+		t := time.NewTimer(pause)
+		select {
+		case <-t.C:
+		case <-ctx.Done():
+			t.Stop()
+			return nil
+		}
+	}
+}
+
+// Backoff is the delay before the n-th consecutive retry (n >= 1): min
+// doubled n-1 times, capped at max, jittered to [d/2, d), and never less
+// than floor (the server's Retry-After).
+func Backoff(n int, min, max, floor time.Duration) time.Duration {
+	d := min
+	for i := 1; i < n && d < max; i++ {
+		d *= 2
+	}
+	if d > max {
+		d = max
+	}
+	d = d/2 + rand.N(d/2+1)
+	if d < floor {
+		d = floor
+	}
+	return d
+}
+
+// poll makes one request. It returns the pause before the next one, or an
+// error when the answer was a failure.
+func (p *PollClient) poll(ctx context.Context, st *pollState, next chan<- rxgo.Item) (time.Duration, error) {
+	if p.Timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
+		defer cancel()
+	}
+	u := *p.URL
+	if st.cursor != "" {
+		q := u.Query()
+		q.Set("cursor", st.cursor)
+		u.RawQuery = q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
+	if err != nil {
+		return 0, err
+	}
+	for k, v := range p.Header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "application/json")
+	if p.Conditional && st.etag != "" {
+		req.Header.Set("If-None-Match", st.etag)
+	}
+	resp, err := p.HTTPClient.Do(req)
+	if err != nil {
+		return 0, err
+	}
+	defer resp.Body.Close()
+	if st.cursor == "" {
+		// Every answer that carries it holds the cursor the server would
+		// continue from: the request's, or the tip when it had none.
+		st.cursor = resp.Header.Get(CursorHeader)
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch {
+	case resp.StatusCode == http.StatusNoContent: // long-poll timeout
+		if c := resp.Header.Get(CursorHeader); c != "" {
+			st.cursor = c
+		}
+		return 0, nil
+	case resp.StatusCode == http.StatusNotModified: // short-poll, nothing new
+		return p.suggested(resp.Header), nil
+	case resp.StatusCode == http.StatusOK && ct == "application/json":
+	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
+		st.floor = retryAfter(resp.Header.Get("Retry-After"))
+		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+		return 0, fmt.Errorf("rxstream: %s: server answered %d", p.Name, resp.StatusCode)
+	default:
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		return 0, &PollStatusError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)}
+	}
+	var b PollBody
+	if err := json.NewDecoder(io.LimitReader(resp.Body, maxPollBody)).Decode(&b); err != nil {
+		return 0, fmt.Errorf("rxstream: %s: reading answer: %w", p.Name, err)
+	}
+	if b.Gap != nil {
+		if !rxgo.Of(*b.Gap).SendContext(ctx, next) {
+			return 0, errPollStopped
+		}
+	}
+	for _, env := range b.Events {
+		ev, err := env.ToEvent()
+		if err != nil {
+			return 0, &PollStatusError{StatusCode: resp.StatusCode, ContentType: ct, Body: err.Error()}
+		}
+		if !rxgo.Of(ev).SendContext(ctx, next) {
+			return 0, errPollStopped
+		}
+	}
+	if b.Cursor != "" {
+		st.cursor = b.Cursor
+	}
+	st.etag = resp.Header.Get("ETag")
+	if b.Retry != nil {
+		return time.Duration(*b.Retry) * time.Millisecond, nil
+	}
+	return p.suggested(resp.Header), nil
+}
+
+// suggested is the pause the server's X-Poll-Interval header asks for, or
+// the client's Interval.
+func (p *PollClient) suggested(h http.Header) time.Duration {
+	if ms, err := strconv.ParseInt(h.Get(IntervalHeader), 10, 64); err == nil && ms >= 0 {
+		return time.Duration(ms) * time.Millisecond
+	}
+	return p.Interval
+}
+
+// IntervalHeader is the short-poll's response header with the suggested
+// delay, in milliseconds, before the next poll.
+const IntervalHeader = "X-Poll-Interval"
+
+// retryAfter reads a Retry-After header: seconds or an HTTP date.
+func retryAfter(v string) time.Duration {
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil && s > 0 {
+		return time.Duration(s) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil {
+		return max(time.Until(t), 0)
+	}
+	return 0
+}

@@ -1,0 +1,127 @@
+package shortpoll
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"time"
+
+	"github.com/reactivex/rxgo/v2"
+
+	"github.com/rxstream/rxstream/adapters/internal/transport"
+)
+
+// Defaults of [ClientOptions].
+const (
+	DefaultMinBackoff     = 250 * time.Millisecond
+	DefaultMaxBackoff     = 30 * time.Second
+	DefaultRequestTimeout = 10 * time.Second
+)
+
+// ClientOptions configures a [Client]. The zero value means defaults.
+type ClientOptions struct {
+	// HTTPClient makes the requests; nil means a client without a timeout
+	// (RequestTimeout bounds each request).
+	HTTPClient *http.Client
+	// Header is added to every request.
+	Header http.Header
+	// Cursor is the cursor of the first poll; empty starts with the next
+	// event.
+	Cursor string
+	// Interval is the delay between polls when the server suggests none;
+	// 0 means [DefaultInterval]. The server's suggestion (the answer's
+	// retry, or [IntervalHeader]) takes precedence.
+	Interval time.Duration
+	// RequestTimeout bounds each poll; 0 means [DefaultRequestTimeout],
+	// negative means none.
+	RequestTimeout time.Duration
+	// MinBackoff and MaxBackoff bound the delay before polling again after
+	// a failure: it starts at MinBackoff, doubles with each consecutive
+	// failure up to MaxBackoff, is jittered to [d/2, d), and is never
+	// shorter than the server's Retry-After. Defaults: [DefaultMinBackoff],
+	// [DefaultMaxBackoff].
+	MinBackoff, MaxBackoff time.Duration
+	// MaxAttempts ends the observable with an error after that many
+	// consecutive failed polls; 0 means never.
+	MaxAttempts int
+	// Logger receives a line per failed poll; nil means slog.Default().
+	Logger *slog.Logger
+}
+
+// StatusError reports an answer that polling again will not fix: a 4xx
+// status other than 408 and 429 (a malformed cursor, an unknown route), or
+// a 200 that is not the JSON of a short-poll answer.
+type StatusError = transport.PollStatusError
+
+// Client follows a short-poll endpoint: it polls on a timer (the server's
+// suggested interval, or its own), carrying the cursor of the last answer
+// and its ETag (If-None-Match, so an idle poll costs a 304), so it receives
+// every event once and in order across reconnections and server restarts
+// (while the server retains them; otherwise it gets a [framework.Gap]). It
+// backs off exponentially with jitter on failures and honours Retry-After.
+type Client struct {
+	loop transport.PollClient
+}
+
+// NewClient returns a Client for the endpoint at rawURL (which may carry
+// query parameters of its own); opts may be nil.
+func NewClient(rawURL string, opts *ClientOptions) (*Client, error) {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return nil, fmt.Errorf("rxstream: shortpoll: %w", err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, fmt.Errorf("rxstream: shortpoll: URL scheme %q is not http or https", u.Scheme)
+	}
+	var o ClientOptions
+	if opts != nil {
+		o = *opts
+	}
+	if o.MinBackoff < 0 || o.MaxBackoff < 0 || o.MaxAttempts < 0 || o.Interval < 0 {
+		return nil, errors.New("rxstream: shortpoll: negative backoff, MaxAttempts or Interval")
+	}
+	if o.Interval == 0 {
+		o.Interval = DefaultInterval
+	}
+	if o.MinBackoff == 0 {
+		o.MinBackoff = DefaultMinBackoff
+	}
+	if o.MaxBackoff == 0 {
+		o.MaxBackoff = DefaultMaxBackoff
+	}
+	switch {
+	case o.RequestTimeout == 0:
+		o.RequestTimeout = DefaultRequestTimeout
+	case o.RequestTimeout < 0:
+		o.RequestTimeout = 0
+	}
+	if o.HTTPClient == nil {
+		o.HTTPClient = &http.Client{}
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return &Client{loop: transport.PollClient{
+		Name:        "shortpoll",
+		Interval:    o.Interval,
+		Conditional: true,
+		URL:         u,
+		HTTPClient:  o.HTTPClient,
+		Header:      o.Header.Clone(),
+		Cursor:      o.Cursor,
+		Timeout:     o.RequestTimeout,
+		MinBackoff:  o.MinBackoff,
+		MaxBackoff:  max(o.MaxBackoff, o.MinBackoff),
+		MaxAttempts: o.MaxAttempts,
+		Logger:      o.Logger,
+	}}, nil
+}
+
+// Events returns an observable of the endpoint's events: a
+// [framework.Event] item per event, a [framework.Gap] item per gap notice.
+// Each Observe runs its own poll loop, from [ClientOptions.Cursor], until
+// the observer's context (given with rxgo.WithContext) ends; it ends with
+// an error item on a [*StatusError] or after MaxAttempts failed polls.
+func (c *Client) Events() rxgo.Observable { return c.loop.Observable() }
