@@ -1,0 +1,306 @@
+package websocket
+
+import (
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/reactivex/rxgo/v2"
+
+	"github.com/rxstream/rxstream/adapters/internal/transport"
+	"github.com/rxstream/rxstream/framework"
+)
+
+// Defaults of [Options].
+const (
+	DefaultReadLimit    = 32 << 10
+	DefaultPingInterval = 25 * time.Second
+	DefaultPongTimeout  = 10 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultCloseTimeout = 5 * time.Second
+	DefaultMaxBatch     = 128
+	DefaultInboundQueue = 16
+)
+
+// Format says how outbound events are framed.
+type Format int
+
+const (
+	// FormatEnvelope sends each event as the JSON envelope
+	// {"id","event","data"} in a text frame (the default). Data that is not
+	// UTF-8 is carried base64-encoded with "base64": true. Gap notices are
+	// envelopes named "gap" whose data is {"last","next"}.
+	FormatEnvelope Format = iota + 1
+	// FormatText sends each event's data alone in a text frame (a binary
+	// frame when the data is not UTF-8). IDs, names and gap notices are not
+	// sent: it suits per-request producers, not resumable hub topics.
+	FormatText
+	// FormatBinary sends each event's data alone in a binary frame, with the
+	// same limits as FormatText.
+	FormatBinary
+)
+
+// Options configures a [Server]. The zero value means defaults.
+type Options struct {
+	// OriginPatterns lists the origins allowed besides the request's own
+	// host, as host patterns matched with path.Match ("*.example.com"), or
+	// "scheme://host" patterns. A request from another origin is answered
+	// 403. Requests without an Origin header (non-browser clients) are
+	// always allowed.
+	OriginPatterns []string
+	// InsecureSkipVerify allows every origin: any web page can then open a
+	// connection with the visitor's cookies (cross-site WebSocket
+	// hijacking). It is what Spring's setAllowedOrigins("*") does; prefer
+	// OriginPatterns.
+	InsecureSkipVerify bool
+	// Subprotocols lists the subprotocols the server negotiates, in order of
+	// preference.
+	Subprotocols []string
+	// Format frames outbound events; 0 means [FormatEnvelope]. An outbound
+	// item of type [Message] is always sent as it is.
+	Format Format
+	// ReadLimit bounds the size of an inbound message in bytes; a larger one
+	// closes the connection with 1009 (message too big). 0 means
+	// [DefaultReadLimit].
+	ReadLimit int64
+	// PingInterval is the interval of the pings that detect a dead peer; 0
+	// means [DefaultPingInterval], negative turns pings off.
+	PingInterval time.Duration
+	// PongTimeout is how long a ping waits for its pong before the
+	// connection is dropped; 0 means [DefaultPongTimeout].
+	PongTimeout time.Duration
+	// WriteTimeout is the deadline of each outbound message: a peer that
+	// stops reading is dropped after it. 0 means [DefaultWriteTimeout],
+	// negative means no deadline.
+	WriteTimeout time.Duration
+	// CloseTimeout bounds the closing handshake (sending the close frame and
+	// waiting for the peer's); 0 means [DefaultCloseTimeout].
+	CloseTimeout time.Duration
+	// MaxBatch bounds how many events a hub topic's connection takes from
+	// its subscription at a time (each is still its own frame); 0 means
+	// [DefaultMaxBatch].
+	MaxBatch int
+	// InboundQueue bounds the inbound messages read ahead of a [Handler]'s
+	// pipeline; when it is full the server stops reading (TCP backpressure).
+	// 0 means [DefaultInboundQueue].
+	InboundQueue int
+	// Hooks are optional lifecycle callbacks.
+	Hooks Hooks
+	// Logger receives a line per connection that ends abnormally; nil means
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Server serves WebSocket connections on echo routes: per-request producers
+// ([Server.Stream]), duplex handlers ([Server.Duplex]) and hub topics
+// ([Server.Topic]). It tracks its open connections, so [Server.Close] can
+// close them all at shutdown.
+//
+// The zero Server is ready to use with default options. All methods may be
+// called concurrently.
+type Server struct {
+	opts  Options
+	conns transport.Registry
+	ids   atomic.Uint64
+}
+
+// New returns a Server with the given options; opts may be nil. It fails
+// when an option is out of range.
+func New(opts *Options) (*Server, error) {
+	s := &Server{}
+	if opts != nil {
+		s.opts = *opts
+		s.opts.OriginPatterns = append([]string(nil), opts.OriginPatterns...)
+		s.opts.Subprotocols = append([]string(nil), opts.Subprotocols...)
+	}
+	o := &s.opts
+	if o.ReadLimit < 0 || o.PongTimeout < 0 || o.CloseTimeout < 0 || o.MaxBatch < 0 || o.InboundQueue < 0 {
+		return nil, errors.New("rxstream: websocket: negative ReadLimit, PongTimeout, CloseTimeout, MaxBatch or InboundQueue")
+	}
+	if o.Format < 0 || o.Format > FormatBinary {
+		return nil, errors.New("rxstream: websocket: unknown Format")
+	}
+	for _, p := range o.OriginPatterns {
+		if err := validPattern(p); err != nil {
+			return nil, err
+		}
+	}
+	return s, nil
+}
+
+func (s *Server) options() Options {
+	o := s.opts
+	if o.Format == 0 {
+		o.Format = FormatEnvelope
+	}
+	if o.ReadLimit == 0 {
+		o.ReadLimit = DefaultReadLimit
+	}
+	if o.PingInterval == 0 {
+		o.PingInterval = DefaultPingInterval
+	}
+	if o.PongTimeout == 0 {
+		o.PongTimeout = DefaultPongTimeout
+	}
+	if o.WriteTimeout == 0 {
+		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.CloseTimeout == 0 {
+		o.CloseTimeout = DefaultCloseTimeout
+	}
+	if o.MaxBatch == 0 {
+		o.MaxBatch = DefaultMaxBatch
+	}
+	if o.InboundQueue == 0 {
+		o.InboundQueue = DefaultInboundQueue
+	}
+	if o.Logger == nil {
+		o.Logger = slog.Default()
+	}
+	return o
+}
+
+// Close closes every open connection with 1001 (going away) and answers
+// later requests with 503. It returns at once; each connection's handler
+// returns when its closing handshake is done (at most
+// [Options.CloseTimeout]). Register it with the http.Server, whose Shutdown
+// does not wait for hijacked connections:
+//
+//	e.Server.RegisterOnShutdown(wsServer.Close)
+func (s *Server) Close() { s.conns.Close() }
+
+// Open returns the number of connections being served (including those
+// whose handler is still deciding whether to upgrade).
+func (s *Server) Open() int { return s.conns.Len() }
+
+// Producer makes the outbound observable of a one-way connection for one
+// request, before the upgrade. c's request context (c.Request().Context())
+// is the connection's lifetime: build every rxgo stage with
+// rxgo.WithContext(ctx) of it, or use the streams package. cursor is the
+// client's resume cursor (the cursor or lastEventId query parameter, or a
+// Last-Event-ID header), empty on a first connection.
+//
+// c must not be used after Producer returns (echo reuses it). Items may be
+// [framework.Event], [framework.Gap], [Message] or anything
+// [streams.ToEvent] converts. Completion closes the connection with 1000,
+// an error item with 1011 (1013 for [framework.ErrOverflow]). A non-nil
+// error answers the request instead of upgrading it (an *echo.HTTPError
+// keeps its status).
+type Producer func(c echo.Context, cursor string) (rxgo.Observable, error)
+
+// Handler makes the outbound observable of a duplex connection from its
+// inbound one, before the upgrade, like [Producer]. in emits a [Message]
+// per inbound message and completes when the peer stops sending (it may be
+// observed once). Inbound messages are read ahead up to
+// [Options.InboundQueue]; then the server stops reading until the pipeline
+// catches up. The returned observable's completion, errors and items are
+// handled as for a Producer; a Handler that returns in's transformation
+// ends the connection when the peer does.
+type Handler func(c echo.Context, in rxgo.Observable) (rxgo.Observable, error)
+
+// Stream returns a handler that upgrades each request and sends the
+// observable p makes for it. Inbound messages only reach [Hooks.Message].
+func (s *Server) Stream(p Producer) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cursor, err := requestCursor(c)
+		if err != nil {
+			return err
+		}
+		cn, err := s.prepare(c, cursor)
+		if err != nil {
+			return err
+		}
+		defer cn.release()
+		obs, err := p(c, cursor)
+		if err != nil {
+			return err
+		}
+		if obs == nil {
+			return errors.New("rxstream: websocket: producer returned no observable")
+		}
+		if cn.accept(c) {
+			cn.serve(cn.itemsWriter(obs))
+		}
+		return nil
+	}
+}
+
+// Duplex returns a handler that upgrades each request and connects its
+// inbound messages to h's outbound observable: Spring's WebSocketHandler,
+// the reactive way.
+func (s *Server) Duplex(h Handler) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cursor, err := requestCursor(c)
+		if err != nil {
+			return err
+		}
+		cn, err := s.prepare(c, cursor)
+		if err != nil {
+			return err
+		}
+		defer cn.release()
+		in := cn.inbound()
+		obs, err := h(c, in)
+		if err != nil {
+			return err
+		}
+		if obs == nil {
+			return errors.New("rxstream: websocket: handler returned no observable")
+		}
+		if cn.accept(c) {
+			cn.serve(cn.itemsWriter(obs))
+		}
+		return nil
+	}
+}
+
+// Topic returns a handler that upgrades each request and sends the hub
+// topic that name picks from it (see [Param]), resuming after
+// the client's cursor (cursor or lastEventId query parameter). A malformed
+// cursor or topic name is answered 400. A subscriber whose queue overflows
+// is closed with 1013 (try again later): it reconnects with its last ID and
+// catches up from history. Every close but 1000 carries the cursor to
+// resume from at the start of its reason ([ReasonCursor]). Events are
+// framed by [Options.Format] (gap notices need [FormatEnvelope]). Inbound
+// messages only reach [Hooks.Message].
+func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		cursor, err := requestCursor(c)
+		if err != nil {
+			return err
+		}
+		cn, err := s.prepare(c, cursor)
+		if err != nil {
+			return err
+		}
+		defer cn.release()
+		sub, err := hub.Subscribe(name(c), cursor)
+		if err != nil {
+			if errors.Is(err, framework.ErrInvalidCursor) || errors.Is(err, framework.ErrInvalidTopic) {
+				return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+			}
+			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+		}
+		defer sub.Close()
+		if cn.accept(c) {
+			cn.serve(cn.subscriptionWriter(sub))
+		}
+		return nil
+	}
+}
+
+// Param picks the topic name from the echo path parameter of that name.
+func Param(name string) func(echo.Context) string {
+	return func(c echo.Context) string { return c.Param(name) }
+}
+
+func requestCursor(c echo.Context) (string, error) {
+	cursor := transport.Cursor(c.Request(), "cursor", "lastEventId")
+	if len(cursor) > framework.MaxCursorLen {
+		return "", echo.NewHTTPError(http.StatusBadRequest, "rxstream: cursor longer than 64 bytes")
+	}
+	return cursor, nil
+}

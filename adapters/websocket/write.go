@@ -1,0 +1,261 @@
+package websocket
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/reactivex/rxgo/v2"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/streams"
+)
+
+// pinger returns the ping ticker's channel (nil when pings are off) and its
+// stop function.
+func (cn *conn) pinger() (<-chan time.Time, func()) {
+	if cn.opts.PingInterval <= 0 {
+		return nil, func() {}
+	}
+	t := time.NewTicker(cn.opts.PingInterval)
+	return t.C, t.Stop
+}
+
+// itemsWriter is the write loop of an observable: each item is one message.
+func (cn *conn) itemsWriter(obs rxgo.Observable) writer {
+	return func(ctx context.Context, g *errgroup.Group) (CloseStatus, error) {
+		items := obs.Observe(rxgo.WithContext(ctx))
+		tick, stop := cn.pinger()
+		defer stop()
+		for {
+			select {
+			case it, ok := <-items:
+				switch {
+				case ctx.Err() != nil:
+					return CloseStatus{}, nil
+				case !ok:
+					return CloseStatus{Code: StatusNormalClosure}, nil
+				case it.E != nil:
+					return errorStatus(it.E), nil
+				}
+				typ, p, err := cn.encode(it.V)
+				if err != nil {
+					return errorStatus(err), nil
+				}
+				if p == nil {
+					continue
+				}
+				if err := cn.send(typ, p); err != nil {
+					return CloseStatus{}, err
+				}
+			case <-tick:
+				cn.ping(ctx, g)
+			case <-ctx.Done():
+				return CloseStatus{}, nil
+			}
+		}
+	}
+}
+
+// subscriptionWriter is the write loop of a hub topic.
+func (cn *conn) subscriptionWriter(sub *framework.Subscription) writer {
+	cn.cursor = sub.Cursor
+	return func(ctx context.Context, g *errgroup.Group) (CloseStatus, error) {
+		tick, stop := cn.pinger()
+		defer stop()
+		for {
+			b, err := sub.Poll(ctx, cn.opts.MaxBatch)
+			switch {
+			case ctx.Err() != nil:
+				return CloseStatus{}, nil
+			case errors.Is(err, framework.ErrClosed):
+				return CloseStatus{Code: StatusGoingAway, Reason: "hub closed"}, nil
+			case err != nil:
+				return errorStatus(err), nil
+			}
+			if b.Gap != nil && cn.opts.Format == FormatEnvelope {
+				id := ""
+				if len(b.Events) == 0 {
+					id = sub.Cursor() // so the client's cursor moves past the gap
+				}
+				cn.buf = appendGap(cn.buf[:0], *b.Gap, id)
+				if err := cn.send(MessageText, cn.buf); err != nil {
+					return CloseStatus{}, err
+				}
+			}
+			for _, ev := range b.Events {
+				typ, p := cn.encodeEvent(ev)
+				if err := cn.send(typ, p); err != nil {
+					return CloseStatus{}, err
+				}
+			}
+			if b.Gap != nil || len(b.Events) > 0 {
+				continue
+			}
+			select {
+			case <-sub.Ready():
+			case <-tick:
+				cn.ping(ctx, g)
+			case <-ctx.Done():
+				return CloseStatus{}, nil
+			}
+		}
+	}
+}
+
+// encode frames one item of an observable; a nil p means nothing to send
+// (a gap notice in a raw format).
+func (cn *conn) encode(v any) (MessageType, []byte, error) {
+	switch v := v.(type) {
+	case Message:
+		return messageType(v), v.Data, nil
+	case *Message:
+		if v == nil {
+			return 0, nil, errors.New("rxstream: websocket: nil *Message")
+		}
+		return messageType(*v), v.Data, nil
+	case framework.Gap:
+		return cn.encodeGap(v)
+	case *framework.Gap:
+		if v == nil {
+			return 0, nil, nil
+		}
+		return cn.encodeGap(*v)
+	}
+	ev, err := streams.ToEvent(v)
+	if err != nil {
+		return 0, nil, fmt.Errorf("rxstream: websocket: event cannot be sent: %w", err)
+	}
+	typ, p := cn.encodeEvent(ev)
+	if p == nil {
+		p = []byte{} // an empty raw message is still a message
+	}
+	return typ, p, nil
+}
+
+func (cn *conn) encodeGap(g framework.Gap) (MessageType, []byte, error) {
+	if cn.opts.Format != FormatEnvelope {
+		return 0, nil, nil
+	}
+	cn.buf = appendGap(cn.buf[:0], g, "")
+	return MessageText, cn.buf, nil
+}
+
+func (cn *conn) encodeEvent(ev framework.Event) (MessageType, []byte) {
+	switch cn.opts.Format {
+	case FormatText:
+		if utf8.Valid(ev.Data) {
+			return MessageText, ev.Data
+		}
+		return MessageBinary, ev.Data
+	case FormatBinary:
+		return MessageBinary, ev.Data
+	}
+	cn.buf = appendEnvelope(cn.buf[:0], ev)
+	return MessageText, cn.buf
+}
+
+func messageType(m Message) MessageType {
+	if m.Type == MessageBinary || m.Type != MessageText && !utf8.Valid(m.Data) {
+		return MessageBinary
+	}
+	return MessageText
+}
+
+// appendEnvelope appends the JSON envelope of ev ({"id","event","data"},
+// as transport.NewEnvelope makes it) without reflection or allocation.
+func appendEnvelope(b []byte, ev framework.Event) []byte {
+	b = append(b, '{')
+	if ev.ID != "" {
+		b = append(b, `"id":`...)
+		b = appendJSONString(b, validUTF8(ev.ID))
+		b = append(b, ',')
+	}
+	if ev.Name != "" {
+		b = append(b, `"event":`...)
+		b = appendJSONString(b, validUTF8(ev.Name))
+		b = append(b, ',')
+	}
+	b = append(b, `"data":`...)
+	if utf8.Valid(ev.Data) {
+		b = appendJSONString(b, ev.Data)
+	} else {
+		b = append(b, '"')
+		b = base64.StdEncoding.AppendEncode(b, ev.Data)
+		b = append(b, `","base64":true`...)
+	}
+	if ms := ev.Retry.Milliseconds(); ms != 0 {
+		b = append(b, `,"retry":`...)
+		b = strconv.AppendInt(b, ms, 10)
+	}
+	return append(b, '}')
+}
+
+// appendGap appends the gap notice as transport.GapEnvelope makes it, with
+// id when given.
+func appendGap(b []byte, g framework.Gap, id string) []byte {
+	// {"last":..,"next":..} as data: cursors are ASCII, but escape anyway.
+	var inner [2 * (framework.MaxCursorLen + 8)]byte
+	d := append(inner[:0], `{"last":`...)
+	d = appendJSONString(d, validUTF8(g.Last))
+	d = append(d, `,"next":`...)
+	d = appendJSONString(d, validUTF8(g.Next))
+	d = append(d, '}')
+	return appendEnvelope(b, framework.Event{ID: id, Name: "gap", Data: d})
+}
+
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s, valid UTF-8, as a JSON string. It escapes
+// what JSON requires, and U+2028 and U+2029 as encoding/json does.
+func appendJSONString[T string | []byte](b []byte, s T) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case c >= 0x20 && c != '"' && c != '\\' && c != 0xE2:
+			continue
+		case c == 0xE2:
+			// U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
+			if i+2 >= len(s) || s[i+1] != 0x80 || s[i+2]&^1 != 0xA8 {
+				continue
+			}
+			b = append(b, s[start:i]...)
+			b = append(b, `\u202`...)
+			b = append(b, hexDigits[s[i+2]&1+8])
+			i += 2
+			start = i + 1
+			continue
+		}
+		b = append(b, s[start:i]...)
+		switch c {
+		case '"', '\\':
+			b = append(b, '\\', c)
+		case '\n':
+			b = append(b, '\\', 'n')
+		case '\r':
+			b = append(b, '\\', 'r')
+		case '\t':
+			b = append(b, '\\', 't')
+		default:
+			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+		}
+		start = i + 1
+	}
+	b = append(b, s[start:]...)
+	return append(b, '"')
+}
