@@ -1,0 +1,57 @@
+package main
+
+import (
+	"context"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/reactivex/rxgo/v2"
+
+	"github.com/rxstream/rxstream/adapters/longpoll"
+	"github.com/rxstream/rxstream/adapters/shortpoll"
+	"github.com/rxstream/rxstream/streams"
+)
+
+func init() { routes = append(routes, (*app).pollRoutes) }
+
+func (a *app) pollRoutes() error {
+	lp, err := longpoll.New(&longpoll.Options{Logger: a.log})
+	if err != nil {
+		return err
+	}
+	sp, err := shortpoll.New(nil)
+	if err != nil {
+		return err
+	}
+	a.onShutdown(lp.Close)
+	a.e.GET("/poll", lp.Stream(deferredResult, &longpoll.HandlerOptions{Timeout: 30 * time.Second}))
+	a.e.GET("/topics/:topic/longpoll", lp.Topic(a.hub, longpoll.Param("topic"), nil))
+	a.e.GET("/topics/:topic/poll", sp.Topic(a.hub, shortpoll.Param("topic")))
+	return nil
+}
+
+// deferredResult is the seed's DeferredResult example: the request is
+// answered "new message" after 10 s (after=DURATION shortens or lengthens
+// it, 0 to 1m) and times out after 30 s. The producer is cancelled when the
+// request ends, whichever way.
+func deferredResult(c echo.Context, _ string) (rxgo.Observable, error) {
+	after := 10 * time.Second
+	if v := c.QueryParam("after"); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil || d < 0 || d > time.Minute {
+			return nil, echo.NewHTTPError(http.StatusBadRequest, "after must be a duration from 0 to 1m, like 500ms or 10s")
+		}
+		after = d
+	}
+	return streams.Generate(func(ctx context.Context, emit func(any) error) error {
+		t := time.NewTimer(after)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			return emit("new message")
+		case <-ctx.Done():
+			return nil
+		}
+	}), nil
+}
