@@ -1,0 +1,54 @@
+// Package natsbroker is a [framework.Broker] on NATS JetStream
+// (github.com/nats-io/nats.go), so that several rxstream processes serve the
+// same topics behind any load balancer, without sticky sessions: an event
+// published on any node reaches the subscribers of every node, and a client
+// resumes on any node with the last event ID it saw on another.
+//
+//	b, err := natsbroker.New(ctx, &natsbroker.Options{URL: "nats://nats-1:4222,nats://nats-2:4222"})
+//	hub, err := framework.NewHub(&framework.HubOptions{Broker: b})
+//
+// # Mapping
+//
+// Topic T is the subject "<Prefix>.T" (see [Subject]); a topic's dots are
+// NATS token separators, and the topic name rule ([framework.ValidTopic])
+// excludes wildcards and empty tokens. One stream (Options.Stream) holds
+// "<Prefix>.>", with JetStream limits as the history bounds:
+// MaxMsgsPerSubject events per topic, MaxAge for every event.
+//
+// # Cursors
+//
+// An event's ID is "EPOCH-SEQ": SEQ is its stream sequence, the same on
+// every node, strictly increasing per topic but not consecutive (the topics
+// share the sequence); EPOCH is the stream's creation time, so a recreated
+// stream makes old cursors stale, and their clients get a [framework.Gap].
+// Each event names its topic predecessor in a header that JetStream enforces
+// on publish (Nats-Expected-Last-Subject-Sequence), so Read knows exactly
+// whether events after a cursor were discarded; see [Broker.Read].
+//
+// # Delivery
+//
+// The [framework.Hub] asks each node to Follow a topic once, however many
+// clients it serves there: Follow reads the topic's last sequence and
+// starts a push consumer just after it, so nothing falls between history
+// and the live feed; the Hub fans out locally.
+//
+// # Outages
+//
+// nats.go reconnects forever (Options.ReconnectWait), logging each step
+// with log/slog. While the connection is down, Publish, Read and Follow
+// fail at once with an error wrapping [ErrUnavailable] (an HTTP adapter
+// answers 503); every Follow ends, so the Hub ends its subscriptions and
+// their clients reconnect, and resume from history once NATS is back.
+// Requests are bounded by Options.Timeout.
+//
+// # Requirements and costs
+//
+// NATS server 2.11 or later (batched direct get). A publish is one round
+// trip to JetStream; publishes to one topic from one node are serialised
+// (each names its predecessor), and a publish that races one from another
+// node retries. A Read is two round trips; following a topic is one
+// consumer per node, created on its first subscriber.
+//
+// Files: broker.go (options, connection, stream), subject.go (topic to
+// subject), publish.go, read.go, follow.go.
+package natsbroker

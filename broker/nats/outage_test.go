@@ -1,0 +1,250 @@
+package natsbroker_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"log/slog"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	natsbroker "github.com/rxstream/rxstream/broker/nats"
+	"github.com/rxstream/rxstream/framework"
+)
+
+// waitConnected waits until b's connection is up again.
+func waitConnected(t *testing.T, b *natsbroker.Broker) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for !b.Conn().IsConnected() {
+		if time.Now().After(deadline) {
+			t.Fatal("never reconnected")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+func TestNATSRestart(t *testing.T) {
+	ns := startNATS(t)
+	logs := &syncBuffer{}
+	b := newBroker(t, natsbroker.Options{URL: ns.url(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	ctx := context.Background()
+	before := publishN(t, b, "r", "before", 2)
+	col := newCollector()
+	if _, _, err := b.Follow("r", col.fn); err != nil {
+		t.Fatal(err)
+	}
+	last := publishN(t, b, "r", "followed", 1)[0]
+	col.wait(t, "a record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
+
+	ns.stop()
+	col.wait(t, "the follow to break", func(_ []framework.Record, err error) bool { return err != nil })
+	if !errors.Is(col.err, natsbroker.ErrUnavailable) {
+		t.Fatalf("follow ended with %v; want ErrUnavailable", col.err)
+	}
+	// Everything fails at once, with no deadline of the caller's.
+	if _, err := b.Publish(ctx, "r", framework.Event{Data: []byte("lost")}); !errors.Is(err, natsbroker.ErrUnavailable) {
+		t.Fatalf("Publish while down: %v", err)
+	}
+	if _, err := b.Read(ctx, "r", 0, 10); !errors.Is(err, natsbroker.ErrUnavailable) {
+		t.Fatalf("Read while down: %v", err)
+	}
+	if _, _, err := b.Follow("r", col.fn); !errors.Is(err, natsbroker.ErrUnavailable) {
+		t.Fatalf("Follow while down: %v", err)
+	}
+
+	ns.start() // same port, same storage
+	waitConnected(t, b)
+	after, err := b.Publish(ctx, "r", framework.Event{Data: []byte("after")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after.Epoch != before[0].Epoch || after.Seq <= last.Seq {
+		t.Fatalf("cursor after restart %v; before %v", after, last)
+	}
+	p, err := b.Read(ctx, "r", last.Seq, 10)
+	if err != nil || p.Lost || len(p.Records) != 1 || p.Records[0].Seq != after.Seq {
+		t.Fatalf("resume after restart: %+v, %v", p, err)
+	}
+	col2 := newCollector()
+	tip, stop, err := b.Follow("r", col2.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stop()
+	if tip != after {
+		t.Fatalf("tip %v; want %v", tip, after)
+	}
+	publishN(t, b, "r", "again", 1)
+	col2.wait(t, "a record after the restart", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
+	// The outage is in the logs (written by nats.go's callback goroutine).
+	deadline := time.Now().Add(5 * time.Second)
+	for _, want := range []string{"rxstream: nats: disconnected", "rxstream: nats: reconnected"} {
+		for !strings.Contains(logs.String(), want) {
+			if time.Now().After(deadline) {
+				t.Fatalf("logs lack %q:\n%s", want, logs.String())
+			}
+			time.Sleep(10 * time.Millisecond)
+		}
+	}
+}
+
+// syncBuffer is a bytes.Buffer for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func TestPublishTimeout(t *testing.T) {
+	// A server that accepts the connection but whose stream never answers:
+	// Publish ends with the Broker's Timeout, not later.
+	ns := startNATS(t)
+	b := newBroker(t, natsbroker.Options{URL: ns.url(), Timeout: 200 * time.Millisecond})
+	nc, err := nats.Connect(ns.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	publishN(t, b, "silent", "s", 1) // the broker now knows the topic's last sequence
+	// Answer nothing on the topic's subject: take the stream away and
+	// listen on the subject so the request has a responder that is silent.
+	if err := js.DeleteStream(context.Background(), natsbroker.DefaultStream); err != nil {
+		t.Fatal(err)
+	}
+	sub, err := nc.SubscribeSync("rxstream.silent")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Unsubscribe()
+	nc.Flush()
+	_, err = b.Publish(context.Background(), "silent", framework.Event{})
+	if !errors.Is(err, natsbroker.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Publish to a silent subject: %v; want ErrUnavailable after the timeout", err)
+	}
+}
+
+func TestStreamRecreated(t *testing.T) {
+	ns := startNATS(t)
+	b := newBroker(t, natsbroker.Options{URL: ns.url(), Heartbeat: 100 * time.Millisecond})
+	hub, err := framework.NewHub(&framework.HubOptions{Broker: b})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer hub.Close()
+	ctx := context.Background()
+	old, err := hub.Publish(ctx, "s", framework.Event{Data: []byte("old")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sub, err := hub.Subscribe("s", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+
+	nc, err := nats.Connect(ns.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	if err := js.DeleteStream(ctx, natsbroker.DefaultStream); err != nil {
+		t.Fatal(err)
+	}
+	// The follow's consumer went with the stream: its heartbeats stop and
+	// the subscription ends, so its client reconnects.
+	nctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := sub.Next(nctx, 0); !errors.Is(err, natsbroker.ErrUnavailable) {
+		t.Fatalf("subscription on a deleted stream: %v; want ErrUnavailable", err)
+	}
+	// Publishing recreates the stream with a new epoch (the first attempt
+	// may report the missing stream).
+	var id string
+	for range 3 {
+		if id, err = hub.Publish(ctx, "s", framework.Event{Data: []byte("new")}); err == nil {
+			break
+		}
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, _, _ := framework.ParseCursor(old)
+	nc2, _, _ := framework.ParseCursor(id)
+	if oc.Epoch == nc2.Epoch {
+		t.Fatalf("epoch unchanged after the stream was recreated: %s, %s", old, id)
+	}
+	// A client resuming with the old cursor is told of the gap.
+	sub2, err := hub.Subscribe("s", old)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub2.Close()
+	batch, err := sub2.Next(nctx, 0)
+	if err != nil || batch.Gap == nil || batch.Gap.Last != old || len(batch.Events) != 1 || batch.Events[0].ID != id {
+		t.Fatalf("resume with a stale cursor: %+v, %v", batch, err)
+	}
+}
+
+func TestStopDeletesConsumer(t *testing.T) {
+	ns := startNATS(t)
+	b := newBroker(t, natsbroker.Options{URL: ns.url()})
+	nc, err := nats.Connect(ns.url())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, _ := jetstream.New(nc)
+	st, err := js.Stream(context.Background(), natsbroker.DefaultStream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	consumers := func() int {
+		info, err := st.Info(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		return info.State.Consumers
+	}
+	var stops []func()
+	for _, topic := range []string{"x", "y"} {
+		_, stop, err := b.Follow(topic, newCollector().fn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		stops = append(stops, stop)
+	}
+	if n := consumers(); n != 2 {
+		t.Fatalf("%d consumers for 2 follows", n)
+	}
+	stops[0]()
+	deadline := time.Now().Add(10 * time.Second)
+	for consumers() != 1 {
+		if time.Now().After(deadline) {
+			t.Fatal("the stopped follow's consumer was not deleted")
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	b.Close() // deletes the other one before it returns
+	if n := consumers(); n != 0 {
+		t.Fatalf("%d consumers after Close", n)
+	}
+}
