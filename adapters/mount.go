@@ -1,0 +1,234 @@
+package adapters
+
+import (
+	"errors"
+	"io"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+	"github.com/reactivex/rxgo/v2"
+
+	"github.com/rxstream/rxstream/adapters/longpoll"
+	"github.com/rxstream/rxstream/adapters/shortpoll"
+	"github.com/rxstream/rxstream/adapters/sse"
+	"github.com/rxstream/rxstream/adapters/websocket"
+	"github.com/rxstream/rxstream/framework"
+)
+
+// DefaultMaxPublish bounds a published event's data unless
+// [Options.MaxPublish] says otherwise.
+const DefaultMaxPublish = 64 << 10
+
+// Options configures an [Endpoint]. The zero value serves every transport
+// with default servers and no publishing.
+type Options struct {
+	// The transport servers. A nil one is made with default options (and
+	// closed by [Endpoint.Close]); give your own to configure it, or to
+	// share it with routes outside the endpoint.
+	SSE       *sse.Server
+	LongPoll  *longpoll.Server
+	ShortPoll *shortpoll.Server
+	WebSocket *websocket.Server
+	// LongPollHandler configures the long-poll handlers (timeout, callbacks);
+	// nil means the server's defaults.
+	LongPollHandler *longpoll.HandlerOptions
+	// Disable lists the transports the endpoint does not serve.
+	Disable []Transport
+	// Publish lets POST on a topic's URL publish its body as one event (the
+	// "event" query parameter names it) and answer {"id": ...}.
+	Publish bool
+	// MaxPublish bounds the body of a publish; 0 means [DefaultMaxPublish].
+	// A larger one is answered 413.
+	MaxPublish int64
+	// Authorize, when set, guards every request (see [Authorize]): subscribe
+	// on GET, publish on POST.
+	Authorize AuthorizeFunc
+}
+
+// Endpoint serves one source (a hub topic or a per-request producer) on
+// every enabled transport from one URL, picking the transport of each
+// request with [Negotiate]. Clients switch transports with the same cursor.
+//
+// All methods may be called concurrently.
+type Endpoint struct {
+	opts      Options
+	enabled   [ShortPoll + 1]bool
+	authorize echo.MiddlewareFunc
+	own       []func() // Close of the servers the endpoint made
+}
+
+// Router is where [Endpoint.MountTopic] and [Endpoint.MountStream] register
+// their routes: an *echo.Echo or an *echo.Group.
+type Router interface {
+	GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
+	POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
+}
+
+// New returns an Endpoint; opts may be nil. It fails when an option is out
+// of range or every transport is disabled.
+func New(opts *Options) (*Endpoint, error) {
+	ep := &Endpoint{}
+	if opts != nil {
+		ep.opts = *opts
+	}
+	o := &ep.opts
+	if o.MaxPublish < 0 {
+		return nil, errors.New("rxstream: negative MaxPublish")
+	}
+	if o.MaxPublish == 0 {
+		o.MaxPublish = DefaultMaxPublish
+	}
+	for t := WebSocket; t <= ShortPoll; t++ {
+		ep.enabled[t] = true
+	}
+	for _, t := range o.Disable {
+		if t < WebSocket || t > ShortPoll {
+			return nil, errors.New("rxstream: Disable lists an unknown transport " + t.String())
+		}
+		ep.enabled[t] = false
+	}
+	if !ep.enabled[WebSocket] && !ep.enabled[SSE] && !ep.enabled[LongPoll] && !ep.enabled[ShortPoll] {
+		return nil, errors.New("rxstream: every transport is disabled")
+	}
+	if o.SSE == nil {
+		o.SSE = &sse.Server{}
+		ep.own = append(ep.own, o.SSE.Close)
+	}
+	if o.LongPoll == nil {
+		o.LongPoll = &longpoll.Server{}
+		ep.own = append(ep.own, o.LongPoll.Close)
+	}
+	if o.ShortPoll == nil {
+		o.ShortPoll = &shortpoll.Server{}
+	}
+	if o.WebSocket == nil {
+		o.WebSocket = &websocket.Server{}
+		ep.own = append(ep.own, o.WebSocket.Close)
+	}
+	if o.Authorize != nil {
+		ep.authorize, _ = Authorize(AuthorizeConfig{Authorize: o.Authorize}) // cannot fail: Authorize is set
+	}
+	return ep, nil
+}
+
+// Close ends the open streams of the transport servers the endpoint made
+// (not those given in [Options]). Register it with the http.Server:
+//
+//	e.Server.RegisterOnShutdown(ep.Close)
+func (ep *Endpoint) Close() {
+	for _, c := range ep.own {
+		c()
+	}
+}
+
+// Topic returns a handler that serves the hub topic name picks from each
+// request on the transport [Negotiate] picks, and publishes to it on POST
+// when [Options.Publish] is set. Register it for GET (and POST), or use
+// [Endpoint.MountTopic].
+func (ep *Endpoint) Topic(hub *framework.Hub, name func(echo.Context) string) echo.HandlerFunc {
+	o := &ep.opts
+	handlers := [ShortPoll + 1]echo.HandlerFunc{
+		WebSocket: o.WebSocket.Topic(hub, name),
+		SSE:       o.SSE.Topic(hub, name),
+		LongPoll:  o.LongPoll.Topic(hub, name, o.LongPollHandler),
+		ShortPoll: o.ShortPoll.Topic(hub, name),
+	}
+	serve := ep.negotiated(handlers, ep.enabled)
+	publish := ep.publisher(hub, name)
+	return ep.guard(func(c echo.Context) error {
+		if c.Request().Method == http.MethodPost {
+			return publish(c)
+		}
+		return serve(c)
+	})
+}
+
+// Producer makes the observable of a stream for one request, as in each
+// transport's package: c's request context is the stream's lifetime, and
+// cursor is the client's resume cursor ("" on a first connection).
+type Producer func(c echo.Context, cursor string) (rxgo.Observable, error)
+
+// Stream returns a handler that serves the observable p makes for each
+// request on the transport [Negotiate] picks. Short-poll is not offered for
+// producers (it answers with what is retained, and a producer retains
+// nothing); a long-poll answers with the producer's first items.
+func (ep *Endpoint) Stream(p Producer) echo.HandlerFunc {
+	o := &ep.opts
+	handlers := [ShortPoll + 1]echo.HandlerFunc{
+		WebSocket: o.WebSocket.Stream(websocket.Producer(p)),
+		SSE:       o.SSE.Stream(sse.Producer(p)),
+		LongPoll:  o.LongPoll.Stream(longpoll.Producer(p), o.LongPollHandler),
+	}
+	enabled := ep.enabled
+	enabled[ShortPoll] = false
+	return ep.guard(ep.negotiated(handlers, enabled))
+}
+
+// MountTopic registers [Endpoint.Topic] at path on r: GET for every
+// transport, POST when [Options.Publish] is set. Other methods get 405.
+func (ep *Endpoint) MountTopic(r Router, path string, hub *framework.Hub, name func(echo.Context) string) {
+	h := ep.Topic(hub, name)
+	r.GET(path, h)
+	if ep.opts.Publish {
+		r.POST(path, h)
+	}
+}
+
+// MountStream registers [Endpoint.Stream] at path on r for GET.
+func (ep *Endpoint) MountStream(r Router, path string, p Producer) {
+	r.GET(path, ep.Stream(p))
+}
+
+// Param picks the topic name from the echo path parameter of that name.
+func Param(name string) func(echo.Context) string {
+	return func(c echo.Context) string { return c.Param(name) }
+}
+
+func (ep *Endpoint) guard(h echo.HandlerFunc) echo.HandlerFunc {
+	if ep.authorize == nil {
+		return h
+	}
+	return ep.authorize(h)
+}
+
+// negotiated dispatches each request to the handler of its transport.
+func (ep *Endpoint) negotiated(handlers [ShortPoll + 1]echo.HandlerFunc, enabled [ShortPoll + 1]bool) echo.HandlerFunc {
+	on := func(t Transport) bool { return enabled[t] }
+	return func(c echo.Context) error {
+		c.Response().Header().Add("Vary", "Accept")
+		t, err := Negotiate(c.Request(), on)
+		if err != nil {
+			var ne *NegotiationError
+			errors.As(err, &ne)
+			return echo.NewHTTPError(ne.Status, err.Error())
+		}
+		return handlers[t](c)
+	}
+}
+
+// publisher answers POST: the body is the event's data.
+func (ep *Endpoint) publisher(hub *framework.Hub, name func(echo.Context) string) echo.HandlerFunc {
+	if !ep.opts.Publish {
+		return func(echo.Context) error {
+			return echo.NewHTTPError(http.StatusMethodNotAllowed, "rxstream: publishing is not enabled here")
+		}
+	}
+	limit := ep.opts.MaxPublish
+	return func(c echo.Context) error {
+		body, err := io.ReadAll(io.LimitReader(c.Request().Body, limit+1))
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, "rxstream: reading the body: "+err.Error())
+		}
+		if int64(len(body)) > limit {
+			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "rxstream: event data larger than the limit")
+		}
+		id, err := hub.Publish(c.Request().Context(), name(c), framework.Event{Name: c.QueryParam("event"), Data: body})
+		switch {
+		case errors.Is(err, framework.ErrInvalidTopic), errors.Is(err, framework.ErrInvalidEvent):
+			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		case err != nil:
+			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+		}
+		return c.JSON(http.StatusOK, map[string]string{"id": id})
+	}
+}
