@@ -30,12 +30,32 @@ type request struct {
 	done    func()
 	body    transport.PollBody
 	outcome Outcome
-	stop    func() // stops the producer and waits for it; nil without one
+	stop    func()        // stops the producer and waits for it; nil without one
+	wait    time.Duration // the handler's timeout, or shorter if the request asks; 0: none
 }
 
 func (s *Server) begin(c echo.Context, st *settings) *request {
 	c.Response().Header().Set("Cache-Control", "no-store")
-	return &request{s: s, st: st, c: c, body: transport.PollBody{Events: []transport.Envelope{}}}
+	return &request{s: s, st: st, c: c, wait: st.timeout, body: transport.PollBody{Events: []transport.Envelope{}}}
+}
+
+// askedTimeout applies the request's timeout query parameter (a Go
+// duration such as "25s" or "0s"): a client behind a proxy with a shorter
+// idle timeout, or one that wants its starting cursor at once, can ask for a
+// shorter wait than the handler's, never a longer one.
+func (r *request) askedTimeout() error {
+	v := r.c.QueryParam("timeout")
+	if v == "" {
+		return nil
+	}
+	d, err := time.ParseDuration(v)
+	if err != nil || d < 0 {
+		return echo.NewHTTPError(http.StatusBadRequest, "rxstream: timeout must be a non-negative duration, like 25s")
+	}
+	if r.wait <= 0 || d < r.wait {
+		r.wait = max(d, time.Nanosecond) // retained events still answer first
+	}
+	return nil
 }
 
 // open registers the request with the server; false after Close.
@@ -174,7 +194,7 @@ func (r *request) serveSubscription(sub *framework.Subscription) error {
 	// until then (or the timeout), so that it names the event that follows
 	// it and the client does not poll again in a tight loop when no event
 	// follows yet.
-	timeout, stopTimeout := after(r.st.timeout)
+	timeout, stopTimeout := after(r.wait)
 	defer stopTimeout()
 	for len(r.body.Events) == 0 {
 		select {
@@ -254,7 +274,7 @@ func (r *request) serveProducer(p Producer, cursor string) error {
 		}
 	}
 
-	timeout, stopTimeout := after(r.st.timeout)
+	timeout, stopTimeout := after(r.wait)
 	defer stopTimeout()
 	select {
 	case it, ok := <-items:

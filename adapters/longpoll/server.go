@@ -230,6 +230,9 @@ func (s *Server) Stream(p Producer, h *HandlerOptions) echo.HandlerFunc {
 	return func(c echo.Context) error {
 		r := s.begin(c, &st)
 		defer r.finish()
+		if err := r.askedTimeout(); err != nil {
+			return r.fail(err)
+		}
 		cursor := transport.Cursor(c.Request(), "cursor")
 		r.body.Cursor = cursor
 		if len(cursor) > framework.MaxCursorLen {
@@ -255,6 +258,9 @@ func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string, h *Ha
 	return func(c echo.Context) error {
 		r := s.begin(c, &st)
 		defer r.finish()
+		if err := r.askedTimeout(); err != nil {
+			return r.fail(err)
+		}
 		cursor := transport.Cursor(c.Request(), "cursor")
 		sub, err := hub.Subscribe(name(c), cursor)
 		if err != nil {

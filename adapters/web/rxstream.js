@@ -25,7 +25,8 @@ export function connect(url, options = {}) {
 
 export class Stream {
   constructor(url, options = {}) {
-    this.options = { ...DEFAULTS, ...options };
+    this.options = { ...DEFAULTS };
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) this.options[k] = v;
     for (const t of this.options.transports) {
       if (!ALL.includes(t)) throw new Error(`rxstream: unknown transport ${t}`);
     }
@@ -223,7 +224,10 @@ function pollLoop(url, h, long) {
   const once = async () => {
     const u = new URL(url);
     if (this.cursor) u.searchParams.set('cursor', this.cursor);
-    if (long && this.options.longPollTimeout) u.searchParams.set('timeout', String(this.options.longPollTimeout) + 'ms');
+    // A first long-poll without a cursor asks for its starting cursor at
+    // once (timeout=0s) instead of waiting for the first event.
+    if (long && !opened && !this.cursor) u.searchParams.set('timeout', '0s');
+    else if (long && this.options.longPollTimeout) u.searchParams.set('timeout', String(this.options.longPollTimeout) + 'ms');
     const headers = { Accept: 'application/json' };
     if (etag) headers['If-None-Match'] = etag;
     let res;

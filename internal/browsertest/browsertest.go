@@ -23,9 +23,11 @@ func Path() string {
 }
 
 // New starts a headless Chromium with a fresh profile and returns a chromedp
-// context for one tab; everything ends with the test. Without Chromium the
-// test is skipped, except under CI (CI set), where it fails: CI installs it.
-func New(t testing.TB) context.Context {
+// context for one tab; everything ends with the test. Extra flags (without
+// "--") are passed on, such as "ignore-certificate-errors". Without Chromium
+// the test is skipped, except under CI (CI set), where it fails: CI
+// installs it.
+func New(t testing.TB, flags ...string) context.Context {
 	t.Helper()
 	path := Path()
 	if path == "" {
@@ -47,6 +49,9 @@ func New(t testing.TB) context.Context {
 		chromedp.Flag("disable-quic", true),
 		chromedp.Flag("no-proxy-server", true),
 		chromedp.WindowSize(1280, 900),
+	}
+	for _, f := range flags {
+		opts = append(opts, chromedp.Flag(f, true))
 	}
 	actx, cancelAlloc := chromedp.NewExecAllocator(context.Background(), opts...)
 	ctx, cancel := chromedp.NewContext(actx)
