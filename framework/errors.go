@@ -17,6 +17,13 @@ var (
 	ErrInvalidTopic = errors.New("rxstream: invalid topic name")
 	// ErrInvalidEvent reports an event that a Hub refuses to publish.
 	ErrInvalidEvent = errors.New("rxstream: invalid event")
+	// ErrTooManyTopics reports a new topic beyond [HubOptions.MaxTopics].
+	// Adapters answer it with HTTP 503: the server is at capacity, and a
+	// client retries later with backoff.
+	ErrTooManyTopics = errors.New("rxstream: too many topics")
+	// ErrTooManySubscribers reports a subscription beyond
+	// [HubOptions.MaxSubscribers]. Adapters answer it with HTTP 503.
+	ErrTooManySubscribers = errors.New("rxstream: too many subscribers")
 	// ErrInvalidCursor is wrapped by every [*CursorError].
 	ErrInvalidCursor = errors.New("rxstream: invalid cursor")
 )

@@ -37,6 +37,17 @@ type HubOptions struct {
 	// Overflow is the policy for a subscriber whose queue is full; 0 means
 	// [OverflowClose].
 	Overflow OverflowPolicy
+	// MaxTopics bounds the distinct topics the Hub has published to or
+	// subscribed to since it was created; 0 means no bound. Publish or
+	// Subscribe of a topic beyond it fails with [ErrTooManyTopics]; known
+	// topics keep working. A topic is never forgotten, because the default
+	// [MemoryBroker] keeps each topic's sequence number for good (so that
+	// IDs never repeat): the bound is what keeps clients that invent topic
+	// names from growing the process without limit.
+	MaxTopics int
+	// MaxSubscribers bounds the open subscriptions of one topic; 0 means no
+	// bound. Subscribe beyond it fails with [ErrTooManySubscribers].
+	MaxSubscribers int
 }
 
 // Hub is the meeting point of publishers and subscribers: named topics whose
@@ -54,7 +65,10 @@ type Hub struct {
 
 	mu     sync.Mutex
 	topics map[string]*hubTopic
+	seen   map[string]struct{} // every topic used, when MaxTopics > 0
 	closed bool
+
+	stats hubCounters
 }
 
 type hubTopic struct {
@@ -80,6 +94,9 @@ func NewHub(opts *HubOptions) (*Hub, error) {
 	if h.opts.Overflow < 0 || h.opts.Overflow > OverflowDropOldest {
 		return nil, fmt.Errorf("rxstream: unknown OverflowPolicy %d", h.opts.Overflow)
 	}
+	if h.opts.MaxTopics < 0 || h.opts.MaxSubscribers < 0 {
+		return nil, fmt.Errorf("rxstream: negative limit (MaxTopics %d, MaxSubscribers %d)", h.opts.MaxTopics, h.opts.MaxSubscribers)
+	}
 	h.setup()
 	return h, nil
 }
@@ -97,6 +114,9 @@ func (h *Hub) setup() {
 			h.opts.Broker = h.own
 		}
 		h.topics = make(map[string]*hubTopic)
+		if h.opts.MaxTopics > 0 {
+			h.seen = make(map[string]struct{})
+		}
 	})
 }
 
@@ -121,14 +141,19 @@ func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (string, erro
 	}
 	h.mu.Lock()
 	closed := h.closed
+	err := h.admitLocked(topic)
 	h.mu.Unlock()
 	if closed {
 		return "", ErrClosed
+	}
+	if err != nil {
+		return "", err
 	}
 	c, err := h.opts.Broker.Publish(ctx, topic, ev)
 	if err != nil {
 		return "", fmt.Errorf("rxstream: publish to %s: %w", topic, err)
 	}
+	h.stats.published.Add(1)
 	return c.String(), nil
 }
 
@@ -138,7 +163,9 @@ func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (string, erro
 // retained history, or from an earlier epoch, gets a [Gap] first.
 //
 // A malformed cursor is a [*CursorError]; a bad topic name wraps
-// [ErrInvalidTopic]. The caller must Close the subscription.
+// [ErrInvalidTopic]; beyond the Hub's limits it fails with
+// [ErrTooManyTopics] or [ErrTooManySubscribers]. The caller must Close the
+// subscription.
 func (h *Hub) Subscribe(topic, cursor string) (*Subscription, error) {
 	h.setup()
 	if !ValidTopic(topic) {
@@ -155,6 +182,9 @@ func (h *Hub) Subscribe(topic, cursor string) (*Subscription, error) {
 	}
 	t := h.topics[topic]
 	if t == nil {
+		if err := h.admitLocked(topic); err != nil {
+			return nil, err
+		}
 		t = &hubTopic{name: topic, subs: make(map[*Subscription]struct{})}
 		tip, stop, err := h.opts.Broker.Follow(topic, func(rec Record, err error) {
 			if err != nil {
@@ -171,6 +201,11 @@ func (h *Hub) Subscribe(topic, cursor string) (*Subscription, error) {
 	}
 	s := &Subscription{hub: h, topic: t, ready: make(chan struct{}, 1)}
 	t.mu.Lock()
+	if h.opts.MaxSubscribers > 0 && len(t.subs) >= h.opts.MaxSubscribers {
+		t.mu.Unlock()
+		return nil, fmt.Errorf("%w: %d on %q", ErrTooManySubscribers, len(t.subs), topic)
+	}
+	h.stats.subscribers.Add(1)
 	switch {
 	case !hasCursor:
 		s.after, s.live = t.last, true
@@ -223,7 +258,10 @@ func (h *Hub) remove(s *Subscription) {
 	h.mu.Lock()
 	t := s.topic
 	t.mu.Lock()
-	delete(t.subs, s)
+	if _, ok := t.subs[s]; ok {
+		delete(t.subs, s)
+		h.stats.subscribers.Add(-1)
+	}
 	empty := len(t.subs) == 0
 	t.mu.Unlock()
 	if empty && h.topics[t.name] == t {
@@ -263,6 +301,28 @@ func (h *Hub) Close() error {
 		return h.own.Close()
 	}
 	return nil
+}
+
+// admitLocked enforces MaxTopics for topic; h.mu is held.
+func (h *Hub) admitLocked(topic string) error {
+	if h.seen == nil {
+		return nil
+	}
+	if _, ok := h.seen[topic]; ok {
+		return nil
+	}
+	if len(h.seen) >= h.opts.MaxTopics {
+		return fmt.Errorf("%w: %d in use, %q refused", ErrTooManyTopics, len(h.seen), topic)
+	}
+	h.seen[topic] = struct{}{}
+	return nil
+}
+
+// Broker returns the Hub's broker: the one in its options, or the default
+// [MemoryBroker] it made.
+func (h *Hub) Broker() Broker {
+	h.setup()
+	return h.opts.Broker
 }
 
 // Topics returns the number of topics with at least one subscriber.

@@ -71,6 +71,17 @@ func (s *Subscription) Next(ctx context.Context, limit int) (Batch, error) {
 // nothing to deliver now. Readers that wait on other things too (a heartbeat
 // timer) select on [Subscription.Ready] and call Poll.
 func (s *Subscription) Poll(ctx context.Context, limit int) (Batch, error) {
+	b, err := s.poll(ctx, limit)
+	if b.Gap != nil {
+		s.hub.stats.gaps.Add(1)
+	}
+	if len(b.Events) > 0 {
+		s.hub.stats.delivered.Add(uint64(len(b.Events)))
+	}
+	return b, err
+}
+
+func (s *Subscription) poll(ctx context.Context, limit int) (Batch, error) {
 	if limit <= 0 {
 		limit = DefaultBatchSize
 	}
@@ -173,6 +184,7 @@ func (s *Subscription) push(r Record) {
 	}
 	limit := s.hub.opts.QueueSize
 	if s.n == limit {
+		s.hub.stats.overflows.Add(1)
 		if s.hub.opts.Overflow != OverflowDropOldest {
 			s.failLocked(ErrOverflow)
 			return

@@ -1,0 +1,73 @@
+package framework
+
+import "sync/atomic"
+
+// HubStats is a snapshot of a [Hub]'s counters, for metrics. The counters
+// (Published, Delivered, Overflows, Gaps) only grow; Topics and Subscribers
+// are current values.
+type HubStats struct {
+	// Published counts the events published through the Hub.
+	Published uint64
+	// Delivered counts the events handed to subscribers' readers (history
+	// and live), one per event per subscriber.
+	Delivered uint64
+	// Overflows counts the times a subscriber's queue was full when an
+	// event arrived (the subscription ended under [OverflowClose], or lost
+	// its oldest event under [OverflowDropOldest]).
+	Overflows uint64
+	// Gaps counts the gap notices handed to subscribers.
+	Gaps uint64
+	// Topics is the number of topics the Hub follows (those with at least
+	// one subscriber).
+	Topics int
+	// Subscribers is the number of open subscriptions.
+	Subscribers int
+}
+
+// hubCounters are the Hub's atomic counters; their zero value is ready.
+type hubCounters struct {
+	published, delivered, overflows, gaps atomic.Uint64
+	subscribers                           atomic.Int64
+}
+
+// Stats returns a snapshot of the Hub's counters. It is cheap (one lock for
+// the topic count) and may be called concurrently with everything else.
+func (h *Hub) Stats() HubStats {
+	return HubStats{
+		Published:   h.stats.published.Load(),
+		Delivered:   h.stats.delivered.Load(),
+		Overflows:   h.stats.overflows.Load(),
+		Gaps:        h.stats.gaps.Load(),
+		Topics:      h.Topics(),
+		Subscribers: int(h.stats.subscribers.Load()),
+	}
+}
+
+// MemoryStats is a snapshot of what a [MemoryBroker] retains.
+type MemoryStats struct {
+	// Topics is the number of topics the broker knows (it keeps each
+	// topic's sequence number even after its history expired).
+	Topics int
+	// Events is the number of events retained over all topics.
+	Events int
+}
+
+// Stats returns a snapshot of what the broker retains. It visits every
+// topic, so it costs a lock per topic: call it at scrape time, not per
+// event. Expired events still count until their topic is next read,
+// published to or swept.
+func (b *MemoryBroker) Stats() MemoryStats {
+	b.mu.Lock()
+	topics := make([]*memTopic, 0, len(b.topics))
+	for _, t := range b.topics {
+		topics = append(topics, t)
+	}
+	b.mu.Unlock()
+	st := MemoryStats{Topics: len(topics)}
+	for _, t := range topics {
+		t.mu.Lock()
+		st.Events += t.n
+		t.mu.Unlock()
+	}
+	return st
+}
