@@ -26,6 +26,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -33,7 +34,12 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8080", "address to listen on")
 	cfg := config{log: slog.Default()}
 	flag.DurationVar(&cfg.heartbeat, "heartbeat", 0, "interval of keep-alive heartbeats on streams (0: the adapters' defaults)")
+	debug := flag.Bool("debug", false, "log at debug level (a line per stream that ends on an error)")
+	flag.BoolVar(&cfg.tls, "tls", false, "serve HTTPS with HTTP/2 and a self-signed certificate (more than 6 streams per browser)")
 	flag.Parse()
+	if *debug {
+		slog.SetLogLoggerLevel(slog.LevelDebug)
+	}
 	if err := run(*addr, cfg); err != nil {
 		fmt.Fprintln(os.Stderr, "showcase:", err)
 		os.Exit(1)
@@ -48,9 +54,18 @@ func run(addr string, cfg config) error {
 		return err
 	}
 	defer a.hub.Close()
+	srv := a.e.Server
+	srv.Addr = addr
+	scheme := "http"
+	if cfg.tls {
+		if srv.TLSConfig, err = tlsConfig(); err != nil {
+			return err
+		}
+		scheme = "https"
+	}
 	errc := make(chan error, 1)
-	go func() { errc <- a.e.Start(addr) }()
-	slog.Info("showcase: listening", "url", "http://"+addr+"/")
+	go func() { errc <- a.e.StartServer(srv) }()
+	slog.Info("showcase: listening", "url", scheme+"://"+addr+"/")
 	select {
 	case err := <-errc:
 		return err
@@ -71,30 +86,35 @@ func run(addr string, cfg config) error {
 // app is the showcase: one echo instance, one hub, and a route file per
 // transport (sse.go, ...), each adding its routes and its shutdown hook.
 type app struct {
-	e   *echo.Echo
-	hub *framework.Hub
-	log *slog.Logger
-	cfg config
+	e    *echo.Echo
+	hub  *framework.Hub
+	log  *slog.Logger
+	cfg  config
+	open openStreams // each transport server's Open, for /metrics (metrics.go)
 }
 
 // config is what the command line sets.
 type config struct {
-	log       *slog.Logger
-	heartbeat time.Duration // 0: defaults; negative: off
+	log          *slog.Logger
+	heartbeat    time.Duration        // 0: defaults; negative: off
+	disable      []adapters.Transport // transports /topics/:topic does not offer
+	tls          bool                 // HTTPS with HTTP/2
+	writeTimeout time.Duration        // per-write deadline of SSE and WebSocket streams; 0: defaults
 }
 
 func newApp(cfg config) (*app, error) {
 	log := cfg.log
-	hub, err := framework.NewHub(nil)
+	// Clients choose topic names: bound how many there can be.
+	hub, err := framework.NewHub(&framework.HubOptions{MaxTopics: 10000})
 	if err != nil {
 		return nil, err
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
+	e.Server.ReadHeaderTimeout = 10 * time.Second // no WriteTimeout: streams set per-write deadlines
 	e.Use(middleware.Recover())
 	a := &app{e: e, hub: hub, log: log, cfg: cfg}
 	e.GET("/", a.page)
-	e.POST("/topics/:topic", a.publish)
 	for _, register := range routes {
 		if err := register(a); err != nil {
 			return nil, err

@@ -2,14 +2,19 @@ package main
 
 import (
 	"bufio"
+	"context"
+	"encoding/json"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/coder/websocket"
 )
 
 // nginxProxy runs examples/nginx/nginx.conf, with its addresses and read
@@ -168,6 +173,75 @@ func TestBehindNginx(t *testing.T) {
 		time.Sleep(3 * time.Second)
 		publishText(t, base, "chat", "still here")
 		waitLine(t, lines, "data: still here", 10*time.Second)
+	})
+	t.Run("WebSocket echo", func(t *testing.T) {
+		// The upgrade passes through the map of $http_upgrade.
+		_, srv := newServer(t)
+		base := nginxProxy(t, strings.TrimPrefix(srv.URL, "http://"), 75*time.Second)
+		ctx, cancel := context.WithTimeout(t.Context(), 10*time.Second)
+		defer cancel()
+		c, _, err := websocket.Dial(ctx, "ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.CloseNow()
+		for _, msg := range []string{"你好", "through nginx"} {
+			if err := c.Write(ctx, websocket.MessageText, []byte(msg)); err != nil {
+				t.Fatal(err)
+			}
+			typ, got, err := c.Read(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if want := "服务器回复: " + msg; typ != websocket.MessageText || string(got) != want {
+				t.Errorf("reply %v %q, want text %q", typ, got, want)
+			}
+		}
+		c.Close(websocket.StatusNormalClosure, "")
+	})
+	t.Run("long-poll held and answered", func(t *testing.T) {
+		// A poll held by the showcase is answered through nginx as soon as
+		// an event arrives, and the cursor it gets resumes exactly.
+		_, srv := newServer(t)
+		base := nginxProxy(t, strings.TrimPrefix(srv.URL, "http://"), 75*time.Second)
+		type page struct {
+			Cursor string `json:"cursor"`
+			Events []struct {
+				ID   string `json:"id"`
+				Data string `json:"data"`
+			} `json:"events"`
+		}
+		poll := func(cursor string) page {
+			resp, err := http.Get(base + "/topics/news/longpoll?cursor=" + url.QueryEscape(cursor))
+			if err != nil {
+				t.Error(err)
+				return page{}
+			}
+			defer resp.Body.Close()
+			var p page
+			if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&p) != nil {
+				t.Errorf("long-poll: %s", resp.Status)
+			}
+			return p
+		}
+		publishText(t, base, "news", "before") // older than the first poll
+		got := make(chan page, 1)
+		go func() { got <- poll("") }()    // no cursor: held until the next event
+		time.Sleep(100 * time.Millisecond) // let the poll be held
+		publishText(t, base, "news", "second")
+		var p page
+		select {
+		case p = <-got:
+			if len(p.Events) != 1 || p.Events[0].Data != "second" || p.Cursor != p.Events[0].ID {
+				t.Fatalf("held poll answered %+v", p)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("held long-poll not answered through nginx")
+		}
+		publishText(t, base, "news", "third")
+		if next := poll(p.Cursor); len(next.Events) != 1 || next.Events[0].Data != "third" {
+			t.Errorf("poll with cursor %s answered %+v, want third", p.Cursor, next)
+		}
 	})
 	t.Run("without heartbeats nginx cuts the stream", func(t *testing.T) {
 		// The control: the same stream without heartbeats ends.

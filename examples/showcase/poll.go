@@ -25,6 +25,7 @@ func (a *app) pollRoutes() error {
 		return err
 	}
 	a.onShutdown(lp.Close)
+	a.open.add("longpoll", lp.Open)
 	a.e.GET("/poll", lp.Stream(deferredResult, &longpoll.HandlerOptions{Timeout: 30 * time.Second}))
 	a.e.GET("/topics/:topic/longpoll", lp.Topic(a.hub, longpoll.Param("topic"), nil))
 	a.e.GET("/topics/:topic/poll", sp.Topic(a.hub, shortpoll.Param("topic")))

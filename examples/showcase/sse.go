@@ -15,11 +15,12 @@ import (
 func init() { routes = append(routes, (*app).sseRoutes) }
 
 func (a *app) sseRoutes() error {
-	s, err := sse.New(&sse.Options{Logger: a.log, Heartbeat: a.cfg.heartbeat})
+	s, err := sse.New(&sse.Options{Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
 		return err
 	}
 	a.onShutdown(s.Close)
+	a.open.add("sse", s.Open)
 	a.e.GET("/sse/interval", s.Stream(interval))
 	a.e.GET("/topics/:topic/sse", s.Topic(a.hub, sse.Param("topic")))
 	return nil

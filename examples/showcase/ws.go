@@ -13,16 +13,17 @@ func init() { routes = append(routes, (*app).wsRoutes) }
 func (a *app) wsRoutes() error {
 	// The seed's handler answers in plain text frames; hub topics travel
 	// as envelopes {"id","event","data"} so that clients can resume.
-	echoServer, err := websocket.New(&websocket.Options{Format: websocket.FormatText, Logger: a.log})
+	echoServer, err := websocket.New(&websocket.Options{Format: websocket.FormatText, Logger: a.log, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
 		return err
 	}
-	topics, err := websocket.New(&websocket.Options{Logger: a.log})
+	topics, err := websocket.New(&websocket.Options{Logger: a.log, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
 		return err
 	}
 	a.onShutdown(echoServer.Close)
 	a.onShutdown(topics.Close)
+	a.open.add("websocket", echoServer.Open, topics.Open)
 	a.e.GET("/ws", echoServer.Duplex(reply))
 	a.e.GET("/topics/:topic/ws", topics.Topic(a.hub, websocket.Param("topic")))
 	return nil

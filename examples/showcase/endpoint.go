@@ -1,0 +1,48 @@
+package main
+
+import (
+	"github.com/rxstream/rxstream/adapters"
+	"github.com/rxstream/rxstream/adapters/longpoll"
+	"github.com/rxstream/rxstream/adapters/sse"
+	"github.com/rxstream/rxstream/adapters/websocket"
+)
+
+func init() { routes = append(routes, (*app).endpointRoutes) }
+
+// maxPublish bounds a published event's size.
+const maxPublish = 64 << 10
+
+// endpointRoutes mounts the hub's topics on one URL for every transport:
+// GET /topics/:topic negotiates (WebSocket upgrade, Accept, ?transport=),
+// POST /topics/:topic publishes the body and answers {"id": ...}. The
+// browser client is served at /_rxstream/rxstream.js.
+func (a *app) endpointRoutes() error {
+	s, err := sse.New(&sse.Options{Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
+	if err != nil {
+		return err
+	}
+	lp, err := longpoll.New(&longpoll.Options{Logger: a.log})
+	if err != nil {
+		return err
+	}
+	ws, err := websocket.New(&websocket.Options{Logger: a.log, WriteTimeout: a.cfg.writeTimeout})
+	if err != nil {
+		return err
+	}
+	for _, close := range []func(){s.Close, lp.Close, ws.Close} {
+		a.onShutdown(close)
+	}
+	a.open.add("sse", s.Open)
+	a.open.add("longpoll", lp.Open)
+	a.open.add("websocket", ws.Open)
+	ep, err := adapters.New(&adapters.Options{
+		SSE: s, LongPoll: lp, WebSocket: ws,
+		Publish: true, MaxPublish: maxPublish, Disable: a.cfg.disable,
+	})
+	if err != nil {
+		return err
+	}
+	ep.MountTopic(a.e, "/topics/:topic", a.hub, adapters.Param("topic"))
+	adapters.ServeClient(a.e)
+	return nil
+}
