@@ -72,8 +72,10 @@ type Hub struct {
 }
 
 type hubTopic struct {
-	name string
-	stop func() // ends the broker's Follow
+	name  string
+	ready chan struct{} // closed once the broker's Follow returned
+	err   error         // Follow's error, set before ready is closed
+	stop  func()        // ends the Follow (idempotent); set before ready is closed
 
 	mu    sync.Mutex
 	epoch string
@@ -175,35 +177,95 @@ func (h *Hub) Subscribe(topic, cursor string) (*Subscription, error) {
 	if err != nil {
 		return nil, err
 	}
+	for {
+		t, err := h.topic(topic)
+		if err != nil {
+			return nil, err
+		}
+		<-t.ready
+		if t.err != nil {
+			return nil, t.err
+		}
+		s, err := h.join(t, c, hasCursor, cursor)
+		if s != nil || err != nil {
+			return s, err
+		}
+		// The topic's feed broke, or its last subscriber left, while we
+		// waited: follow it anew.
+	}
+}
+
+// topic returns the followed topic of that name, starting to follow it
+// when needed. The broker's Follow (network round trips for a distributed
+// broker) runs without h.mu, so other topics are not held up; callers wait
+// for t.ready.
+func (h *Hub) topic(name string) (*hubTopic, error) {
+	h.mu.Lock()
+	if h.closed {
+		h.mu.Unlock()
+		return nil, ErrClosed
+	}
+	if t := h.topics[name]; t != nil {
+		h.mu.Unlock()
+		return t, nil
+	}
+	if err := h.admitLocked(name); err != nil {
+		h.mu.Unlock()
+		return nil, err
+	}
+	t := &hubTopic{name: name, ready: make(chan struct{}), subs: make(map[*Subscription]struct{})}
+	h.topics[name] = t
+	h.mu.Unlock()
+
+	tip, stop, err := h.opts.Broker.Follow(name, func(rec Record, err error) {
+		if err != nil {
+			h.broken(t, err)
+			return
+		}
+		t.deliver(rec)
+	})
+	if err != nil {
+		t.err = fmt.Errorf("rxstream: follow %s: %w", name, err)
+		h.mu.Lock()
+		if h.topics[name] == t {
+			delete(h.topics, name)
+		}
+		h.mu.Unlock()
+		close(t.ready)
+		return t, nil
+	}
+	var once sync.Once
+	t.stop = func() { once.Do(stop) }
+	t.mu.Lock()
+	t.epoch = tip.Epoch
+	t.last = max(t.last, tip.Seq) // records may have been delivered already
+	t.mu.Unlock()
+	close(t.ready)
+	h.mu.Lock()
+	closed := h.closed
+	h.mu.Unlock()
+	if closed { // Close skipped this topic while it was not ready
+		t.stop()
+	}
+	return t, nil
+}
+
+// join adds a subscription to a ready topic. It returns neither a
+// subscription nor an error when the topic is no longer the Hub's.
+func (h *Hub) join(t *hubTopic, c Cursor, hasCursor bool, cursor string) (*Subscription, error) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	if h.closed {
 		return nil, ErrClosed
 	}
-	t := h.topics[topic]
-	if t == nil {
-		if err := h.admitLocked(topic); err != nil {
-			return nil, err
-		}
-		t = &hubTopic{name: topic, subs: make(map[*Subscription]struct{})}
-		tip, stop, err := h.opts.Broker.Follow(topic, func(rec Record, err error) {
-			if err != nil {
-				h.broken(t, err)
-				return
-			}
-			t.deliver(rec)
-		})
-		if err != nil {
-			return nil, fmt.Errorf("rxstream: follow %s: %w", topic, err)
-		}
-		t.epoch, t.last, t.stop = tip.Epoch, tip.Seq, stop
-		h.topics[topic] = t
+	if h.topics[t.name] != t {
+		return nil, nil
 	}
 	s := &Subscription{hub: h, topic: t, ready: make(chan struct{}, 1)}
 	t.mu.Lock()
+	defer t.mu.Unlock()
 	if h.opts.MaxSubscribers > 0 && len(t.subs) >= h.opts.MaxSubscribers {
-		t.mu.Unlock()
-		return nil, fmt.Errorf("%w: %d on %q", ErrTooManySubscribers, len(t.subs), topic)
+		return nil, fmt.Errorf("%w: %d on %q", ErrTooManySubscribers, len(t.subs), t.name)
 	}
 	h.stats.subscribers.Add(1)
 	switch {
@@ -218,7 +280,6 @@ func (h *Hub) Subscribe(topic, cursor string) (*Subscription, error) {
 		s.lastID = cursor
 	}
 	t.subs[s] = struct{}{}
-	t.mu.Unlock()
 	return s, nil
 }
 
@@ -290,7 +351,13 @@ func (h *Hub) Close() error {
 	h.topics = nil
 	h.mu.Unlock()
 	for _, t := range topics {
-		t.stop()
+		select {
+		case <-t.ready:
+			if t.stop != nil {
+				t.stop()
+			}
+		default: // still following: it stops itself when it sees h.closed
+		}
 		t.mu.Lock()
 		for s := range t.subs {
 			s.fail(ErrClosed)
