@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"mime"
 	"net/http"
 	"net/url"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -38,9 +38,10 @@ type ClientOptions struct {
 	// live events.
 	LastEventID string
 	// MinBackoff and MaxBackoff bound the delay before a reconnection: it
-	// starts at MinBackoff (or the server's retry hint, when larger),
-	// doubles with each failed attempt up to MaxBackoff, and is jittered to
-	// [d/2, d). Defaults: [DefaultMinBackoff], [DefaultMaxBackoff].
+	// starts at MinBackoff, doubles with each failed attempt up to
+	// MaxBackoff, is jittered to [d/2, d), and is never shorter than the
+	// server's retry hint (as a browser waits it). Defaults:
+	// [DefaultMinBackoff], [DefaultMaxBackoff].
 	MinBackoff, MaxBackoff time.Duration
 	// IdleTimeout drops a connection on which nothing (no event, no
 	// heartbeat) arrived for that long, and reconnects; 0 means
@@ -172,12 +173,7 @@ func (r *run) loop(ctx context.Context) error {
 
 // backoff is the delay before the n-th consecutive attempt (n >= 1).
 func (r *run) backoff(n int) time.Duration {
-	d := max(r.c.opts.MinBackoff, r.retry)
-	for i := 1; i < n && d < r.c.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, max(r.c.opts.MaxBackoff, r.retry))
-	return d/2 + rand.N(d-d/2) // [d/2, d)
+	return transport.Backoff(n, r.c.opts.MinBackoff, r.c.opts.MaxBackoff, r.retry)
 }
 
 var (

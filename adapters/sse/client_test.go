@@ -128,9 +128,9 @@ func TestClientRetryHint(t *testing.T) {
 	if r.retry != hint {
 		t.Fatalf("retry after the connection: %v, want the server's %v", r.retry, hint)
 	}
-	for range 100 {
-		if d := r.backoff(1); d < hint/2 || d >= hint {
-			t.Fatalf("backoff %v with retry hint %v, want [%v, %v)", d, hint, hint/2, hint)
+	for range 100 { // like EventSource, the client waits the server's retry
+		if d := r.backoff(1); d != hint {
+			t.Fatalf("backoff %v with retry hint %v, want the hint", d, hint)
 		}
 	}
 }
@@ -147,6 +147,7 @@ func TestClientBackoff(t *testing.T) {
 		{"capped", 100 * time.Millisecond, time.Second, 0, 10, time.Second},
 		{"hint above min", 100 * time.Millisecond, time.Second, 300 * time.Millisecond, 1, 300 * time.Millisecond},
 		{"hint above max", 100 * time.Millisecond, time.Second, 5 * time.Second, 4, 5 * time.Second},
+		{"hint below the backoff", 100 * time.Millisecond, time.Second, 150 * time.Millisecond, 3, 600 * time.Millisecond},
 		{"tiny even", 2, 2, 0, 1, 2},
 		{"tiny odd", 3, 3, 0, 1, 3},
 		{"one nanosecond", 1, 1, 0, 5, 1},
@@ -158,7 +159,10 @@ func TestClientBackoff(t *testing.T) {
 				t.Fatal(err)
 			}
 			r := run{c: c, retry: tt.hint}
-			lo, hi := tt.want/2, tt.want
+			lo, hi := max(tt.want/2, tt.hint), tt.want // never below the server's hint
+			if hi == lo {
+				hi = lo + 1 // exactly lo
+			}
 			if tt.want == 1 {
 				hi = 1 // [0, 1) is {0}
 			}
@@ -170,7 +174,7 @@ func TestClientBackoff(t *testing.T) {
 				}
 				seen[d] = true
 			}
-			if tt.want >= 100 && len(seen) < 2 {
+			if tt.want >= 100 && tt.want/2 > tt.hint && len(seen) < 2 {
 				t.Errorf("backoff(%d) is always %v: no jitter", tt.attempt, lo)
 			}
 		})

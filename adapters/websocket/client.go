@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -48,8 +47,9 @@ type ClientOptions struct {
 	ReadLimit int64
 	// MinBackoff and MaxBackoff bound the delay before a reconnection: it
 	// starts at MinBackoff, doubles with each failed attempt up to
-	// MaxBackoff, and is jittered to [d/2, d). Defaults:
-	// [DefaultMinBackoff], [DefaultMaxBackoff].
+	// MaxBackoff, is jittered to [d/2, d), and is never shorter than a
+	// refusal's Retry-After. Defaults: [DefaultMinBackoff],
+	// [DefaultMaxBackoff].
 	MinBackoff, MaxBackoff time.Duration
 	// MaxAttempts ends the observable with an error after that many
 	// consecutive failed connection attempts; 0 means never.
@@ -238,12 +238,7 @@ func (r *run) loop(ctx context.Context) error {
 
 // backoff is the delay before the n-th consecutive attempt (n >= 1).
 func (r *run) backoff(n int) time.Duration {
-	d := max(r.c.opts.MinBackoff, r.retry)
-	for i := 1; i < n && d < r.c.opts.MaxBackoff; i++ {
-		d *= 2
-	}
-	d = min(d, max(r.c.opts.MaxBackoff, r.retry))
-	return d/2 + rand.N(d/2+1)
+	return transport.Backoff(n, r.c.opts.MinBackoff, r.c.opts.MaxBackoff, r.retry)
 }
 
 // endpoint is the URL of the next connection: the cursor as a query

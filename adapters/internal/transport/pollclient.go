@@ -107,22 +107,21 @@ func (p *PollClient) Run(ctx context.Context, next chan<- rxgo.Item) error {
 	}
 }
 
-// Backoff is the delay before the n-th consecutive retry (n >= 1): min
-// doubled n-1 times, capped at max, jittered to [d/2, d), and never less
-// than floor (the server's Retry-After).
-func Backoff(n int, min, max, floor time.Duration) time.Duration {
-	d := min
-	for i := 1; i < n && d < max; i++ {
+// Backoff is the delay before the n-th consecutive retry (n >= 1) of every
+// rxstream Go client: lo (or the server's hint, Retry-After or SSE's
+// retry, when larger) doubled n-1 times, capped at hi (or the hint),
+// jittered to [d/2, d) so that clients do not come back together, and
+// never less than the hint.
+func Backoff(n int, lo, hi, hint time.Duration) time.Duration {
+	d := max(lo, hint)
+	for i := 1; i < n && d < hi; i++ {
 		d *= 2
 	}
-	if d > max {
-		d = max
+	d = min(d, max(hi, hint))
+	if d <= 0 {
+		return 0
 	}
-	d = d/2 + rand.N(d/2+1)
-	if d < floor {
-		d = floor
-	}
-	return d
+	return max(d/2+rand.N(d-d/2), hint)
 }
 
 // poll makes one request. It returns the pause before the next one, or an
