@@ -327,3 +327,38 @@ func TestBrowserHTTP2(t *testing.T) {
 		})
 	}
 }
+
+// TestBrowserAsyncIterator reads a topic with the client's async iterator
+// on each transport; leaving the loop closes the stream.
+func TestBrowserAsyncIterator(t *testing.T) {
+	_, srv := newServer(t)
+	for _, d := range []string{"a", "b 你好", "c"} {
+		resp, err := http.Post(srv.URL+"/topics/it", "text/plain", strings.NewReader(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	ctx := browsertest.New(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/_rxstream/rxstream.js")); err != nil {
+		t.Fatal(err)
+	}
+	for _, tr := range []string{"websocket", "sse", "longpoll", "poll"} {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[string](fmt.Sprintf(`(async () => {
+			const { connect } = await import('/_rxstream/rxstream.js');
+			const s = connect('/topics/it', { transports: [%q], cursor: '0' });
+			const got = [];
+			for await (const item of s) {
+				if (item.type === 'event') got.push(item.event.data);
+				if (got.length === 3) break;
+			}
+			return got.join(',') + '|' + s.closed;
+		})()`, tr), chromedp.EvalAwaitPromise))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got != "a,b 你好,c|true" {
+			t.Errorf("%s: iterated %q", tr, got)
+		}
+	}
+}
