@@ -183,17 +183,19 @@ const TRANSPORTS = {
   },
 
   sse(url, h) {
-    // EventSource resends Last-Event-ID itself on its own reconnections;
-    // ours (after a fallback or a failure) carry the cursor in the query.
+    // Our reconnections (after a fallback or a failure) carry the cursor
+    // in the query. Between them EventSource reconnects by itself, as the
+    // spec says: it waits the server's retry: hint and resends
+    // Last-Event-ID, which the server set even before the first event.
     if (this.cursor) url.searchParams.set('lastEventId', this.cursor);
     const es = new EventSource(url);
-    let names = new Set();
+    let names = new Set(), wasOpen = false, errors = 0;
     const on = (name) => {
       if (names.has(name)) return;
       names.add(name);
       es.addEventListener(name, (m) => h.event({ id: m.lastEventId, event: name, data: m.data }));
     };
-    es.onopen = () => h.open();
+    es.onopen = () => { wasOpen = true; errors = 0; h.open(); };
     es.onmessage = (m) => h.event({ id: m.lastEventId, event: 'message', data: m.data });
     on('gap');
     for (const name of this.options.events || []) on(name);
@@ -202,9 +204,12 @@ const TRANSPORTS = {
         h.fail(new Error('sse: ' + m.data));
         return;
       }
-      // A network error: EventSource retries by itself while readyState is
-      // CONNECTING; we take over so the cursor and fallback stay ours.
-      h.fail(new Error('sse: connection failed'));
+      errors++;
+      if (!wasOpen || es.readyState === EventSource.CLOSED || errors >= this.options.failuresBeforeFallback) {
+        h.fail(new Error('sse: connection failed'));
+      } else if (this.options.onError) {
+        this.options.onError(new Error('sse: reconnecting'), 'sse');
+      }
     });
     return { close: () => es.close() };
   },

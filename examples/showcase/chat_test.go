@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/chromedp/chromedp"
+	"github.com/labstack/echo/v4"
 
 	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/internal/browsertest"
@@ -360,5 +361,64 @@ func TestBrowserAsyncIterator(t *testing.T) {
 		if got != "a,b 你好,c|true" {
 			t.Errorf("%s: iterated %q", tr, got)
 		}
+	}
+}
+
+// TestBrowserSSECutBeforeFirstEvent cuts SSE streams of one topic after
+// 300 ms: an event published while the client is away, before it ever got
+// one, still arrives (the stream's opening tip is its Last-Event-ID).
+func TestBrowserSSECutBeforeFirstEvent(t *testing.T) {
+	a, srv := newServer(t)
+	a.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Path() == "/topics/:topic" && c.Param("topic") == "cut" {
+				ctx, cancel := context.WithTimeout(c.Request().Context(), 300*time.Millisecond)
+				defer cancel()
+				c.SetRequest(c.Request().WithContext(ctx))
+			}
+			return next(c)
+		}
+	})
+	ctx := browsertest.New(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/_rxstream/rxstream.js")); err != nil {
+		t.Fatal(err)
+	}
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(async () => {
+		const { connect } = await import('/_rxstream/rxstream.js');
+		window.opens = 0; window.got = [];
+		connect('/topics/cut', { transports: ['sse'], onOpen: () => window.opens++, onEvent: (e) => window.got.push(e.data) });
+	})()`, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for opens := 0; opens < 1; {
+		if time.Now().After(deadline) {
+			t.Fatal("the stream never opened")
+		}
+		opens, _ = chromedp.Run(ctx, chromedp.Evaluate[int](`window.opens`))
+		time.Sleep(20 * time.Millisecond)
+	}
+	time.Sleep(330 * time.Millisecond) // the first stream was cut at 300 ms
+	resp, err := http.Post(srv.URL+"/topics/cut", "text/plain", strings.NewReader("while away"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	deadline = time.Now().Add(20 * time.Second)
+	for {
+		got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.got`))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) > 0 {
+			if got[0] != "while away" {
+				t.Fatalf("got %q", got)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the event published while the client was away never arrived")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }
