@@ -422,3 +422,46 @@ func TestBrowserSSECutBeforeFirstEvent(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+// TestBrowserFallbackFromSilentSSE: an SSE request that never answers (a
+// proxy holding it) makes the client fall back to long-poll after its open
+// timeout, and events still arrive in order.
+func TestBrowserFallbackFromSilentSSE(t *testing.T) {
+	a, srv := newServer(t)
+	a.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if c.Path() == "/topics/:topic" && c.Request().Header.Get("Accept") == "text/event-stream" {
+				<-c.Request().Context().Done() // never answers
+				return nil
+			}
+			return next(c)
+		}
+	})
+	for _, d := range []string{"1", "2"} {
+		resp, err := http.Post(srv.URL+"/topics/silent", "text/plain", strings.NewReader(d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+	}
+	ctx := browsertest.New(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/_rxstream/rxstream.js")); err != nil {
+		t.Fatal(err)
+	}
+	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => {
+		const { connect } = await import('/_rxstream/rxstream.js');
+		const s = connect('/topics/silent', { transports: ['sse', 'longpoll'], cursor: '0', openTimeout: 500 });
+		const got = [];
+		for await (const item of s) {
+			got.push(item.event.transport + ':' + item.event.data);
+			if (got.length === 2) break;
+		}
+		return got.join(',');
+	})()`, chromedp.EvalAwaitPromise))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got != "longpoll:1,longpoll:2" {
+		t.Fatalf("got %q", got)
+	}
+}
