@@ -1,0 +1,106 @@
+package load
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"net/url"
+	"sync"
+
+	"github.com/coder/websocket"
+)
+
+var (
+	wsClientsMu sync.Mutex
+	wsClients   = map[*Dialer]*http.Client{}
+)
+
+func wsClient(d *Dialer) *http.Client {
+	wsClientsMu.Lock()
+	defer wsClientsMu.Unlock()
+	hc := wsClients[d]
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{DialContext: d.DialContext, MaxIdleConnsPerHost: -1}}
+		wsClients[d] = hc
+	}
+	return hc
+}
+
+// WebSocket is the WebSocket client (coder/websocket for every contender):
+// it reads text frames holding JSON envelopes, and reconnects with the
+// last id as ?cursor=.
+func WebSocket(ctx context.Context, d *Dialer, addr string, s *Sub, c *Counters, o Options) {
+	var lastID string
+	for ctx.Err() == nil {
+		err := wsOnce(ctx, d, addr, s, c, &lastID)
+		if ended(ctx) {
+			return
+		}
+		if err != nil {
+			c.fail(err)
+		}
+		if o.Once {
+			return
+		}
+		c.Reconnects.Add(1)
+		if !pause(ctx, retryPause) {
+			return
+		}
+	}
+}
+
+// DialWebSocket opens a WebSocket to GET /sub and returns it unread.
+func DialWebSocket(ctx context.Context, d *Dialer, addr, cursor string) (*websocket.Conn, error) {
+	u := "ws://" + addr + "/sub"
+	if cursor != "" {
+		u += "?cursor=" + url.QueryEscape(cursor)
+	}
+	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: wsClient(d)})
+	return conn, err
+}
+
+func wsOnce(ctx context.Context, d *Dialer, addr string, s *Sub, c *Counters, lastID *string) error {
+	conn, err := DialWebSocket(ctx, d, addr, *lastID)
+	if err != nil {
+		return err
+	}
+	defer conn.CloseNow()
+	c.Connects.Add(1)
+	var buf bytes.Buffer
+	for {
+		_, r, err := conn.Reader(ctx)
+		if err != nil {
+			return err
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return err
+		}
+		msg := buf.Bytes()
+		if id := jsonString(msg, `"id":"`); id != nil {
+			*lastID = string(id)
+		}
+		if ev := jsonString(msg, `"event":"`); string(ev) == "gap" {
+			s.Gap()
+			continue
+		}
+		if data := jsonString(msg, `"data":"`); data != nil {
+			s.Payload(data)
+		}
+	}
+}
+
+// jsonString returns the raw value of the first string field that key
+// (`"name":"`) opens; the values the benchmarks send hold no escapes.
+func jsonString(msg []byte, key string) []byte {
+	i := bytes.Index(msg, []byte(key))
+	if i < 0 {
+		return nil
+	}
+	v := msg[i+len(key):]
+	j := bytes.IndexByte(v, '"')
+	if j < 0 {
+		return nil
+	}
+	return v[:j]
+}

@@ -1,0 +1,21 @@
+package servers
+
+import "github.com/rxstream/rxstream/adapters/longpoll"
+
+func init() {
+	register(Contender{Name: "rxstream-longpoll", Transport: LongPoll, Kind: Rxstream, New: newRxLongPoll})
+}
+
+func newRxLongPoll() (Server, error) {
+	h, err := newRxHub()
+	if err != nil {
+		return nil, err
+	}
+	s, err := longpoll.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	h.e.GET("/sub", s.Topic(h.hub, topicName, nil))
+	h.stop = s.Close
+	return h, nil
+}

@@ -1,0 +1,20 @@
+package servers
+
+import "github.com/rxstream/rxstream/adapters/shortpoll"
+
+func init() {
+	register(Contender{Name: "rxstream-shortpoll", Transport: ShortPoll, Kind: Rxstream, New: newRxShortPoll})
+}
+
+func newRxShortPoll() (Server, error) {
+	h, err := newRxHub()
+	if err != nil {
+		return nil, err
+	}
+	s, err := shortpoll.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	h.e.GET("/sub", s.Topic(h.hub, topicName))
+	return h, nil
+}

@@ -1,0 +1,68 @@
+package servers
+
+import (
+	"context"
+	"net/http"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rxstream/rxstream/adapters/sse"
+	"github.com/rxstream/rxstream/framework"
+)
+
+// Topic is the one topic every rxstream contender serves.
+const Topic = "bench"
+
+func init() {
+	register(Contender{Name: "rxstream-sse", Transport: SSE, Kind: Rxstream, New: newRxSSE})
+}
+
+// rxHub is what the rxstream contenders share: a default Hub and an echo
+// instance with GET /sub.
+type rxHub struct {
+	hub  *framework.Hub
+	e    *echo.Echo
+	stop func()
+}
+
+func newRxHub() (*rxHub, error) {
+	hub, err := framework.NewHub(nil)
+	if err != nil {
+		return nil, err
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	return &rxHub{hub: hub, e: e}, nil
+}
+
+func (h *rxHub) Handler() http.Handler { return h.e }
+
+func (h *rxHub) Publish(ctx context.Context, _ int, payload []byte) error {
+	_, err := h.hub.Publish(ctx, Topic, framework.Event{Data: payload})
+	return err
+}
+
+func (h *rxHub) Close() {
+	if h.stop != nil {
+		h.stop()
+	}
+	_ = h.hub.Close()
+}
+
+func topicName(echo.Context) string { return Topic }
+
+func newRxSSE() (Server, error) {
+	h, err := newRxHub()
+	if err != nil {
+		return nil, err
+	}
+	s, err := sse.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	h.e.GET("/sub", s.Topic(h.hub, topicName))
+	h.stop = s.Close
+	return h, nil
+}
+
+var _ Server = (*rxHub)(nil)

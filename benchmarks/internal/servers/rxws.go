@@ -1,0 +1,21 @@
+package servers
+
+import "github.com/rxstream/rxstream/adapters/websocket"
+
+func init() {
+	register(Contender{Name: "rxstream-websocket", Transport: WebSocket, Kind: Rxstream, New: newRxWebSocket})
+}
+
+func newRxWebSocket() (Server, error) {
+	h, err := newRxHub()
+	if err != nil {
+		return nil, err
+	}
+	s, err := websocket.New(nil)
+	if err != nil {
+		return nil, err
+	}
+	h.e.GET("/sub", s.Topic(h.hub, topicName))
+	h.stop = s.Close
+	return h, nil
+}
