@@ -1,14 +1,19 @@
 // Command showcase serves one hub and one page that shows every rxstream
 // transport live.
 //
-//	go run ./examples/showcase -addr 127.0.0.1:8080
+//	go run ./examples/showcase [-addr 127.0.0.1:8080] [-tls] [-heartbeat 15s] [-debug]
 //
-// Routes (see README.md for the whole list):
+// Routes (README.md explains each):
 //
-//	GET  /                         the page
-//	GET  /sse/interval?every=10s   Flux.interval(...).map(seq -> "new message") over SSE
-//	POST /topics/:topic            publish the request body; answers {"id": ...}
-//	GET  /topics/:topic/sse        the topic over SSE, resuming from Last-Event-ID
+//	GET  /                             the page: a chat on every transport, a panel per transport
+//	GET  /topics/:topic                one URL, every transport (WebSocket, SSE, long-poll, poll)
+//	POST /topics/:topic                publish the request body; answers {"id": ...}
+//	GET  /topics/:topic/sse            the topic on one transport each: also /longpoll, /poll, /ws
+//	GET  /sse/interval?every=10s       Flux.interval(...).map(seq -> "new message") over SSE
+//	GET  /poll?after=10s               DeferredResult: "new message" after a while, 30 s timeout
+//	GET  /ws                           WebSocketHandler: echoes "服务器回复: " + each message
+//	GET  /_rxstream/rxstream.js        the browser client (and rxstream.d.ts)
+//	GET  /metrics                      Prometheus metrics
 package main
 
 import (
