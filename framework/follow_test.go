@@ -11,12 +11,17 @@ import (
 // release, like a distributed broker's round trips.
 type slowBroker struct {
 	*MemoryBroker
+	entered chan struct{} // receives when a Follow of "slow" starts waiting
 	release chan struct{}
 	stopped atomic.Int32
 }
 
 func (b *slowBroker) Follow(topic string, fn func(Record, error)) (Cursor, func(), error) {
 	if topic == "slow" {
+		select {
+		case b.entered <- struct{}{}:
+		default:
+		}
 		<-b.release
 	}
 	tip, stop, err := b.MemoryBroker.Follow(topic, fn)
@@ -29,7 +34,7 @@ func (b *slowBroker) Follow(topic string, fn func(Record, error)) (Cursor, func(
 func TestSlowFollowHoldsUpNoOtherTopic(t *testing.T) {
 	mem, _ := NewMemoryBroker(nil)
 	defer mem.Close()
-	b := &slowBroker{MemoryBroker: mem, release: make(chan struct{})}
+	b := &slowBroker{MemoryBroker: mem, entered: make(chan struct{}, 1), release: make(chan struct{})}
 	h := newHub(t, &HubOptions{Broker: b})
 	got := make(chan error, 2)
 	for range 2 { // two subscribers wait on the same Follow
@@ -67,16 +72,14 @@ func TestSlowFollowHoldsUpNoOtherTopic(t *testing.T) {
 func TestCloseDuringFollow(t *testing.T) {
 	mem, _ := NewMemoryBroker(nil)
 	defer mem.Close()
-	b := &slowBroker{MemoryBroker: mem, release: make(chan struct{})}
+	b := &slowBroker{MemoryBroker: mem, entered: make(chan struct{}, 1), release: make(chan struct{})}
 	h, _ := NewHub(&HubOptions{Broker: b})
 	got := make(chan error, 1)
 	go func() {
 		_, err := h.Subscribe("slow", "")
 		got <- err
 	}()
-	for h.Topics() == 0 { // the topic is registered before its Follow runs
-		time.Sleep(time.Millisecond)
-	}
+	<-b.entered
 	h.Close()
 	close(b.release)
 	if err := <-got; !errors.Is(err, ErrClosed) {

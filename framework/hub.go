@@ -397,5 +397,13 @@ func (h *Hub) Topics() int {
 	h.setup()
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	return len(h.topics)
+	n := 0
+	for _, t := range h.topics { // a topic still being followed has none yet
+		t.mu.Lock()
+		if len(t.subs) > 0 {
+			n++
+		}
+		t.mu.Unlock()
+	}
+	return n
 }
