@@ -1,11 +1,8 @@
 package shortpoll
 
 import (
-	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
 	"time"
 
 	"github.com/reactivex/rxgo/v2"
@@ -68,55 +65,30 @@ type Client struct {
 // NewClient returns a Client for the endpoint at rawURL (which may carry
 // query parameters of its own); opts may be nil.
 func NewClient(rawURL string, opts *ClientOptions) (*Client, error) {
-	u, err := url.Parse(rawURL)
-	if err != nil {
-		return nil, fmt.Errorf("rxstream: shortpoll: %w", err)
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, fmt.Errorf("rxstream: shortpoll: URL scheme %q is not http or https", u.Scheme)
-	}
 	var o ClientOptions
 	if opts != nil {
 		o = *opts
 	}
-	if o.MinBackoff < 0 || o.MaxBackoff < 0 || o.MaxAttempts < 0 || o.Interval < 0 {
-		return nil, errors.New("rxstream: shortpoll: negative backoff, MaxAttempts or Interval")
-	}
 	if o.Interval == 0 {
 		o.Interval = DefaultInterval
 	}
-	if o.MinBackoff == 0 {
-		o.MinBackoff = DefaultMinBackoff
-	}
-	if o.MaxBackoff == 0 {
-		o.MaxBackoff = DefaultMaxBackoff
-	}
-	switch {
-	case o.RequestTimeout == 0:
-		o.RequestTimeout = DefaultRequestTimeout
-	case o.RequestTimeout < 0:
-		o.RequestTimeout = 0
-	}
-	if o.HTTPClient == nil {
-		o.HTTPClient = &http.Client{}
-	}
-	if o.Logger == nil {
-		o.Logger = slog.Default()
-	}
-	return &Client{loop: transport.PollClient{
+	c := &Client{loop: transport.PollClient{
 		Name:        "shortpoll",
 		Interval:    o.Interval,
 		Conditional: true,
-		URL:         u,
 		HTTPClient:  o.HTTPClient,
-		Header:      o.Header.Clone(),
+		Header:      o.Header,
 		Cursor:      o.Cursor,
 		Timeout:     o.RequestTimeout,
 		MinBackoff:  o.MinBackoff,
-		MaxBackoff:  max(o.MaxBackoff, o.MinBackoff),
+		MaxBackoff:  o.MaxBackoff,
 		MaxAttempts: o.MaxAttempts,
 		Logger:      o.Logger,
-	}}, nil
+	}}
+	if err := c.loop.Setup(rawURL, DefaultRequestTimeout, DefaultMinBackoff, DefaultMaxBackoff); err != nil {
+		return nil, err
+	}
+	return c, nil
 }
 
 // Events returns an observable of the endpoint's events: a

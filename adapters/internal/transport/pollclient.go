@@ -49,6 +49,45 @@ type PollClient struct {
 	Logger      *slog.Logger
 }
 
+// Setup checks the settings a client's options gave p and completes them:
+// rawURL must be http or https, nothing may be negative except Timeout
+// (negative means none), zero settings take the given defaults, and nil
+// HTTPClient and Logger take the standard ones. Errors name p.Name.
+func (p *PollClient) Setup(rawURL string, timeout, minBackoff, maxBackoff time.Duration) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("rxstream: %s: %w", p.Name, err)
+	}
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return fmt.Errorf("rxstream: %s: URL scheme %q is not http or https", p.Name, u.Scheme)
+	}
+	if p.MinBackoff < 0 || p.MaxBackoff < 0 || p.MaxAttempts < 0 || p.Interval < 0 {
+		return fmt.Errorf("rxstream: %s: negative backoff, MaxAttempts or Interval", p.Name)
+	}
+	p.URL = u
+	p.Header = p.Header.Clone()
+	switch {
+	case p.Timeout == 0:
+		p.Timeout = timeout
+	case p.Timeout < 0:
+		p.Timeout = 0
+	}
+	if p.MinBackoff == 0 {
+		p.MinBackoff = minBackoff
+	}
+	if p.MaxBackoff == 0 {
+		p.MaxBackoff = maxBackoff
+	}
+	p.MaxBackoff = max(p.MaxBackoff, p.MinBackoff)
+	if p.HTTPClient == nil {
+		p.HTTPClient = &http.Client{}
+	}
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	return nil
+}
+
 // Observable returns a cold observable that runs the loop once per Observe.
 func (p *PollClient) Observable() rxgo.Observable {
 	return rxgo.Defer([]rxgo.Producer{func(ctx context.Context, next chan<- rxgo.Item) {
