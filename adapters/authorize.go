@@ -6,27 +6,19 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
+
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 )
 
-// Action is what a request wants to do with a topic.
-type Action int
+// Action is what a request wants to do with a topic: [Subscribe] or
+// [Publish].
+type Action = transport.Action
 
 // The actions an [AuthorizeFunc] decides on.
 const (
-	Subscribe Action = iota + 1 // follow the topic, on any transport
-	Publish                     // append an event to it
+	Subscribe = transport.Subscribe // follow the topic, on any transport
+	Publish   = transport.Publish   // append an event to it
 )
-
-// String returns "subscribe" or "publish".
-func (a Action) String() string {
-	switch a {
-	case Subscribe:
-		return "subscribe"
-	case Publish:
-		return "publish"
-	}
-	return "Action(?)"
-}
 
 // AuthorizeFunc decides whether the request c may perform action on topic,
 // before anything streams (for WebSocket, before the upgrade). A nil error
@@ -40,7 +32,11 @@ type AuthorizeConfig struct {
 	// Skipper skips the check for some requests; nil skips none.
 	Skipper middleware.Skipper
 	// Topic picks the topic of a request; nil means the "topic" path
-	// parameter.
+	// parameter. It must be the name function of the handler behind the
+	// middleware, or the hook decides on another topic than the one
+	// served: on a route "/rooms/:room", Topic nil sees "" and allows
+	// what it should refuse. An [Endpoint] needs no middleware: its
+	// [Options.Authorize] is asked with the handler's own topic.
 	Topic func(echo.Context) string
 	// Action tells what a request does; nil means Publish for POST and PUT,
 	// Subscribe for everything else.
@@ -76,11 +72,7 @@ func Authorize(cfg AuthorizeConfig) (echo.MiddlewareFunc, error) {
 				return next(c)
 			}
 			if err := cfg.Authorize(c, cfg.Topic(c), cfg.Action(c)); err != nil {
-				var he *echo.HTTPError
-				if errors.As(err, &he) {
-					return he
-				}
-				return echo.NewHTTPError(http.StatusForbidden, err.Error())
+				return transport.Denied(err)
 			}
 			return next(c)
 		}

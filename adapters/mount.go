@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/adapters/longpoll"
 	"github.com/rxstream/rxstream/adapters/shortpoll"
 	"github.com/rxstream/rxstream/adapters/sse"
@@ -40,8 +41,12 @@ type Options struct {
 	// MaxPublish bounds the body of a publish; 0 means [DefaultMaxPublish].
 	// A larger one is answered 413.
 	MaxPublish int64
-	// Authorize, when set, guards every request (see [Authorize]): subscribe
-	// on GET, publish on POST.
+	// Authorize, when set, is asked about every request, on every transport,
+	// before it is served: Subscribe on GET, Publish on POST. Its topic is
+	// the one the route's name function picks, the same value that is then
+	// subscribed or published to (and "" for a producer's route, whose hook
+	// reads what it needs from the request). Its error is answered as
+	// [AuthorizeFunc] says.
 	Authorize AuthorizeFunc
 }
 
@@ -51,10 +56,9 @@ type Options struct {
 //
 // All methods may be called concurrently.
 type Endpoint struct {
-	opts      Options
-	enabled   [ShortPoll + 1]bool
-	authorize echo.MiddlewareFunc
-	own       []func() // Close of the servers the endpoint made
+	opts    Options
+	enabled [ShortPoll + 1]bool
+	own     []func() // Close of the servers the endpoint made
 }
 
 // Router is where [Endpoint.MountTopic] and [Endpoint.MountStream] register
@@ -105,9 +109,6 @@ func New(opts *Options) (*Endpoint, error) {
 		o.WebSocket = &websocket.Server{}
 		ep.own = append(ep.own, o.WebSocket.Close)
 	}
-	if o.Authorize != nil {
-		ep.authorize, _ = Authorize(AuthorizeConfig{Authorize: o.Authorize}) // cannot fail: Authorize is set
-	}
 	return ep, nil
 }
 
@@ -135,12 +136,16 @@ func (ep *Endpoint) Topic(hub *framework.Hub, name func(echo.Context) string) ec
 	}
 	serve := ep.negotiated(handlers, ep.enabled)
 	publish := ep.publisher(hub, name)
-	return ep.guard(func(c echo.Context) error {
+	return func(c echo.Context) error {
+		if ep.opts.Authorize != nil {
+			// The transports' front end asks it, with the topic it reads.
+			transport.SetGuard(c, transport.Guard(ep.opts.Authorize))
+		}
 		if c.Request().Method == http.MethodPost {
 			return publish(c)
 		}
 		return serve(c)
-	})
+	}
 }
 
 // Producer makes the observable of a stream for one request, as in each
@@ -161,7 +166,16 @@ func (ep *Endpoint) Stream(p Producer) echo.HandlerFunc {
 	}
 	enabled := ep.enabled
 	enabled[ShortPoll] = false
-	return ep.guard(ep.negotiated(handlers, enabled))
+	serve := ep.negotiated(handlers, enabled)
+	if ep.opts.Authorize == nil {
+		return serve
+	}
+	return func(c echo.Context) error {
+		if err := ep.opts.Authorize(c, "", Subscribe); err != nil {
+			return transport.Denied(err)
+		}
+		return serve(c)
+	}
 }
 
 // MountTopic registers [Endpoint.Topic] at path on r: GET for every
@@ -182,13 +196,6 @@ func (ep *Endpoint) MountStream(r Router, path string, p Producer) {
 // Param picks the topic name from the echo path parameter of that name.
 func Param(name string) func(echo.Context) string {
 	return func(c echo.Context) string { return c.Param(name) }
-}
-
-func (ep *Endpoint) guard(h echo.HandlerFunc) echo.HandlerFunc {
-	if ep.authorize == nil {
-		return h
-	}
-	return ep.authorize(h)
 }
 
 // negotiated dispatches each request to the handler of its transport.
@@ -222,13 +229,17 @@ func (ep *Endpoint) publisher(hub *framework.Hub, name func(echo.Context) string
 		if int64(len(body)) > limit {
 			return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "rxstream: event data larger than the limit")
 		}
-		id, err := hub.Publish(c.Request().Context(), name(c), framework.Event{Name: c.QueryParam("event"), Data: body})
-		switch {
-		case errors.Is(err, framework.ErrInvalidTopic), errors.Is(err, framework.ErrInvalidEvent):
-			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
-		case err != nil:
-			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+		topic, err := transport.Topic(c, name, Publish)
+		if err == nil {
+			var id string
+			id, err = hub.Publish(c.Request().Context(), topic, framework.Event{Name: c.QueryParam("event"), Data: body})
+			if err == nil {
+				return c.JSON(http.StatusOK, map[string]string{"id": id})
+			}
 		}
-		return c.JSON(http.StatusOK, map[string]string{"id": id})
+		if errors.Is(err, framework.ErrInvalidEvent) {
+			return echo.NewHTTPError(http.StatusBadRequest, err.Error())
+		}
+		return transport.Refuse(err, transport.DefaultRetryAfter).HTTPError(c)
 	}
 }

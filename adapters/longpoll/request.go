@@ -138,6 +138,11 @@ func (r *request) fail(err error) error {
 	return echo.NewHTTPError(http.StatusInternalServerError, err.Error()).SetInternal(err)
 }
 
+// refuse answers the front end's refusal, through OnError.
+func (r *request) refuse(err error) error {
+	return r.fail(transport.Refuse(err, r.st.shutdownRetry).HTTPError(r.c))
+}
+
 // shutdownBody is the JSON of the 503 answer at shutdown.
 type shutdownBody struct {
 	Message string `json:"message"`
@@ -239,8 +244,7 @@ func (r *request) subscriptionFailed(err error) error {
 		r.st.log.Debug("rxstream: longpoll: subscription ended", "err", err)
 		return r.answer()
 	}
-	r.c.Response().Header().Set("Retry-After", transport.RetryAfter(r.st.shutdownRetry))
-	return r.fail(echo.NewHTTPError(http.StatusServiceUnavailable, err.Error()).SetInternal(err))
+	return r.refuse(err)
 }
 
 func (r *request) serveProducer(p Producer, cursor string) error {

@@ -3,7 +3,6 @@ package longpoll
 import (
 	"errors"
 	"log/slog"
-	"net/http"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -214,8 +213,9 @@ func (s *Server) Open() int { return s.polls.Len() }
 // leaves and at shutdown, and waits (up to a second) for the producer to
 // stop before answering. Build every rxgo stage with rxgo.WithContext(ctx)
 // of it, or use the streams package, so nothing outlives the request.
-// cursor is the client's cursor (the cursor query parameter, or
-// Last-Event-ID), empty on a first request.
+// cursor is the client's cursor (the cursor or lastEventId query
+// parameter, or the Last-Event-ID header, which wins), empty on a first
+// request.
 //
 // c must not be used after Producer returns (echo reuses it). Items may be
 // [framework.Event], [framework.Gap] or anything [streams.ToEvent]
@@ -233,12 +233,11 @@ func (s *Server) Stream(p Producer, h *HandlerOptions) echo.HandlerFunc {
 		if err := r.askedTimeout(); err != nil {
 			return r.fail(err)
 		}
-		cursor := transport.Cursor(c.Request(), "cursor")
-		r.body.Cursor = cursor
-		if len(cursor) > framework.MaxCursorLen {
-			r.body.Cursor = ""
-			return r.fail(echo.NewHTTPError(http.StatusBadRequest, "rxstream: cursor longer than 64 bytes"))
+		cursor, err := transport.RequestCursor(c.Request())
+		if err != nil {
+			return r.refuse(err)
 		}
+		r.body.Cursor = cursor
 		if !r.open() {
 			return r.shutdown()
 		}
@@ -261,14 +260,9 @@ func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string, h *Ha
 		if err := r.askedTimeout(); err != nil {
 			return r.fail(err)
 		}
-		cursor := transport.Cursor(c.Request(), "cursor")
-		sub, err := hub.Subscribe(name(c), cursor)
+		sub, _, err := transport.Open(c, hub, name, st.shutdownRetry)
 		if err != nil {
-			if errors.Is(err, framework.ErrInvalidCursor) || errors.Is(err, framework.ErrInvalidTopic) {
-				return r.fail(echo.NewHTTPError(http.StatusBadRequest, err.Error()))
-			}
-			c.Response().Header().Set("Retry-After", transport.RetryAfter(st.shutdownRetry))
-			return r.fail(echo.NewHTTPError(http.StatusServiceUnavailable, err.Error()))
+			return r.refuse(err)
 		}
 		defer sub.Close()
 		r.body.Cursor = sub.Cursor()

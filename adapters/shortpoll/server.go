@@ -77,10 +77,12 @@ func (s *Server) options() Options {
 
 // Topic returns a handler that answers at once with the events of the hub
 // topic that name picks from each request (see [Param]) after the client's
-// cursor (the cursor query parameter, or Last-Event-ID). An empty cursor
+// cursor (the cursor or lastEventId query parameter, or the Last-Event-ID
+// header, which wins). An empty cursor
 // gets no events and the topic's tip as cursor. A cursor older than the
 // retained history gets the retained events with a gap notice; a malformed
-// cursor or topic name is answered 400.
+// cursor or topic name is answered 400; a topic or hub at its limits, or a
+// broker that is down, 503 with a jittered Retry-After.
 //
 // Every answer carries an ETag, the quoted cursor: a request whose
 // If-None-Match holds it is answered 304 Not Modified, without a body, when
@@ -92,14 +94,9 @@ func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.
 		h := c.Response().Header()
 		h.Set("Cache-Control", "no-cache")
 		h.Set("Vary", "Last-Event-ID")
-		cursor := transport.Cursor(c.Request(), "cursor")
-		sub, err := hub.Subscribe(name(c), cursor)
+		sub, _, err := transport.Open(c, hub, name, o.Interval)
 		if err != nil {
-			if errors.Is(err, framework.ErrInvalidCursor) || errors.Is(err, framework.ErrInvalidTopic) {
-				return echo.NewHTTPError(http.StatusBadRequest, err.Error())
-			}
-			h.Set("Retry-After", transport.RetryAfter(o.Interval))
-			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+			return transport.Refuse(err, 0).HTTPError(c)
 		}
 		defer sub.Close()
 		body := transport.PollBody{Events: []transport.Envelope{}, Cursor: sub.Cursor()}
@@ -108,8 +105,7 @@ func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.
 			if errors.Is(err, context.Canceled) {
 				return nil // the client left
 			}
-			h.Set("Retry-After", transport.RetryAfter(o.Interval))
-			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+			return transport.Refuse(err, o.Interval).HTTPError(c)
 		}
 		etag := strconv.Quote(body.Cursor)
 		h.Set("ETag", etag)

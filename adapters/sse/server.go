@@ -111,8 +111,9 @@ func (s *Server) Open() int { return s.streams.Len() }
 // context (c.Request().Context()) is the stream's lifetime: it ends when the
 // client leaves, the stream ends or the server closes; build every rxgo
 // stage with rxgo.WithContext(ctx) of it, or use the streams package, so
-// nothing outlives it. cursor is the client's Last-Event-ID (header, or the
-// lastEventId query parameter), empty on a first connection.
+// nothing outlives it. cursor is the client's cursor (the Last-Event-ID
+// header, or the lastEventId or cursor query parameter), empty on a first
+// connection.
 //
 // c must not be used after Producer returns (echo reuses it). Items may be
 // [framework.Event], [framework.Gap] or anything [streams.ToEvent] converts;
@@ -124,9 +125,9 @@ type Producer func(c echo.Context, cursor string) (rxgo.Observable, error)
 // request.
 func (s *Server) Stream(p Producer) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cursor := transport.Cursor(c.Request(), "lastEventId")
-		if len(cursor) > framework.MaxCursorLen {
-			return echo.NewHTTPError(http.StatusBadRequest, "rxstream: Last-Event-ID longer than 64 bytes")
+		cursor, err := transport.RequestCursor(c.Request())
+		if err != nil {
+			return transport.Refuse(err, 0).HTTPError(c)
 		}
 		st, err := s.open(c)
 		if err != nil {
@@ -149,17 +150,16 @@ func (s *Server) Stream(p Producer) echo.HandlerFunc {
 }
 
 // Topic returns a handler that streams the hub topic that name picks from
-// each request (see [Param]), resuming after the client's Last-Event-ID.
-// A malformed cursor or topic name is answered 400.
+// each request (see [Param]), resuming after the client's cursor: the
+// Last-Event-ID header, or the lastEventId or cursor query parameter (the
+// header wins; two different ones in the query are a 400). A malformed
+// cursor or topic name is answered 400; a topic or hub at its limits, or a
+// broker that is down, 503 with a jittered Retry-After.
 func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cursor := transport.Cursor(c.Request(), "lastEventId")
-		sub, err := hub.Subscribe(name(c), cursor)
+		sub, cursor, err := transport.Open(c, hub, name, s.options().ShutdownRetry)
 		if err != nil {
-			if errors.Is(err, framework.ErrInvalidCursor) || errors.Is(err, framework.ErrInvalidTopic) {
-				return echo.NewHTTPError(http.StatusBadRequest, err.Error())
-			}
-			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+			return transport.Refuse(err, 0).HTTPError(c)
 		}
 		defer sub.Close()
 		st, err := s.open(c)
@@ -202,12 +202,12 @@ func (s *Server) open(c echo.Context) (*stream, error) {
 		return nil, echo.NewHTTPError(http.StatusInternalServerError,
 			"rxstream: sse: the response writer cannot flush (is echo's Timeout middleware on this route?)")
 	}
+	opts := s.options()
 	ctx, done, ok := s.streams.Open(c.Request().Context())
 	if !ok {
-		w.Header().Set("Retry-After", "2")
-		return nil, echo.NewHTTPError(http.StatusServiceUnavailable, "rxstream: server shutting down")
+		return nil, transport.Refuse(transport.ErrShutdown, opts.ShutdownRetry).HTTPError(c)
 	}
-	return &stream{opts: s.options(), ctx: ctx, done: done, w: w, rc: http.NewResponseController(w.Writer)}, nil
+	return &stream{opts: opts, ctx: ctx, done: done, w: w, rc: http.NewResponseController(w.Writer)}, nil
 }
 
 // start sends the headers, the retry hint and whatever st.buf holds, so the

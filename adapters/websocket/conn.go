@@ -13,6 +13,8 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 	"golang.org/x/sync/errgroup"
+
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 )
 
 // ErrInboundObserved is the error item of a [Handler]'s inbound observable
@@ -68,8 +70,7 @@ func (s *Server) prepare(c echo.Context, cursor string) (*conn, error) {
 	}
 	ctx, release, ok := s.conns.Open(r.Context())
 	if !ok {
-		c.Response().Header().Set("Retry-After", "2")
-		return nil, echo.NewHTTPError(http.StatusServiceUnavailable, "rxstream: server shutting down")
+		return nil, transport.Refuse(transport.ErrShutdown, transport.DefaultRetryAfter).HTTPError(c)
 	}
 	c.SetRequest(r.WithContext(ctx))
 	return &conn{

@@ -3,7 +3,6 @@ package websocket
 import (
 	"errors"
 	"log/slog"
-	"net/http"
 	"sync/atomic"
 	"time"
 
@@ -259,8 +258,10 @@ func (s *Server) Duplex(h Handler) echo.HandlerFunc {
 
 // Topic returns a handler that upgrades each request and sends the hub
 // topic that name picks from it (see [Param]), resuming after
-// the client's cursor (cursor or lastEventId query parameter). A malformed
-// cursor or topic name is answered 400. A subscriber whose queue overflows
+// the client's cursor (the cursor or lastEventId query parameter, or the
+// Last-Event-ID header, which wins). A malformed cursor or topic name is
+// answered 400; a topic or hub at its limits, or a broker that is down,
+// 503 with a jittered Retry-After. A subscriber whose queue overflows
 // is closed with 1013 (try again later): it reconnects with its last ID and
 // catches up from history. Every close but 1000 carries the cursor to
 // resume from at the start of its reason ([ReasonCursor]). Events are
@@ -268,23 +269,17 @@ func (s *Server) Duplex(h Handler) echo.HandlerFunc {
 // messages only reach [Hooks.Message].
 func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cursor, err := requestCursor(c)
-		if err != nil {
-			return err
-		}
-		cn, err := s.prepare(c, cursor)
+		cn, err := s.prepare(c, "")
 		if err != nil {
 			return err
 		}
 		defer cn.release()
-		sub, err := hub.Subscribe(name(c), cursor)
+		sub, cursor, err := transport.Open(c, hub, name, transport.DefaultRetryAfter)
 		if err != nil {
-			if errors.Is(err, framework.ErrInvalidCursor) || errors.Is(err, framework.ErrInvalidTopic) {
-				return echo.NewHTTPError(http.StatusBadRequest, err.Error())
-			}
-			return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
+			return transport.Refuse(err, 0).HTTPError(c)
 		}
 		defer sub.Close()
+		cn.sess.Cursor = cursor
 		if cn.accept(c) {
 			cn.serve(cn.subscriptionWriter(sub))
 		}
@@ -298,9 +293,9 @@ func Param(name string) func(echo.Context) string {
 }
 
 func requestCursor(c echo.Context) (string, error) {
-	cursor := transport.Cursor(c.Request(), "cursor", "lastEventId")
-	if len(cursor) > framework.MaxCursorLen {
-		return "", echo.NewHTTPError(http.StatusBadRequest, "rxstream: cursor longer than 64 bytes")
+	cursor, err := transport.RequestCursor(c.Request())
+	if err != nil {
+		return "", transport.Refuse(err, 0).HTTPError(c)
 	}
 	return cursor, nil
 }

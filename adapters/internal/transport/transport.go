@@ -84,21 +84,6 @@ func Jitter(d time.Duration) time.Duration {
 	return d + rand.N(d)
 }
 
-// Cursor returns the resume cursor of a request: the Last-Event-ID header,
-// else the first of the named query parameters that is present.
-func Cursor(r *http.Request, query ...string) string {
-	if v := r.Header.Get("Last-Event-ID"); v != "" {
-		return v
-	}
-	q := r.URL.Query()
-	for _, name := range query {
-		if v := q.Get(name); v != "" {
-			return v
-		}
-	}
-	return ""
-}
-
 // CanFlush reports whether w, unwrapped past echo's Response (whose Flush
 // panics when it cannot flush), can flush. Writers that wrap another expose
 // it with Unwrap, as http.ResponseController expects.
