@@ -19,7 +19,7 @@
 //
 // The contract: IDs of a topic are strictly increasing; a subscriber gets
 // every event after its cursor, in order, once, or an explicit [Gap] when
-// the history no longer holds them; history is bounded by count and age; a
-// subscriber's queue is bounded and a slow subscriber never delays others;
-// a subscriber costs no goroutine.
+// the history no longer holds them; history is bounded by count and age,
+// and by size per topic and in total; a subscriber's queue is bounded and a
+// slow subscriber never delays others; a subscriber costs no goroutine.
 package framework

@@ -5,14 +5,40 @@ import (
 	"fmt"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
 // Default history limits of a [MemoryBroker].
+//
+// DefaultMaxBytes (256 MiB) bounds what a default in-process server holds
+// for history whatever its clients publish: it fits beside the Go runtime
+// and thousands of connections in the smallest common container sizes
+// (512 MiB to 1 GiB), while holding, for example, the full default 1,000
+// events of 200 topics of 1 KiB events. Without it, a client allowed to
+// publish could make the process hold MaxTopics x MaxEvents events of any
+// size (20 topics of 300 events of 60 KB took a server from 14 MB to 484 MB).
+//
+// DefaultMaxTopicBytes (32 MiB) keeps the full default 1,000 events of a
+// topic for events up to 32 KiB, and keeps any one topic to an eighth of
+// DefaultMaxBytes, so a single busy topic cannot take every other topic's
+// history with it.
 const (
-	DefaultMaxEvents = 1000
-	DefaultMaxAge    = time.Hour
+	DefaultMaxEvents     = 1000
+	DefaultMaxAge        = time.Hour
+	DefaultMaxBytes      = 256 << 20
+	DefaultMaxTopicBytes = 32 << 20
 )
+
+// RecordOverhead is the fixed size, in bytes, counted for each retained
+// event on top of its data, name and ID against the byte bounds of a
+// [MemoryBroker]: it covers the event's slot in its topic's history (96
+// bytes on 64-bit platforms) and its entry in the broker's eviction queue
+// (16 bytes), rounded up. It does not cover the allocator's rounding of the
+// data, nor a topic's spare slots (its history grows by doubling and
+// shrinks when less than a quarter full, so up to three spare slots per
+// event).
+const RecordOverhead = 128
 
 // MemoryOptions configures a [MemoryBroker]. The zero value means defaults.
 type MemoryOptions struct {
@@ -21,12 +47,37 @@ type MemoryOptions struct {
 	MaxEvents int
 	// MaxAge is how long an event is retained; 0 means [DefaultMaxAge].
 	MaxAge time.Duration
+	// MaxBytes bounds the size of the events retained over all topics
+	// together; 0 means [DefaultMaxBytes]. An event's size is the length
+	// of its data, name and ID plus [RecordOverhead]. A publish that takes
+	// the total past it discards the oldest events of all topics, in
+	// publish order, until the total fits again.
+	MaxBytes int64
+	// MaxTopicBytes bounds the size of the events each topic retains; 0
+	// means [DefaultMaxTopicBytes]. A publish that takes its topic past it
+	// discards the topic's oldest events until the topic fits again. A
+	// MaxTopicBytes above MaxBytes acts as MaxBytes.
+	MaxTopicBytes int64
 }
 
-// MemoryBroker is the in-process [Broker]: a bounded ring of events per
-// topic, delivered to followers synchronously in Publish. Its epoch is drawn
-// from the clock when it is created, so cursors issued by an earlier process
-// are recognised as stale (the client gets a [Gap]) rather than misread.
+// MemoryBroker is the in-process [Broker]: a bounded history per topic,
+// delivered to followers synchronously in Publish. Its epoch is drawn from
+// the clock when it is created, so cursors issued by an earlier process are
+// recognised as stale (the client gets a [Gap]) rather than misread.
+//
+// History is bounded four ways: by count and by size per topic (MaxEvents,
+// MaxTopicBytes), by age (MaxAge), and by size over all topics (MaxBytes).
+// Every bound discards the oldest events first: those of the topic for a
+// per-topic bound, those published first over all topics for MaxBytes. A
+// topic's history is always its newest events, without holes, so a client
+// whose cursor is older than it gets a gap notice ([Page.Lost]) whichever
+// bound discarded the events it missed.
+//
+// An event larger than MaxTopicBytes (or MaxBytes) is still delivered to
+// followers and gets its ID, but it is not retained, and the older events of
+// its topic are discarded with it (a topic's history ends at its newest
+// event); other topics keep theirs. A reader whose cursor is older than it
+// gets a gap notice.
 //
 // Expired events are discarded when their topic is read or published to, and
 // all topics are swept for them at most every MaxAge/8 during Publish, so an
@@ -35,14 +86,25 @@ type MemoryOptions struct {
 //
 // All methods may be called concurrently.
 type MemoryBroker struct {
-	maxEvents int
-	maxAge    time.Duration
-	epoch     string
+	maxEvents     int
+	maxAge        time.Duration
+	maxBytes      int64
+	maxTopicBytes int64 // at most maxBytes
+	epoch         string
 
 	mu        sync.Mutex
 	topics    map[string]*memTopic
 	lastSweep time.Time
 	closed    bool
+
+	// Lock order: evictMu, then a topic's mu, then queueMu. Publish calls
+	// followers with its topic's mu held, so neither mu nor evictMu is
+	// ever taken with a topic's mu held.
+	retained atomic.Int64 // bytes retained over all topics
+	evictMu  sync.Mutex   // serialises the evictions for MaxBytes
+	queueMu  sync.Mutex
+	queue    []memRef // retained events in publish order, with stale entries
+	compact  int      // len(queue) at which stale entries are dropped
 }
 
 var _ Broker = (*MemoryBroker)(nil)
@@ -50,15 +112,32 @@ var _ Broker = (*MemoryBroker)(nil)
 type memTopic struct {
 	mu        sync.Mutex
 	seq       uint64
-	ring      []memRecord // circular, len(ring) grows up to maxEvents
+	ring      []memRecord // circular; grows up to maxEvents, shrinks when sparse
 	head, n   int
+	bytes     int64 // size of the retained records
+	closed    bool
 	followers map[*func(Record, error)]struct{}
+	// first is the sequence of the oldest retained record (seq+1 when
+	// none): the eviction queue reads it without the topic's mu to tell
+	// stale entries. It only grows.
+	first atomic.Uint64
 }
 
 type memRecord struct {
 	Record
 	at time.Time
 }
+
+// memRef names a retained record in the eviction queue. It is stale once
+// the record was discarded: seq < t.first.
+type memRef struct {
+	t   *memTopic
+	seq uint64
+}
+
+// minCompact is the smallest queue length at which stale entries are
+// dropped.
+const minCompact = 1024
 
 // NewMemoryBroker returns a MemoryBroker; opts may be nil. It fails when a
 // limit is negative.
@@ -67,8 +146,19 @@ func NewMemoryBroker(opts *MemoryOptions) (*MemoryBroker, error) {
 	if opts != nil {
 		o = *opts
 	}
-	if o.MaxEvents < 0 || o.MaxAge < 0 {
-		return nil, fmt.Errorf("rxstream: negative history limit (MaxEvents %d, MaxAge %v)", o.MaxEvents, o.MaxAge)
+	for _, l := range []struct {
+		name  string
+		value any
+		bad   bool
+	}{
+		{"MaxEvents", o.MaxEvents, o.MaxEvents < 0},
+		{"MaxAge", o.MaxAge, o.MaxAge < 0},
+		{"MaxBytes", o.MaxBytes, o.MaxBytes < 0},
+		{"MaxTopicBytes", o.MaxTopicBytes, o.MaxTopicBytes < 0},
+	} {
+		if l.bad {
+			return nil, fmt.Errorf("rxstream: negative %s %v", l.name, l.value)
+		}
 	}
 	if o.MaxEvents == 0 {
 		o.MaxEvents = DefaultMaxEvents
@@ -76,13 +166,22 @@ func NewMemoryBroker(opts *MemoryOptions) (*MemoryBroker, error) {
 	if o.MaxAge == 0 {
 		o.MaxAge = DefaultMaxAge
 	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = DefaultMaxBytes
+	}
+	if o.MaxTopicBytes == 0 {
+		o.MaxTopicBytes = DefaultMaxTopicBytes
+	}
 	now := time.Now()
 	return &MemoryBroker{
-		maxEvents: o.MaxEvents,
-		maxAge:    o.MaxAge,
-		epoch:     strconv.FormatInt(now.UnixMilli(), 36),
-		topics:    make(map[string]*memTopic),
-		lastSweep: now,
+		maxEvents:     o.MaxEvents,
+		maxAge:        o.MaxAge,
+		maxBytes:      o.MaxBytes,
+		maxTopicBytes: min(o.MaxTopicBytes, o.MaxBytes),
+		epoch:         strconv.FormatInt(now.UnixMilli(), 36),
+		topics:        make(map[string]*memTopic),
+		lastSweep:     now,
+		compact:       minCompact,
 	}, nil
 }
 
@@ -114,18 +213,96 @@ func (b *MemoryBroker) Publish(ctx context.Context, topic string, ev Event) (Cur
 	}
 	now := time.Now()
 	t.mu.Lock()
+	if t.closed { // Close came between b.topic and t.mu
+		t.mu.Unlock()
+		return Cursor{}, ErrClosed
+	}
 	t.seq++
 	c := Cursor{Epoch: b.epoch, Seq: t.seq}
 	ev.ID = c.String()
 	rec := Record{Seq: t.seq, Event: ev}
-	t.expire(now.Add(-b.maxAge))
-	t.push(memRecord{Record: rec, at: now}, b.maxEvents)
+	t.expire(b, now.Add(-b.maxAge))
+	if size := recordSize(ev); size > b.maxTopicBytes {
+		// Not retained; the older events go too, so that the history
+		// stays the topic's newest events without a hole.
+		for t.n > 0 {
+			t.pop(b)
+		}
+	} else {
+		t.push(b, memRecord{Record: rec, at: now}, size)
+		for t.bytes > b.maxTopicBytes {
+			t.pop(b)
+		}
+		b.enqueue(memRef{t: t, seq: t.seq})
+	}
+	t.settle()
 	for fn := range t.followers {
 		(*fn)(rec, nil)
 	}
 	t.mu.Unlock()
 	b.sweep(now)
+	if b.retained.Load() > b.maxBytes {
+		b.evict()
+	}
 	return c, nil
+}
+
+// recordSize is what a retained event counts against the byte bounds.
+func recordSize(ev Event) int64 {
+	return int64(len(ev.Data)+len(ev.Name)+len(ev.ID)) + RecordOverhead
+}
+
+// enqueue appends r to the eviction queue, dropping its stale entries when
+// it has doubled since they were last dropped, so that it holds at most
+// about twice the retained events (and minCompact). The caller holds r.t.mu.
+func (b *MemoryBroker) enqueue(r memRef) {
+	b.queueMu.Lock()
+	defer b.queueMu.Unlock()
+	b.queue = append(b.queue, r)
+	if len(b.queue) < b.compact {
+		return
+	}
+	live := 0
+	for _, q := range b.queue {
+		if q.seq >= q.t.first.Load() {
+			live++
+		}
+	}
+	kept := make([]memRef, 0, 2*live)
+	for _, q := range b.queue {
+		if q.seq >= q.t.first.Load() {
+			kept = append(kept, q)
+		}
+	}
+	b.queue = kept
+	b.compact = max(2*len(kept), minCompact)
+}
+
+// evict discards the oldest events over all topics until the total fits
+// MaxBytes. It is called without any lock held.
+func (b *MemoryBroker) evict() {
+	b.evictMu.Lock()
+	defer b.evictMu.Unlock()
+	for b.retained.Load() > b.maxBytes {
+		b.queueMu.Lock()
+		if len(b.queue) == 0 {
+			b.queueMu.Unlock()
+			return
+		}
+		r := b.queue[0]
+		b.queue[0] = memRef{}
+		b.queue = b.queue[1:]
+		b.queueMu.Unlock()
+		t := r.t
+		t.mu.Lock()
+		// Entries of a topic are queued in sequence order, so this
+		// discards r's record, unless it is gone already.
+		for t.n > 0 && t.ring[t.head].Seq <= r.seq {
+			t.pop(b)
+		}
+		t.settle()
+		t.mu.Unlock()
+	}
 }
 
 // sweep discards expired events of every topic, at most every maxAge/8.
@@ -144,7 +321,8 @@ func (b *MemoryBroker) sweep(now time.Time) {
 	cutoff := now.Add(-b.maxAge)
 	for _, t := range topics {
 		t.mu.Lock()
-		t.expire(cutoff)
+		t.expire(b, cutoff)
+		t.settle()
 		t.mu.Unlock()
 	}
 }
@@ -164,7 +342,8 @@ func (b *MemoryBroker) Read(ctx context.Context, topic string, after uint64, lim
 	}
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.expire(time.Now().Add(-b.maxAge))
+	t.expire(b, time.Now().Add(-b.maxAge))
+	t.settle()
 	p.Tip.Seq = t.seq
 	if after >= t.seq {
 		return p, nil
@@ -217,40 +396,72 @@ func (b *MemoryBroker) Close() error {
 	b.mu.Unlock()
 	for _, t := range topics {
 		t.mu.Lock()
+		t.closed = true
 		t.followers = nil
-		t.ring, t.head, t.n = nil, 0, 0
+		for t.n > 0 {
+			t.pop(b)
+		}
+		t.settle()
 		t.mu.Unlock()
 	}
+	b.queueMu.Lock()
+	b.queue = nil
+	b.queueMu.Unlock()
 	return nil
 }
 
-// push appends r, discarding the oldest record when max are held.
-func (t *memTopic) push(r memRecord, limit int) {
-	if t.n == len(t.ring) && len(t.ring) < limit {
-		grown := make([]memRecord, min(limit, max(8, 2*len(t.ring))))
-		for i := range t.n {
-			grown[i] = t.ring[(t.head+i)%len(t.ring)]
-		}
-		t.ring, t.head = grown, 0
+// push appends r of the given size, discarding the oldest record when
+// limit are held.
+func (t *memTopic) push(b *MemoryBroker, r memRecord, size int64) {
+	if t.n == len(t.ring) && len(t.ring) < b.maxEvents {
+		t.resize(min(b.maxEvents, max(8, 2*len(t.ring))))
 	}
 	if t.n == len(t.ring) {
-		t.ring[t.head] = memRecord{}
-		t.head = (t.head + 1) % len(t.ring)
-		t.n--
+		t.pop(b)
 	}
 	t.ring[(t.head+t.n)%len(t.ring)] = r
 	t.n++
+	t.bytes += size
+	b.retained.Add(size)
 }
 
-// expire discards the records published before cutoff, and frees the ring
-// once it is empty.
-func (t *memTopic) expire(cutoff time.Time) {
+// pop discards the oldest record; t.n > 0. Call settle once done.
+func (t *memTopic) pop(b *MemoryBroker) {
+	size := recordSize(t.ring[t.head].Event)
+	t.ring[t.head] = memRecord{}
+	t.head = (t.head + 1) % len(t.ring)
+	t.n--
+	t.bytes -= size
+	b.retained.Add(-size)
+}
+
+// expire discards the records published before cutoff. Call settle once
+// done.
+func (t *memTopic) expire(b *MemoryBroker, cutoff time.Time) {
 	for t.n > 0 && t.ring[t.head].at.Before(cutoff) {
-		t.ring[t.head] = memRecord{}
-		t.head = (t.head + 1) % len(t.ring)
-		t.n--
+		t.pop(b)
 	}
-	if t.n == 0 {
+}
+
+// settle publishes the oldest retained sequence for the eviction queue, and
+// frees the ring when it is empty or shrinks it to twice its records when
+// they fill less than a quarter of it, so that a topic thinned by the byte
+// bounds does not keep its slots.
+func (t *memTopic) settle() {
+	t.first.Store(t.seq - uint64(t.n) + 1)
+	switch {
+	case t.n == 0:
 		t.ring, t.head = nil, 0
+	case len(t.ring) > 8 && t.n < len(t.ring)/4:
+		t.resize(max(8, 2*t.n))
 	}
+}
+
+// resize moves the ring's records to a new ring of n slots; n >= t.n.
+func (t *memTopic) resize(n int) {
+	ring := make([]memRecord, n)
+	for i := range t.n {
+		ring[i] = t.ring[(t.head+i)%len(t.ring)]
+	}
+	t.ring, t.head = ring, 0
 }

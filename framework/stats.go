@@ -50,6 +50,10 @@ type MemoryStats struct {
 	Topics int
 	// Events is the number of events retained over all topics.
 	Events int
+	// Bytes is the size of the events retained over all topics, as
+	// counted against [MemoryOptions.MaxBytes]: data, name and ID plus
+	// [RecordOverhead] per event.
+	Bytes int64
 }
 
 // Stats returns a snapshot of what the broker retains. It visits every
@@ -67,6 +71,7 @@ func (b *MemoryBroker) Stats() MemoryStats {
 	for _, t := range topics {
 		t.mu.Lock()
 		st.Events += t.n
+		st.Bytes += t.bytes
 		t.mu.Unlock()
 	}
 	return st

@@ -35,7 +35,11 @@ func TestStats(t *testing.T) {
 	if got := h.Stats(); got != want {
 		t.Errorf("Stats = %+v, want %+v", got, want)
 	}
-	if got, want := b.Stats(), (MemoryStats{Topics: 1, Events: 3}); got != want {
+	var bytes int64 // events 6 to 8: one byte of data each
+	for seq := 6; seq <= 8; seq++ {
+		bytes += int64(1+len(Cursor{Epoch: b.Epoch(), Seq: uint64(seq)}.String())) + RecordOverhead
+	}
+	if got, want := b.Stats(), (MemoryStats{Topics: 1, Events: 3, Bytes: bytes}); got != want {
 		t.Errorf("broker Stats = %+v, want %+v", got, want)
 	}
 	old.Close()

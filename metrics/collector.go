@@ -30,7 +30,7 @@ type Collector struct {
 	transports []string // sorted keys of src.Open
 
 	open, published, delivered, overflows, gaps,
-	topics, subscribers, retainedTopics, retainedEvents *prometheus.Desc
+	topics, subscribers, retainedTopics, retainedEvents, retainedBytes *prometheus.Desc
 }
 
 var _ prometheus.Collector = (*Collector)(nil)
@@ -59,6 +59,7 @@ func NewCollector(src Sources) *Collector {
 	c.subscribers = desc("subscribers", "Open hub subscriptions.")
 	c.retainedTopics = desc("retained_topics", "Topics the broker keeps.")
 	c.retainedEvents = desc("retained_events", "Events the broker retains over all topics.")
+	c.retainedBytes = desc("retained_bytes", "Size of the events the broker retains over all topics, as counted against its MaxBytes.")
 	return c
 }
 
@@ -75,6 +76,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 	if c.src.Broker != nil {
 		ch <- c.retainedTopics
 		ch <- c.retainedEvents
+		ch <- c.retainedBytes
 	}
 }
 
@@ -96,5 +98,6 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 		st := b.Stats()
 		ch <- prometheus.MustNewConstMetric(c.retainedTopics, prometheus.GaugeValue, float64(st.Topics))
 		ch <- prometheus.MustNewConstMetric(c.retainedEvents, prometheus.GaugeValue, float64(st.Events))
+		ch <- prometheus.MustNewConstMetric(c.retainedBytes, prometheus.GaugeValue, float64(st.Bytes))
 	}
 }

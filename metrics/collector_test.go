@@ -2,6 +2,7 @@ package metrics_test
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 
@@ -39,6 +40,11 @@ func TestCollector(t *testing.T) {
 	if _, err := sub.Next(ctx, 0); err != nil {
 		t.Fatal(err)
 	}
+	// "news" retains events 2 and 3, one byte of data each.
+	var bytes int64
+	for seq := uint64(2); seq <= 3; seq++ {
+		bytes += int64(1+len(framework.Cursor{Epoch: b.Epoch(), Seq: seq}.String())) + framework.RecordOverhead
+	}
 	sse := 3
 	c := metrics.NewCollector(metrics.Sources{
 		Hub:    hub,
@@ -49,7 +55,7 @@ func TestCollector(t *testing.T) {
 			"ignored":   nil,
 		},
 	})
-	want := `
+	want := fmt.Sprintf(`
 # HELP rxstream_events_delivered_total Events handed to subscribers, one per event per subscriber.
 # TYPE rxstream_events_delivered_total counter
 rxstream_events_delivered_total 2
@@ -66,6 +72,9 @@ rxstream_open_streams{transport="websocket"} 1
 # HELP rxstream_overflows_total Times a subscriber's queue was full when an event arrived.
 # TYPE rxstream_overflows_total counter
 rxstream_overflows_total 0
+# HELP rxstream_retained_bytes Size of the events the broker retains over all topics, as counted against its MaxBytes.
+# TYPE rxstream_retained_bytes gauge
+rxstream_retained_bytes %d
 # HELP rxstream_retained_events Events the broker retains over all topics.
 # TYPE rxstream_retained_events gauge
 rxstream_retained_events 2
@@ -78,7 +87,7 @@ rxstream_subscribers 1
 # HELP rxstream_topics Topics the hub follows (with at least one subscriber).
 # TYPE rxstream_topics gauge
 rxstream_topics 1
-`
+`, bytes)
 	if err := testutil.CollectAndCompare(c, strings.NewReader(want)); err != nil {
 		t.Error(err)
 	}

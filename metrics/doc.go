@@ -19,4 +19,5 @@
 //	subscribers               gauge    open hub subscriptions
 //	retained_topics           gauge    topics the broker keeps
 //	retained_events           gauge    events the broker retains
+//	retained_bytes            gauge    their size, as counted against MaxBytes
 package metrics

@@ -50,6 +50,18 @@ type Options struct {
 	// MaxAge is how long an event is retained; 0 means
 	// [framework.DefaultMaxAge].
 	MaxAge time.Duration
+	// MaxBytes bounds the size of the events retained over all topics,
+	// the stream's max_bytes; 0 means [framework.DefaultMaxBytes]. Past
+	// it JetStream discards the stream's oldest events, whatever their
+	// topic, and a reader of a discarded range gets a gap notice. JetStream
+	// counts a stored message's subject, headers (the Broker's own among
+	// them) and data, and reserves MaxBytes of the server's (or account's)
+	// JetStream storage for the stream: a server with less to offer
+	// refuses the stream, and New fails. JetStream (server 2.15) has no
+	// per-subject byte limit, so the memory broker's per-topic byte bound
+	// ([framework.MemoryOptions.MaxTopicBytes]) has no counterpart here:
+	// a topic's events are bounded by MaxMsgsPerSubject and MaxBytes.
+	MaxBytes int64
 	// Replicas is the stream's replication factor in a NATS cluster (1, 3
 	// or 5); 0 means 1.
 	Replicas int
@@ -132,6 +144,9 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 	if opts != nil {
 		o = *opts
 	}
+	if o.MaxBytes < 0 {
+		return nil, fmt.Errorf("rxstream: nats: negative MaxBytes %d", o.MaxBytes)
+	}
 	if o.MaxMsgsPerSubject < 0 || o.MaxAge < 0 || o.Timeout < 0 || o.ReconnectWait < 0 || o.Replicas < 0 || o.Heartbeat < 0 {
 		return nil, errors.New("rxstream: nats: negative limit, Timeout, ReconnectWait, Heartbeat or Replicas")
 	}
@@ -152,6 +167,9 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 	}
 	if o.MaxAge == 0 {
 		o.MaxAge = framework.DefaultMaxAge
+	}
+	if o.MaxBytes == 0 {
+		o.MaxBytes = framework.DefaultMaxBytes
 	}
 	if o.Replicas == 0 {
 		o.Replicas = 1
@@ -181,6 +199,7 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 		Discard:           jetstream.DiscardOld,
 		MaxMsgsPerSubject: o.MaxMsgsPerSubject,
 		MaxAge:            o.MaxAge,
+		MaxBytes:          o.MaxBytes,
 		Storage:           storage,
 		Replicas:          o.Replicas,
 		AllowDirect:       true,

@@ -47,6 +47,7 @@ func TestNewOptions(t *testing.T) {
 		opts natsbroker.Options
 	}{
 		{"negative age", natsbroker.Options{MaxAge: -1}},
+		{"negative bytes", natsbroker.Options{MaxBytes: -1}},
 		{"negative timeout", natsbroker.Options{Timeout: -1}},
 		{"wildcard prefix", natsbroker.Options{Prefix: "a.*"}},
 		{"empty token prefix", natsbroker.Options{Prefix: "a..b"}},

@@ -13,7 +13,8 @@
 // NATS token separators, and the topic name rule ([framework.ValidTopic])
 // excludes wildcards and empty tokens. One stream (Options.Stream) holds
 // "<Prefix>.>", with JetStream limits as the history bounds:
-// MaxMsgsPerSubject events per topic, MaxAge for every event.
+// MaxMsgsPerSubject events per topic, MaxAge for every event, MaxBytes for
+// the whole stream (JetStream has no per-subject byte limit).
 //
 // # Cursors
 //
