@@ -265,9 +265,10 @@ func (st *stream) fail(err error) bool {
 	return false
 }
 
-// heartbeat writes a comment line.
+// heartbeat writes a comment line. The stream has been idle since the
+// last write: a burst's buffer is let go.
 func (st *stream) heartbeat() bool {
-	st.buf = AppendComment(st.buf[:0], "heartbeat")
+	st.buf = AppendComment(transport.Idle(st.buf), "heartbeat")
 	return st.flush()
 }
 
@@ -402,6 +403,7 @@ func (st *stream) serveSubscription(sub *framework.Subscription) {
 			}
 			continue
 		}
+		st.buf = transport.Idle(st.buf)
 		select {
 		case <-sub.Ready():
 		case <-st.hbC:

@@ -603,32 +603,89 @@ func (w countingWriter) Flush() {
 
 func (w countingWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// TestCoalescing: events that queue up while a write is in progress go out
+// in one write and one flush, whether they come from history or live.
 func TestCoalescing(t *testing.T) {
-	a := newApp(t, nil, nil)
-	var writes, flushes atomic.Int32
-	count := func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			c.Response().Writer = countingWriter{c.Response().Writer, &writes, &flushes}
-			return next(c)
+	t.Run("history", func(t *testing.T) {
+		a := newApp(t, nil, nil)
+		var writes, flushes atomic.Int32
+		count := func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				c.Response().Writer = countingWriter{c.Response().Writer, &writes, &flushes}
+				return next(c)
+			}
 		}
-	}
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), count)
-	seed := a.publish(t, "news", "seed")
-	var ids []string
-	for i := range 50 {
-		ids = append(ids, a.publish(t, "news", strconv.Itoa(i)))
-	}
-	rs := openRaw(t, a.ts.URL+"/topics/news", http.Header{"Last-Event-Id": {seed}})
-	for i := range 50 {
-		if ev := rs.mustNext(t); ev.id != ids[i] {
-			t.Fatalf("event %d: %+v", i, ev)
+		a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), count)
+		seed := a.publish(t, "news", "seed")
+		var ids []string
+		for i := range 50 {
+			ids = append(ids, a.publish(t, "news", strconv.Itoa(i)))
 		}
-	}
-	// One flush for the headers, one write and one flush for the 50 events.
-	if w, f := writes.Load(), flushes.Load(); w != 1 || f != 2 {
-		t.Errorf("50 queued events took %d writes and %d flushes, want 1 and 2", w, f)
-	}
+		rs := openRaw(t, a.ts.URL+"/topics/news", http.Header{"Last-Event-Id": {seed}})
+		for i := range 50 {
+			if ev := rs.mustNext(t); ev.id != ids[i] {
+				t.Fatalf("event %d: %+v", i, ev)
+			}
+		}
+		// One flush for the headers, one write and one flush for the 50 events.
+		if w, f := writes.Load(), flushes.Load(); w != 1 || f != 2 {
+			t.Errorf("50 queued events took %d writes and %d flushes, want 1 and 2", w, f)
+		}
+	})
+	t.Run("live", func(t *testing.T) {
+		a := newApp(t, nil, nil)
+		var writes, flushes atomic.Int32
+		entered, release := make(chan struct{}), make(chan struct{})
+		gate := func(next echo.HandlerFunc) echo.HandlerFunc {
+			return func(c echo.Context) error {
+				c.Response().Writer = &gatedWriter{
+					ResponseWriter: countingWriter{c.Response().Writer, &writes, &flushes},
+					at:             2, entered: entered, release: release,
+				}
+				return next(c)
+			}
+		}
+		a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), gate)
+		rs := openRaw(t, a.ts.URL+"/topics/news", nil) // write 1: the tip's id
+		first := a.publish(t, "news", "first")
+		<-entered // write 2, of "first", is held: the next 50 queue up live
+		var ids []string
+		for i := range 50 {
+			ids = append(ids, a.publish(t, "news", strconv.Itoa(i)))
+		}
+		close(release)
+		if ev := rs.mustNext(t); ev.id != first {
+			t.Fatalf("first event: %+v", ev)
+		}
+		for i := range 50 {
+			if ev := rs.mustNext(t); ev.id != ids[i] {
+				t.Fatalf("event %d: %+v", i, ev)
+			}
+		}
+		if w := writes.Load(); w != 3 {
+			t.Errorf("the tip, one event, then 50 queued live: %d writes, want 3", w)
+		}
+	})
 }
+
+// gatedWriter holds its at-th write until release is closed, telling
+// entered when it starts holding.
+type gatedWriter struct {
+	http.ResponseWriter
+	n                int
+	at               int
+	entered, release chan struct{}
+}
+
+func (w *gatedWriter) Write(p []byte) (int, error) {
+	if w.n++; w.n == w.at {
+		close(w.entered)
+		<-w.release
+	}
+	return w.ResponseWriter.Write(p)
+}
+
+func (w *gatedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 func TestTimeoutMiddleware(t *testing.T) {
 	a := newApp(t, nil, nil)

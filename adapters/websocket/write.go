@@ -13,6 +13,7 @@ import (
 	"github.com/reactivex/rxgo/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 	"github.com/rxstream/rxstream/streams"
 )
@@ -98,6 +99,7 @@ func (cn *conn) subscriptionWriter(sub *framework.Subscription) writer {
 			if b.Gap != nil || len(b.Events) > 0 {
 				continue
 			}
+			cn.buf = transport.Idle(cn.buf)
 			select {
 			case <-sub.Ready():
 			case <-tick:

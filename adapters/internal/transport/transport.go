@@ -84,6 +84,20 @@ func Jitter(d time.Duration) time.Duration {
 	return d + rand.N(d)
 }
 
+// IdleBuffer bounds the capacity of an encoding buffer that an idle stream
+// keeps; see [Idle].
+const IdleBuffer = 1 << 10
+
+// Idle returns b emptied for an idle stream: a burst's buffer (128 events
+// of 1 KiB grow it past 130 KiB) is dropped rather than held for the life
+// of the connection, a small one kept for the next heartbeat.
+func Idle(b []byte) []byte {
+	if cap(b) > IdleBuffer {
+		return nil
+	}
+	return b[:0]
+}
+
 // CanFlush reports whether w, unwrapped past echo's Response (whose Flush
 // panics when it cannot flush), can flush. Writers that wrap another expose
 // it with Unwrap, as http.ResponseController expects.
