@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
 	"time"
@@ -42,22 +43,42 @@ func TestBrowserConnectionBudget(t *testing.T) {
 				t.Fatal(err)
 			}
 			time.Sleep(4 * time.Second)
-			// Every panel says what its streams do; none may still be
-			// connecting, or failing.
-			states, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.panel .state, #chat-state')].map(e => e.closest('.panel').id + ': ' + e.textContent.trim().replace(/\s+/g, ' '))`))
-			if err != nil {
-				t.Fatal(err)
-			}
-			if len(states) == 0 {
-				t.Fatal("the page has no panel")
-			}
-			for _, s := range states {
-				for _, bad := range []string{"connecting", "error", "failed", "closed", "retrying"} {
-					if strings.Contains(s, bad) {
-						t.Errorf("panel %s", s)
-					}
-				}
-			}
+			checkPanelsLive(t, ctx)
 		})
+	}
+}
+
+// TestBrowserWholePageHTTP2 runs the whole page over HTTP/2, where its
+// streams share one connection: every panel is live.
+func TestBrowserWholePageHTTP2(t *testing.T) {
+	srv := newTLSServer(t, true)
+	ctx := browsertest.New(t, "ignore-certificate-errors")
+	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(4 * time.Second) // longer than any panel's cycle
+	checkPanelsLive(t, ctx)
+	if proto, err := chromedp.Run(ctx, chromedp.Evaluate[string](`performance.getEntriesByType('navigation')[0].nextHopProtocol`)); err != nil || proto != "h2" {
+		t.Fatalf("the page came over %q (%v), want h2", proto, err)
+	}
+}
+
+// checkPanelsLive: every panel on the page says what its streams do, and
+// none is still connecting, or failing.
+func checkPanelsLive(t *testing.T, ctx context.Context) {
+	t.Helper()
+	states, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`[...document.querySelectorAll('.panel .state, #chat-state')].map(e => e.closest('.panel').id + ': ' + e.textContent.trim().replace(/\s+/g, ' '))`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(states) == 0 {
+		t.Fatal("the page has no panel")
+	}
+	for _, s := range states {
+		for _, bad := range []string{"connecting", "error", "failed", "closed", "retrying"} {
+			if strings.Contains(s, bad) {
+				t.Errorf("panel %s", s)
+			}
+		}
 	}
 }
