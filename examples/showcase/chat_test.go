@@ -76,13 +76,16 @@ func post(t *testing.T, base, data string) {
 }
 
 // TestBrowserEachTransport: on each transport the chat panel receives
-// published events in order.
+// published events in order. Each transport gets an origin and a tab of its
+// own, and the page only the chat: what the page before it held, or other
+// panels, never take the connection it needs.
 func TestBrowserEachTransport(t *testing.T) {
-	_, srv := newServer(t)
-	ctx := browsertest.New(t)
+	browser := browsertest.New(t)
 	for _, tr := range []string{"websocket", "sse", "longpoll", "poll"} {
 		t.Run(tr, func(t *testing.T) {
-			if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?transport="+tr)); err != nil {
+			o := newOrigin(t, config{})
+			ctx := newTab(t, browser)
+			if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/?panels=chat&transport="+tr)); err != nil {
 				t.Fatal(err)
 			}
 			waitChat(t, ctx, tr+" open", func(r received) bool { return len(r.Transports) > 0 })
@@ -90,7 +93,7 @@ func TestBrowserEachTransport(t *testing.T) {
 			for i := range 20 {
 				d := fmt.Sprintf("%s %d 你好", tr, i)
 				want = append(want, d)
-				post(t, srv.URL, d)
+				post(t, o.api, d)
 			}
 			r := waitChat(t, ctx, "20 events", func(r received) bool { return len(r.Events) >= 20 })
 			for i, ev := range r.Events {
@@ -101,9 +104,9 @@ func TestBrowserEachTransport(t *testing.T) {
 			if r.Transports[0] != tr || len(r.Gaps) != 0 {
 				t.Fatalf("transports %v gaps %v", r.Transports, r.Gaps)
 			}
+			browsertest.Screenshot(t, ctx, "showcase-chat-"+tr+".png")
 		})
 	}
-	browsertest.Screenshot(t, ctx, "showcase-chat.png")
 }
 
 // publisher publishes "0", "1", ... until stopped, and returns how many.
@@ -154,13 +157,13 @@ func checkSequence(t *testing.T, r received, published int) {
 // TestBrowserSwitchTransports switches the chat between all four transports
 // while events are published: nothing is lost or repeated.
 func TestBrowserSwitchTransports(t *testing.T) {
-	_, srv := newServer(t)
+	o := newOrigin(t, config{})
 	ctx := browsertest.New(t)
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/?transport=websocket")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/?panels=chat&transport=websocket")); err != nil {
 		t.Fatal(err)
 	}
 	waitChat(t, ctx, "open", func(r received) bool { return len(r.Transports) > 0 })
-	stop := publisher(t, srv.URL, 5*time.Millisecond)
+	stop := publisher(t, o.api, 5*time.Millisecond)
 	for _, tr := range []string{"sse", "longpoll", "poll", "websocket", "sse"} {
 		waitChat(t, ctx, "events", func(r received) bool { return len(r.Events) > 0 })
 		time.Sleep(200 * time.Millisecond)
@@ -188,10 +191,10 @@ func TestBrowserSwitchTransports(t *testing.T) {
 // TestBrowserFallback refuses WebSocket: the client falls back to SSE and
 // the sequence has no gap and no duplicate.
 func TestBrowserFallback(t *testing.T) {
-	_, srv := newServerWith(t, config{disable: []adapters.Transport{adapters.WebSocket}})
+	o := newOrigin(t, config{disable: []adapters.Transport{adapters.WebSocket}})
 	ctx := browsertest.New(t)
-	stop := publisher(t, srv.URL, 5*time.Millisecond)
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/")); err != nil {
+	stop := publisher(t, o.api, 5*time.Millisecond)
+	if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/?panels=chat")); err != nil {
 		t.Fatal(err)
 	}
 	waitChat(t, ctx, "30 events", func(r received) bool { return len(r.Events) >= 30 })
@@ -332,16 +335,16 @@ func TestBrowserHTTP2(t *testing.T) {
 // TestBrowserAsyncIterator reads a topic with the client's async iterator
 // on each transport; leaving the loop closes the stream.
 func TestBrowserAsyncIterator(t *testing.T) {
-	_, srv := newServer(t)
+	o := newOrigin(t, config{})
 	for _, d := range []string{"a", "b 你好", "c"} {
-		resp, err := http.Post(srv.URL+"/topics/it", "text/plain", strings.NewReader(d))
+		resp, err := http.Post(o.api+"/topics/it", "text/plain", strings.NewReader(d))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 	}
 	ctx := browsertest.New(t)
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/_rxstream/rxstream.js")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/_rxstream/rxstream.js")); err != nil {
 		t.Fatal(err)
 	}
 	for _, tr := range []string{"websocket", "sse", "longpoll", "poll"} {
@@ -368,8 +371,8 @@ func TestBrowserAsyncIterator(t *testing.T) {
 // 300 ms: an event published while the client is away, before it ever got
 // one, still arrives (the stream's opening tip is its Last-Event-ID).
 func TestBrowserSSECutBeforeFirstEvent(t *testing.T) {
-	a, srv := newServer(t)
-	a.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+	o := newOrigin(t, config{})
+	o.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if c.Path() == "/topics/:topic" && c.Param("topic") == "cut" {
 				ctx, cancel := context.WithTimeout(c.Request().Context(), 300*time.Millisecond)
@@ -380,7 +383,7 @@ func TestBrowserSSECutBeforeFirstEvent(t *testing.T) {
 		}
 	})
 	ctx := browsertest.New(t)
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/_rxstream/rxstream.js")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/_rxstream/rxstream.js")); err != nil {
 		t.Fatal(err)
 	}
 	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](`(async () => {
@@ -399,7 +402,7 @@ func TestBrowserSSECutBeforeFirstEvent(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 	time.Sleep(330 * time.Millisecond) // the first stream was cut at 300 ms
-	resp, err := http.Post(srv.URL+"/topics/cut", "text/plain", strings.NewReader("while away"))
+	resp, err := http.Post(o.api+"/topics/cut", "text/plain", strings.NewReader("while away"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -427,8 +430,8 @@ func TestBrowserSSECutBeforeFirstEvent(t *testing.T) {
 // proxy holding it) makes the client fall back to long-poll after its open
 // timeout, and events still arrive in order.
 func TestBrowserFallbackFromSilentSSE(t *testing.T) {
-	a, srv := newServer(t)
-	a.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+	o := newOrigin(t, config{})
+	o.e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
 			if c.Path() == "/topics/:topic" && c.Request().Header.Get("Accept") == "text/event-stream" {
 				<-c.Request().Context().Done() // never answers
@@ -438,14 +441,14 @@ func TestBrowserFallbackFromSilentSSE(t *testing.T) {
 		}
 	})
 	for _, d := range []string{"1", "2"} {
-		resp, err := http.Post(srv.URL+"/topics/silent", "text/plain", strings.NewReader(d))
+		resp, err := http.Post(o.api+"/topics/silent", "text/plain", strings.NewReader(d))
 		if err != nil {
 			t.Fatal(err)
 		}
 		resp.Body.Close()
 	}
 	ctx := browsertest.New(t)
-	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/_rxstream/rxstream.js")); err != nil {
+	if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/_rxstream/rxstream.js")); err != nil {
 		t.Fatal(err)
 	}
 	got, err := chromedp.Run(ctx, chromedp.Evaluate[string](`(async () => {

@@ -6,6 +6,7 @@
 // Routes (README.md explains each):
 //
 //	GET  /                             the page: a chat on every transport, a panel per transport
+//	GET  /?panels=chat,sse             the page with only the panels named (chat, sse, poll, ws)
 //	GET  /topics/:topic                one URL, every transport (WebSocket, SSE, long-poll, poll)
 //	POST /topics/:topic                publish the request body; answers {"id": ...}
 //	GET  /topics/:topic/sse            the topic on one transport each: also /longpoll, /poll, /ws

@@ -96,18 +96,18 @@ func TestPollShutdown(t *testing.T) {
 // arrives, and a published event reaches the long-poll and short-poll
 // panels.
 func TestBrowserPoll(t *testing.T) {
-	_, srv := newServer(t)
+	o := newOrigin(t, config{})
 	ctx := browsertest.New(t)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(srv.URL+"/"),
+		chromedp.Navigate(o.URL+"/?panels=poll"),
 		chromedp.Poll[chromedp.Void](`document.querySelector('#poll-long .state').textContent.startsWith('waiting')`),
 		chromedp.Poll[chromedp.Void](`document.querySelector('#poll-short .state').textContent.includes('polls')`),
 	); err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post(srv.URL+"/topics/chat", "text/plain", strings.NewReader("polled 你好"))
+	resp, err := http.Post(o.api+"/topics/chat", "text/plain", strings.NewReader("polled 你好"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -160,4 +160,33 @@ func TestPage(t *testing.T) {
 			t.Errorf("page lacks %s", want)
 		}
 	}
+	for _, tc := range []struct {
+		query      string
+		status     int
+		has, lacks []string
+	}{
+		{"panels=chat", 200, []string{`id="chat"`}, []string{`id="sse-interval"`, `id="poll-long"`, `id="ws-echo"`}},
+		{"panels=sse,poll", 200, []string{`id="sse-interval"`, `id="poll-long"`}, []string{`id="chat"`, `id="ws-echo"`}},
+		{"panels=nope", 400, []string{`no panel \"nope\" (the panels are chat, sse, poll, ws)`}, nil},
+	} {
+		resp, err := http.Get(srv.URL + "/?" + tc.query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.status {
+			t.Errorf("%s: status %d, want %d", tc.query, resp.StatusCode, tc.status)
+		}
+		for _, want := range tc.has {
+			if !strings.Contains(string(b), want) {
+				t.Errorf("%s: page lacks %s", tc.query, want)
+			}
+		}
+		for _, unwanted := range tc.lacks {
+			if strings.Contains(string(b), unwanted) {
+				t.Errorf("%s: page has %s", tc.query, unwanted)
+			}
+		}
+	}
 }
