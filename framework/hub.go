@@ -177,7 +177,9 @@ func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (string, erro
 // Subscribe follows topic from cursor: the subscription delivers the
 // retained events after cursor, then live events, in order, each once. An
 // empty cursor starts with the next live event. A cursor older than the
-// retained history, or from an earlier epoch, gets a [Gap] first.
+// retained history, from an earlier epoch, or ahead of the topic's newest
+// event in this epoch, gets a [Gap] first; a cursor ahead resumes from the
+// newest event.
 //
 // A malformed cursor is a [*CursorError]; a bad topic name wraps
 // [ErrInvalidTopic]; beyond the Hub's limits it fails with
@@ -301,6 +303,7 @@ func (h *Hub) join(t *hubTopic, c Cursor, hasCursor bool, cursor string) (*Subsc
 	default:
 		s.after = c.Seq
 		s.lastID = cursor
+		s.checkTip = true // catchUp compares it with the broker's tip
 	}
 	t.subs[s] = struct{}{}
 	return s, nil

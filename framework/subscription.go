@@ -40,7 +40,8 @@ type Subscription struct {
 	err        error // ends the subscription once the queue is drained
 	closed     bool
 
-	out []Event // reader-owned buffer behind Batch.Events
+	out      []Event // reader-owned buffer behind Batch.Events
+	checkTip bool    // reader-owned: the cursor given may be ahead of the tip
 }
 
 // Next blocks until there are events or a gap notice to deliver and returns
@@ -112,6 +113,19 @@ func (s *Subscription) catchUp(ctx context.Context, limit int) (Batch, error) {
 	if err != nil {
 		return Batch{}, err
 	}
+	// A cursor of this epoch beyond the broker's tip names no event: it
+	// gets a gap and resumes from the tip. The broker's tip decides, not
+	// the topic's feed, which may lag behind the node that issued the
+	// cursor.
+	ahead := s.checkTip && after > p.Tip.Seq
+	s.checkTip = false
+	if ahead {
+		after = p.Tip.Seq
+		if p, err = s.hub.opts.Broker.Read(ctx, s.topic.name, after, limit); err != nil {
+			s.checkTip = true // the next call asks again
+			return Batch{}, err
+		}
+	}
 	var b Batch
 	s.out = s.out[:0]
 	for _, r := range p.Records {
@@ -124,7 +138,7 @@ func (s *Subscription) catchUp(ctx context.Context, limit int) (Batch, error) {
 	t := s.topic
 	t.mu.Lock()
 	s.mu.Lock()
-	if p.Lost || s.gapPending {
+	if p.Lost || s.gapPending || ahead {
 		b.Gap = &Gap{Last: s.lastID}
 		if len(s.out) > 0 {
 			b.Gap.Next = s.out[0].ID
