@@ -9,6 +9,11 @@ import (
 // most when asked for max <= 0.
 const DefaultBatchSize = 128
 
+// idleKeep is how many slots of its batch buffer and queue an idle
+// subscription keeps for the next event; a burst's larger buffers are
+// released once it is idle again.
+const idleKeep = 8
+
 // Batch is what [Subscription.Next] returns: an optional gap notice followed
 // by events. When Gap is set, the events in Events (if any) come after the
 // gap.
@@ -97,7 +102,22 @@ func (s *Subscription) poll(ctx context.Context, limit int) (Batch, error) {
 	if s.n > 0 || s.gapPending {
 		return s.take(limit), nil
 	}
+	s.idle()
 	return Batch{}, s.err
+}
+
+// idle releases what a burst left behind, once the reader has taken
+// everything: the previous batch (no longer valid) keeps no event data
+// reachable, and buffers past idleKeep slots are dropped. s.mu is held.
+func (s *Subscription) idle() {
+	clear(s.out)
+	s.out = s.out[:0]
+	if cap(s.out) > idleKeep {
+		s.out = nil
+	}
+	if s.n == 0 && len(s.queue) > idleKeep {
+		s.queue, s.head = nil, 0
+	}
 }
 
 // catchUp reads one page of history after s.after, and goes live when it has
@@ -127,6 +147,7 @@ func (s *Subscription) catchUp(ctx context.Context, limit int) (Batch, error) {
 		}
 	}
 	var b Batch
+	clear(s.out) // the previous batch's events, so that none stays reachable
 	s.out = s.out[:0]
 	for _, r := range p.Records {
 		s.out = append(s.out, r.Event)
@@ -172,6 +193,7 @@ func (s *Subscription) take(limit int) Batch {
 		}
 		s.gapPending = false
 	}
+	clear(s.out) // the previous batch's events, so that none stays reachable
 	s.out = s.out[:0]
 	for s.n > 0 && len(s.out) < limit {
 		r := s.queue[s.head]
