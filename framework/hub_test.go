@@ -389,28 +389,54 @@ func TestOverflowDropOldest(t *testing.T) {
 }
 
 // TestStalledSubscriberMemoryIsBounded publishes far more than the bounds
-// while one subscriber never reads.
+// while one subscriber never reads. The queue is measured after every
+// publish, while it fills: under OverflowClose it is released once the
+// subscription ends, so measuring it only at the end would prove nothing.
 func TestStalledSubscriberMemoryIsBounded(t *testing.T) {
-	broker, _ := NewMemoryBroker(&MemoryOptions{MaxEvents: 100})
-	defer broker.Close()
 	for _, policy := range []OverflowPolicy{OverflowClose, OverflowDropOldest} {
-		h := newHub(t, &HubOptions{Broker: broker, QueueSize: 50, Overflow: policy})
-		topic := fmt.Sprintf("p%d", policy)
-		s, _ := h.Subscribe(topic, "")
-		publishN(t, h, topic, 1, 5000)
-		s.mu.Lock()
-		queued := len(s.queue)
-		s.mu.Unlock()
-		if queued > 50 {
-			t.Errorf("policy %d: queue holds %d slots, bound 50", policy, queued)
-		}
-		broker.mu.Lock()
-		bt := broker.topics[topic]
-		broker.mu.Unlock()
-		if len(bt.ring) > 100 {
-			t.Errorf("history holds %d slots, bound 100", len(bt.ring))
-		}
-		s.Close()
+		t.Run(fmt.Sprintf("policy %d", policy), func(t *testing.T) {
+			broker, _ := NewMemoryBroker(&MemoryOptions{MaxEvents: 100})
+			defer broker.Close()
+			h := newHub(t, &HubOptions{Broker: broker, QueueSize: 50, Overflow: policy})
+			s, err := h.Subscribe("t", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			maxSlots, maxQueued := 0, 0
+			for i := 1; i <= 5000; i++ {
+				publishN(t, h, "t", i, i)
+				s.mu.Lock()
+				maxSlots, maxQueued = max(maxSlots, len(s.queue)), max(maxQueued, s.n)
+				slots := len(s.queue)
+				s.mu.Unlock()
+				if slots > 50 {
+					t.Fatalf("after %d events the queue holds %d slots, bound 50", i, slots)
+				}
+			}
+			if maxQueued != 50 {
+				t.Fatalf("the queue held at most %d events; the test must fill it to its bound 50", maxQueued)
+			}
+			s.mu.Lock()
+			slots, ended := len(s.queue), s.err
+			s.mu.Unlock()
+			switch policy {
+			case OverflowClose:
+				if !errors.Is(ended, ErrOverflow) || slots != 0 {
+					t.Fatalf("overflowed subscription: err %v, %d queue slots; want ErrOverflow and none", ended, slots)
+				}
+			case OverflowDropOldest:
+				if ended != nil || slots > 50 {
+					t.Fatalf("dropping subscription: err %v, %d queue slots", ended, slots)
+				}
+			}
+			broker.mu.Lock()
+			ring := len(broker.topics["t"].ring)
+			broker.mu.Unlock()
+			if ring > 100 {
+				t.Fatalf("history holds %d slots, bound 100", ring)
+			}
+		})
 	}
 }
 
