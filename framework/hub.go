@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unicode/utf8"
 )
 
@@ -63,10 +64,19 @@ type Hub struct {
 	init sync.Once
 	own  *MemoryBroker // the default broker, when the Hub made it
 
+	// mu guards the topic map and MaxTopics bookkeeping only, and is never
+	// held while waiting for a topic's lock: a topic's deliver holds that
+	// lock for its whole fan-out, so a join or leave that waited for it
+	// under mu held up every topic. Measured with
+	// BenchmarkPublishBesideFanout on 2 shared cores (a Publish on a quiet
+	// topic, idle and while another topic fans out to 10,000 subscribers
+	// who join and leave continuously; medians of 5): before, 1054 ns idle
+	// against 42839 ns busy (40x); after, 532 ns against 1239 ns (2.3x),
+	// the rest being the fan-out's share of the CPU, not waiting for locks.
 	mu     sync.Mutex
 	topics map[string]*hubTopic
 	seen   map[string]struct{} // every topic used, when MaxTopics > 0
-	closed bool
+	closed atomic.Bool         // set under mu; read without it by Publish
 
 	stats hubCounters
 }
@@ -81,6 +91,10 @@ type hubTopic struct {
 	epoch string
 	last  uint64 // newest sequence delivered by Follow
 	subs  map[*Subscription]struct{}
+	// gone is set when the topic is no longer the Hub's to join: its last
+	// subscriber left, its feed broke, or the Hub closed. It never clears;
+	// a Subscribe that finds it set follows the topic anew.
+	gone bool
 }
 
 // NewHub returns a Hub with the given options; opts may be nil. It fails when
@@ -141,15 +155,16 @@ func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (string, erro
 	if ev.Retry < 0 {
 		return "", fmt.Errorf("%w: negative retry", ErrInvalidEvent)
 	}
-	h.mu.Lock()
-	closed := h.closed
-	err := h.admitLocked(topic)
-	h.mu.Unlock()
-	if closed {
+	if h.closed.Load() {
 		return "", ErrClosed
 	}
-	if err != nil {
-		return "", err
+	if h.seen != nil { // MaxTopics bookkeeping; no lock otherwise
+		h.mu.Lock()
+		err := h.admitLocked(topic)
+		h.mu.Unlock()
+		if err != nil {
+			return "", err
+		}
 	}
 	c, err := h.opts.Broker.Publish(ctx, topic, ev)
 	if err != nil {
@@ -162,7 +177,9 @@ func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (string, erro
 // Subscribe follows topic from cursor: the subscription delivers the
 // retained events after cursor, then live events, in order, each once. An
 // empty cursor starts with the next live event. A cursor older than the
-// retained history, or from an earlier epoch, gets a [Gap] first.
+// retained history, from an earlier epoch, or ahead of the topic's newest
+// event in this epoch, gets a [Gap] first; a cursor ahead resumes from the
+// newest event.
 //
 // A malformed cursor is a [*CursorError]; a bad topic name wraps
 // [ErrInvalidTopic]; beyond the Hub's limits it fails with
@@ -201,7 +218,7 @@ func (h *Hub) Subscribe(topic, cursor string) (*Subscription, error) {
 // for t.ready.
 func (h *Hub) topic(name string) (*hubTopic, error) {
 	h.mu.Lock()
-	if h.closed {
+	if h.closed.Load() {
 		h.mu.Unlock()
 		return nil, ErrClosed
 	}
@@ -226,11 +243,7 @@ func (h *Hub) topic(name string) (*hubTopic, error) {
 	})
 	if err != nil {
 		t.err = fmt.Errorf("rxstream: follow %s: %w", name, err)
-		h.mu.Lock()
-		if h.topics[name] == t {
-			delete(h.topics, name)
-		}
-		h.mu.Unlock()
+		h.forget(t)
 		close(t.ready)
 		return t, nil
 	}
@@ -242,7 +255,7 @@ func (h *Hub) topic(name string) (*hubTopic, error) {
 	t.mu.Unlock()
 	close(t.ready)
 	h.mu.Lock()
-	closed := h.closed
+	closed := h.closed.Load()
 	h.mu.Unlock()
 	if closed { // Close skipped this topic while it was not ready
 		t.stop()
@@ -250,23 +263,35 @@ func (h *Hub) topic(name string) (*hubTopic, error) {
 	return t, nil
 }
 
-// join adds a subscription to a ready topic. It returns neither a
-// subscription nor an error when the topic is no longer the Hub's.
-func (h *Hub) join(t *hubTopic, c Cursor, hasCursor bool, cursor string) (*Subscription, error) {
+// forget deletes t from the topic map if it is still there. The caller
+// holds no topic's lock.
+func (h *Hub) forget(t *hubTopic) {
 	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.closed {
-		return nil, ErrClosed
+	if h.topics[t.name] == t {
+		delete(h.topics, t.name)
 	}
-	if h.topics[t.name] != t {
+	h.mu.Unlock()
+}
+
+// join adds a subscription to a ready topic. It returns neither a
+// subscription nor an error when the topic is gone; the caller then follows
+// it anew. It takes only the topic's lock, so a join that waits for a
+// fan-out holds up no other topic.
+func (h *Hub) join(t *hubTopic, c Cursor, hasCursor bool, cursor string) (*Subscription, error) {
+	t.mu.Lock()
+	if t.gone {
+		t.mu.Unlock()
+		h.forget(t) // its remover may not have done so yet
 		return nil, nil
 	}
-	s := &Subscription{hub: h, topic: t, ready: make(chan struct{}, 1)}
-	t.mu.Lock()
 	defer t.mu.Unlock()
+	if h.closed.Load() {
+		return nil, ErrClosed
+	}
 	if h.opts.MaxSubscribers > 0 && len(t.subs) >= h.opts.MaxSubscribers {
 		return nil, fmt.Errorf("%w: %d on %q", ErrTooManySubscribers, len(t.subs), t.name)
 	}
+	s := &Subscription{hub: h, topic: t, ready: make(chan struct{}, 1)}
 	h.stats.subscribers.Add(1)
 	switch {
 	case !hasCursor:
@@ -278,6 +303,7 @@ func (h *Hub) join(t *hubTopic, c Cursor, hasCursor bool, cursor string) (*Subsc
 	default:
 		s.after = c.Seq
 		s.lastID = cursor
+		s.checkTip = true // catchUp compares it with the broker's tip
 	}
 	t.subs[s] = struct{}{}
 	return s, nil
@@ -301,37 +327,31 @@ func (t *hubTopic) deliver(rec Record) {
 // Subscribe follows the topic anew. The broker released the feed itself.
 func (h *Hub) broken(t *hubTopic, err error) {
 	err = fmt.Errorf("rxstream: follow %s: %w", t.name, err)
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	if h.topics[t.name] == t {
-		delete(h.topics, t.name)
-	}
 	t.mu.Lock()
+	t.gone = true
 	for s := range t.subs {
 		s.fail(err)
 	}
 	t.mu.Unlock()
+	h.forget(t)
 }
 
-// remove detaches s from its topic, and the topic from the Hub when it was
-// the last subscriber.
+// remove detaches s from its topic; the last subscriber to leave marks the
+// topic gone, takes it out of the Hub's map and stops its feed.
 func (h *Hub) remove(s *Subscription) {
-	h.mu.Lock()
 	t := s.topic
 	t.mu.Lock()
 	if _, ok := t.subs[s]; ok {
 		delete(t.subs, s)
 		h.stats.subscribers.Add(-1)
 	}
-	empty := len(t.subs) == 0
-	t.mu.Unlock()
-	if empty && h.topics[t.name] == t {
-		delete(h.topics, t.name)
-	} else {
-		empty = false
+	last := len(t.subs) == 0 && !t.gone
+	if last {
+		t.gone = true // a join from now on follows the topic anew
 	}
-	h.mu.Unlock()
-	if empty {
+	t.mu.Unlock()
+	if last {
+		h.forget(t)
 		t.stop()
 	}
 }
@@ -342,11 +362,11 @@ func (h *Hub) remove(s *Subscription) {
 func (h *Hub) Close() error {
 	h.setup()
 	h.mu.Lock()
-	if h.closed {
+	if h.closed.Load() {
 		h.mu.Unlock()
 		return nil
 	}
-	h.closed = true
+	h.closed.Store(true)
 	topics := h.topics
 	h.topics = nil
 	h.mu.Unlock()
@@ -359,6 +379,7 @@ func (h *Hub) Close() error {
 		default: // still following: it stops itself when it sees h.closed
 		}
 		t.mu.Lock()
+		t.gone = true
 		for s := range t.subs {
 			s.fail(ErrClosed)
 		}
@@ -396,11 +417,15 @@ func (h *Hub) Broker() Broker {
 func (h *Hub) Topics() int {
 	h.setup()
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	topics := make([]*hubTopic, 0, len(h.topics))
+	for _, t := range h.topics {
+		topics = append(topics, t)
+	}
+	h.mu.Unlock()
 	n := 0
-	for _, t := range h.topics { // a topic still being followed has none yet
+	for _, t := range topics { // a topic still being followed has none yet
 		t.mu.Lock()
-		if len(t.subs) > 0 {
+		if len(t.subs) > 0 && !t.gone {
 			n++
 		}
 		t.mu.Unlock()

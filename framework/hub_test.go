@@ -159,19 +159,34 @@ func TestEmptyCursorStartsLive(t *testing.T) {
 	}
 }
 
-// TestResumeWhilePublishing subscribes at random cursors while a publisher
-// runs: every subscriber must see exactly the events after its cursor.
-func TestResumeWhilePublishing(t *testing.T) {
+// TestJoinWhilePublishing: subscribers join while a publisher runs, half
+// with no cursor and half resuming from an ID already published. Each join
+// is provably concurrent with publishing: the publisher lets subscriber k
+// join after event (k+1)*total/(joiners+1) and keeps publishing, and waits for
+// every join before its last event. Each must get every event after its
+// starting cursor (for a live join, the Cursor() it started with), once,
+// in order, and nothing more.
+func TestJoinWhilePublishing(t *testing.T) {
 	broker, _ := NewMemoryBroker(&MemoryOptions{MaxEvents: 5000})
 	defer broker.Close()
 	h := newHub(t, &HubOptions{Broker: broker, QueueSize: 10000})
-	const total = 3000
-	ids := make([]string, 0, total)
-	var mu sync.Mutex
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
+	const total, joiners = 3000, 20
+	var (
+		mu     sync.Mutex
+		ids    []string
+		joined sync.WaitGroup
+		wg     sync.WaitGroup
+	)
+	start := make([]chan struct{}, joiners)
+	for k := range start {
+		start[k] = make(chan struct{})
+	}
+	joined.Add(joiners)
+	wg.Go(func() {
 		for i := 1; i <= total; i++ {
+			if i == total {
+				joined.Wait() // every join happened before the last event
+			}
 			id, err := h.Publish(context.Background(), "t", Event{Data: []byte(strconv.Itoa(i))})
 			if err != nil {
 				t.Error(err)
@@ -180,38 +195,50 @@ func TestResumeWhilePublishing(t *testing.T) {
 			mu.Lock()
 			ids = append(ids, id)
 			mu.Unlock()
-		}
-	}()
-	var wg sync.WaitGroup
-	for r := range 20 {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			time.Sleep(time.Duration(rand.IntN(2000)) * time.Microsecond)
-			mu.Lock()
-			from := 0
-			cursor := "0"
-			if len(ids) > 0 {
-				from = rand.IntN(len(ids))
-				cursor = ids[from]
-				from++
+			if step := total / (joiners + 1); i%step == 0 && i/step <= joiners {
+				close(start[i/step-1])
 			}
-			mu.Unlock()
+		}
+	})
+	for k := range joiners {
+		wg.Go(func() {
+			<-start[k]
+			cursor := "" // a live join: it starts at the tip it is told
+			if k%2 == 1 {
+				mu.Lock()
+				cursor = ids[rand.IntN(len(ids))]
+				mu.Unlock()
+			}
 			s, err := h.Subscribe("t", cursor)
+			joined.Done()
 			if err != nil {
 				t.Error(err)
 				return
 			}
 			defer s.Close()
-			want := seq(from+1, total)
+			from := s.Cursor()
+			c, _, err := ParseCursor(from)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			if c.Seq == 0 || c.Seq >= total {
+				t.Errorf("joiner %d started at %q, not while publishing", k, from)
+				return
+			}
+			want := seq(int(c.Seq)+1, total)
 			got, gaps := collect(t, s, len(want))
 			if !equal(got, want) || gaps != nil {
-				t.Errorf("subscriber %d from %q: %d events, gaps %v; first %v", r, cursor, len(got), gaps, got[:min(3, len(got))])
+				t.Errorf("joiner %d from %q (given %q): %d events, gaps %v; first %v, want %d from %s", k, from, cursor, len(got), gaps, got[:min(3, len(got))], len(want), want[0])
+				return
 			}
-		}()
+			// The last event was delivered, so the publisher is done.
+			if b, err := s.Poll(context.Background(), 0); err != nil || b.Gap != nil || len(b.Events) != 0 {
+				t.Errorf("joiner %d after the last event: %+v, %v", k, b, err)
+			}
+		})
 	}
 	wg.Wait()
-	<-done
 }
 
 func TestGapNotice(t *testing.T) {
@@ -389,28 +416,54 @@ func TestOverflowDropOldest(t *testing.T) {
 }
 
 // TestStalledSubscriberMemoryIsBounded publishes far more than the bounds
-// while one subscriber never reads.
+// while one subscriber never reads. The queue is measured after every
+// publish, while it fills: under OverflowClose it is released once the
+// subscription ends, so measuring it only at the end would prove nothing.
 func TestStalledSubscriberMemoryIsBounded(t *testing.T) {
-	broker, _ := NewMemoryBroker(&MemoryOptions{MaxEvents: 100})
-	defer broker.Close()
 	for _, policy := range []OverflowPolicy{OverflowClose, OverflowDropOldest} {
-		h := newHub(t, &HubOptions{Broker: broker, QueueSize: 50, Overflow: policy})
-		topic := fmt.Sprintf("p%d", policy)
-		s, _ := h.Subscribe(topic, "")
-		publishN(t, h, topic, 1, 5000)
-		s.mu.Lock()
-		queued := len(s.queue)
-		s.mu.Unlock()
-		if queued > 50 {
-			t.Errorf("policy %d: queue holds %d slots, bound 50", policy, queued)
-		}
-		broker.mu.Lock()
-		bt := broker.topics[topic]
-		broker.mu.Unlock()
-		if len(bt.ring) > 100 {
-			t.Errorf("history holds %d slots, bound 100", len(bt.ring))
-		}
-		s.Close()
+		t.Run(fmt.Sprintf("policy %d", policy), func(t *testing.T) {
+			broker, _ := NewMemoryBroker(&MemoryOptions{MaxEvents: 100})
+			defer broker.Close()
+			h := newHub(t, &HubOptions{Broker: broker, QueueSize: 50, Overflow: policy})
+			s, err := h.Subscribe("t", "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer s.Close()
+			maxSlots, maxQueued := 0, 0
+			for i := 1; i <= 5000; i++ {
+				publishN(t, h, "t", i, i)
+				s.mu.Lock()
+				maxSlots, maxQueued = max(maxSlots, len(s.queue)), max(maxQueued, s.n)
+				slots := len(s.queue)
+				s.mu.Unlock()
+				if slots > 50 {
+					t.Fatalf("after %d events the queue holds %d slots, bound 50", i, slots)
+				}
+			}
+			if maxQueued != 50 {
+				t.Fatalf("the queue held at most %d events; the test must fill it to its bound 50", maxQueued)
+			}
+			s.mu.Lock()
+			slots, ended := len(s.queue), s.err
+			s.mu.Unlock()
+			switch policy {
+			case OverflowClose:
+				if !errors.Is(ended, ErrOverflow) || slots != 0 {
+					t.Fatalf("overflowed subscription: err %v, %d queue slots; want ErrOverflow and none", ended, slots)
+				}
+			case OverflowDropOldest:
+				if ended != nil || slots > 50 {
+					t.Fatalf("dropping subscription: err %v, %d queue slots", ended, slots)
+				}
+			}
+			broker.mu.Lock()
+			ring := len(broker.topics["t"].ring)
+			broker.mu.Unlock()
+			if ring > 100 {
+				t.Fatalf("history holds %d slots, bound 100", ring)
+			}
+		})
 	}
 }
 

@@ -3,6 +3,8 @@ package streams_test
 import (
 	"context"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -15,34 +17,87 @@ import (
 )
 
 // leakCases build observables whose producers are blocked sending once the
-// consumer stops reading. A case may start a feeder goroutine that ends when
-// stop is closed.
+// consumer stops reading: each of a case's stages (its producer goroutines)
+// then waits to hand on an item. A case may start a feeder goroutine that
+// ends when stop is closed.
 var leakCases = []struct {
-	name  string
-	build func(stop <-chan struct{}, wg *sync.WaitGroup) rxgo.Observable
+	name   string
+	stages int
+	build  func(stop <-chan struct{}, wg *sync.WaitGroup) rxgo.Observable
 }{
-	{"Interval", func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
+	{"Interval", 1, func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
 		return streams.Interval(time.Millisecond)
 	}},
-	{"Generate", func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
+	{"Generate", 1, func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
 		return streams.Generate(counter)
 	}},
-	{"FromChannel", func(stop <-chan struct{}, wg *sync.WaitGroup) rxgo.Observable {
+	{"FromChannel", 1, func(stop <-chan struct{}, wg *sync.WaitGroup) rxgo.Observable {
 		return streams.FromChannel(feed(stop, wg))
 	}},
-	{"Map(Interval)", func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
+	{"Map(Interval)", 2, func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
 		return streams.Map(streams.Interval(time.Millisecond), func(v any) (any, error) {
 			return streams.Text(fmt.Sprint(v)), nil
 		})
 	}},
-	{"Events(Generate)", func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
+	{"Events(Generate)", 2, func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
 		return streams.Events(streams.Generate(counter))
 	}},
-	{"Map(Events(FromChannel))", func(stop <-chan struct{}, wg *sync.WaitGroup) rxgo.Observable {
+	{"Map(Events(FromChannel))", 3, func(stop <-chan struct{}, wg *sync.WaitGroup) rxgo.Observable {
 		return streams.Map(streams.Events(streams.FromChannel(feed(stop, wg))), func(v any) (any, error) {
 			return v, nil
 		})
 	}},
+}
+
+// goroutines returns the stack of every goroutine by its header line
+// ("goroutine 7 [select]:").
+func goroutines() map[string]string {
+	buf := make([]byte, 1<<20)
+	for {
+		n := runtime.Stack(buf, true)
+		if n < len(buf) {
+			buf = buf[:n]
+			break
+		}
+		buf = make([]byte, 2*len(buf))
+	}
+	all := make(map[string]string)
+	for g := range strings.SplitSeq(string(buf), "\n\n") {
+		header, stack, _ := strings.Cut(g, "\n")
+		id, _, _ := strings.Cut(header, " [")
+		all[id] = header + "\n" + stack
+	}
+	return all
+}
+
+// blockedSending reports whether the goroutine whose stack g is waits to
+// send: in a channel send, or in the select of rxgo's Item.SendContext.
+func blockedSending(g string) bool {
+	header, stack, _ := strings.Cut(g, "\n")
+	if strings.Contains(header, "[chan send") {
+		return true
+	}
+	top, _, _ := strings.Cut(stack, "\n")
+	return strings.Contains(header, "[select") && strings.HasPrefix(top, "github.com/reactivex/rxgo/v2.Item.SendContext(")
+}
+
+// waitBlockedSending waits until n goroutines started since before (a
+// goroutines() snapshot, by ID) are blocked sending.
+func waitBlockedSending(t *testing.T, before map[string]string, n int) {
+	t.Helper()
+	var blocked []string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Microsecond) {
+		blocked = blocked[:0]
+		for id, g := range goroutines() {
+			if _, old := before[id]; !old && blockedSending(g) {
+				blocked = append(blocked, g)
+			}
+		}
+		if len(blocked) == n {
+			return
+		}
+	}
+	t.Fatalf("%d goroutines blocked sending, want %d:\n%s", len(blocked), n, strings.Join(blocked, "\n\n"))
 }
 
 // counter is a Generate function that emits 0, 1, 2, ... until emit fails.
@@ -70,8 +125,9 @@ func feed(stop <-chan struct{}, wg *sync.WaitGroup) <-chan int {
 	return src
 }
 
-// TestLeakOnCancel reads three items, lets the producers block sending the
-// next ones, then cancels without reading again: every goroutine must end.
+// TestLeakOnCancel reads three items, waits until every stage of the
+// producer is seen blocked sending the next ones, then cancels without
+// reading again: every goroutine must end.
 func TestLeakOnCancel(t *testing.T) {
 	for _, tc := range leakCases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -82,11 +138,13 @@ func TestLeakOnCancel(t *testing.T) {
 			defer close(stop)
 
 			ctx, cancel := context.WithCancel(context.Background())
+			defer cancel() // when the wait fails
+			before := goroutines()
 			ch := tc.build(stop, &wg).Observe(rxgo.WithContext(ctx))
 			for range 3 {
 				recv(t, ch)
 			}
-			time.Sleep(3 * time.Millisecond) // the producer ticks and blocks sending
+			waitBlockedSending(t, before, tc.stages)
 			cancel()
 		})
 	}
