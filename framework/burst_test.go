@@ -7,9 +7,9 @@ import (
 	"unsafe"
 )
 
-// retained is what a subscription's buffers hold: their slots, and the
+// heldBytes is what a subscription's buffers hold: their slots, and the
 // event data they keep reachable.
-func retained(s *Subscription) int {
+func heldBytes(s *Subscription) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	n := cap(s.out)*int(unsafe.Sizeof(Event{})) + len(s.queue)*int(unsafe.Sizeof(Record{}))
@@ -61,7 +61,7 @@ func TestBurstReleasedWhenIdle(t *testing.T) {
 					t.Fatalf("Poll = %+v, %v; want nothing", b, err)
 				}
 			}
-			before := retained(s)
+			before := heldBytes(s)
 			if !tc.history {
 				burst(t, h)
 			}
@@ -69,11 +69,11 @@ func TestBurstReleasedWhenIdle(t *testing.T) {
 			if err != nil || len(b.Events) != 128 {
 				t.Fatalf("the burst: %d events, %v", len(b.Events), err)
 			}
-			during := retained(s)
+			during := heldBytes(s)
 			if b, err := s.Poll(ctx, 0); err != nil || b.Gap != nil || len(b.Events) != 0 {
 				t.Fatalf("Poll after the burst = %+v, %v; want nothing", b, err)
 			}
-			after := retained(s)
+			after := heldBytes(s)
 			t.Logf("retained: %d bytes before, %d with the burst's batch, %d idle", before, during, after)
 			if after-before > 1024 {
 				t.Fatalf("idle after the burst, the subscription retains %d bytes, %d more than before", after, after-before)
