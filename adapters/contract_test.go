@@ -1,0 +1,494 @@
+package adapters_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/coder/websocket"
+	"github.com/labstack/echo/v4"
+
+	"github.com/rxstream/rxstream/adapters"
+	"github.com/rxstream/rxstream/adapters/longpoll"
+	"github.com/rxstream/rxstream/adapters/shortpoll"
+	"github.com/rxstream/rxstream/adapters/sse"
+	rxws "github.com/rxstream/rxstream/adapters/websocket"
+	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/streams"
+)
+
+// The contract every transport keeps, as one table run against every
+// transport, both behind the Endpoint and on the transport's own route, so
+// that a transport that drifts fails by name. The routes name their topic
+// parameter "room", not "topic": a check that reads the wrong parameter
+// sees "" and fails the refusal rows.
+
+// item is what a client received, in the same form on every transport: an
+// event, or a gap notice (Event "gap", Data its JSON {"last","next"}).
+type item struct {
+	ID, Event, Data string
+}
+
+// answer is how a transport answered a request that asked for n items.
+type answer struct {
+	status     int
+	retryAfter string
+	items      []item
+	cursor     string // the cursor to resume from afterwards
+}
+
+// A target is one transport on one kind of route; get asks it for the
+// topic's items after the request's cursor, until it has n of them.
+type target struct {
+	name string
+	path string // the route, with :room
+	get  func(t *testing.T, base, topic string, h http.Header, q url.Values, n int) answer
+}
+
+// mount serves hub on every target's route of e: the Endpoint on
+// /rooms/:room, each transport on /own/<transport>/:room behind the
+// Authorize middleware.
+func mount(t *testing.T, e *echo.Echo, hub *framework.Hub, authorize adapters.AuthorizeFunc) {
+	ep, err := adapters.New(&adapters.Options{Authorize: authorize, Publish: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(ep.Close)
+	ep.MountTopic(e, "/rooms/:room", hub, adapters.Param("room"))
+
+	var mw []echo.MiddlewareFunc
+	if authorize != nil {
+		m, err := adapters.Authorize(adapters.AuthorizeConfig{Authorize: authorize, Topic: adapters.Param("room")})
+		if err != nil {
+			t.Fatal(err)
+		}
+		mw = append(mw, m)
+	}
+	s, lp, ws := &sse.Server{}, &longpoll.Server{}, &rxws.Server{}
+	t.Cleanup(s.Close)
+	t.Cleanup(lp.Close)
+	t.Cleanup(ws.Close)
+	e.GET("/own/sse/:room", s.Topic(hub, sse.Param("room")), mw...)
+	e.GET("/own/longpoll/:room", lp.Topic(hub, longpoll.Param("room"), nil), mw...)
+	e.GET("/own/poll/:room", (&shortpoll.Server{}).Topic(hub, shortpoll.Param("room")), mw...)
+	e.GET("/own/websocket/:room", ws.Topic(hub, rxws.Param("room")), mw...)
+}
+
+func targets() []target {
+	var ts []target
+	for _, route := range []string{"endpoint", "own"} {
+		for _, tr := range []string{"sse", "longpoll", "poll", "websocket"} {
+			path := "/own/" + tr + "/"
+			if route == "endpoint" {
+				path = "/rooms/"
+			}
+			tg := target{name: route + "/" + tr, path: path}
+			switch tr {
+			case "sse":
+				tg.get = sseGet(path, route == "endpoint")
+			case "longpoll", "poll":
+				tg.get = pollGet(path, tr, route == "endpoint")
+			case "websocket":
+				tg.get = wsGet(path)
+			}
+			ts = append(ts, tg)
+		}
+	}
+	return ts
+}
+
+func sseGet(path string, negotiate bool) func(*testing.T, string, string, http.Header, url.Values, int) answer {
+	return func(t *testing.T, base, topic string, h http.Header, q url.Values, n int) answer {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		req := request(t, ctx, base+path+topic, h, q)
+		if negotiate {
+			req.Header.Set("Accept", "text/event-stream")
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+		if resp.StatusCode != http.StatusOK {
+			return a
+		}
+		d := sse.NewDecoder(resp.Body)
+		for len(a.items) < n {
+			ev, err := d.Next()
+			if err != nil {
+				t.Fatalf("after %d of %d items: %v", len(a.items), n, err)
+			}
+			a.items = append(a.items, notice(item{ev.ID, ev.Name, string(ev.Data)}))
+		}
+		a.cursor = d.LastEventID()
+		return a
+	}
+}
+
+func pollGet(path, transport string, negotiate bool) func(*testing.T, string, string, http.Header, url.Values, int) answer {
+	return func(t *testing.T, base, topic string, h http.Header, q url.Values, n int) answer {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		q = maps(q)
+		if negotiate {
+			q.Set("transport", transport)
+		}
+		if transport == "longpoll" {
+			q.Set("timeout", "2s") // a gap alone is held until then
+		}
+		resp, err := http.DefaultClient.Do(request(t, ctx, base+path+topic, h, q))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), cursor: resp.Header.Get(longpoll.CursorHeader)}
+		if resp.StatusCode != http.StatusOK {
+			return a
+		}
+		var body struct {
+			Events []struct{ ID, Event, Data string }
+			Cursor string
+			Gap    *framework.Gap
+		}
+		if err := json.NewDecoder(resp.Body).Decode(&body); err != nil {
+			t.Fatal(err)
+		}
+		if body.Gap != nil {
+			g, _ := json.Marshal(body.Gap)
+			a.items = append(a.items, item{Event: "gap", Data: string(g)})
+		}
+		for _, ev := range body.Events {
+			a.items = append(a.items, item{ev.ID, ev.Event, ev.Data})
+		}
+		a.cursor = body.Cursor
+		return a
+	}
+}
+
+func wsGet(path string) func(*testing.T, string, string, http.Header, url.Values, int) answer {
+	return func(t *testing.T, base, topic string, h http.Header, q url.Values, n int) answer {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		u := "ws" + strings.TrimPrefix(base, "http") + path + topic
+		if len(q) > 0 {
+			u += "?" + q.Encode()
+		}
+		c, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPHeader: h})
+		if err != nil {
+			if resp == nil {
+				t.Fatal(err)
+			}
+			return answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+		}
+		defer c.CloseNow()
+		a := answer{status: http.StatusOK}
+		for len(a.items) < n {
+			_, b, err := c.Read(ctx)
+			if err != nil {
+				t.Fatalf("after %d of %d items: %v", len(a.items), n, err)
+			}
+			var env struct{ ID, Event, Data string }
+			if err := json.Unmarshal(b, &env); err != nil {
+				t.Fatal(err)
+			}
+			a.items = append(a.items, notice(item{env.ID, env.Event, env.Data}))
+			if env.ID != "" {
+				a.cursor = env.ID
+			}
+		}
+		return a
+	}
+}
+
+// notice drops the ID of a gap notice: the streams give it the cursor to
+// resume from, the polls carry that cursor in the answer.
+func notice(it item) item {
+	if it.Event == "gap" {
+		it.ID = ""
+	}
+	return it
+}
+
+func request(t *testing.T, ctx context.Context, u string, h http.Header, q url.Values) *http.Request {
+	if len(q) > 0 {
+		u += "?" + q.Encode()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, v := range h {
+		req.Header[k] = v
+	}
+	return req
+}
+
+func maps(q url.Values) url.Values {
+	c := url.Values{}
+	for k, v := range q {
+		c[k] = slices.Clone(v)
+	}
+	return c
+}
+
+// flaky is a broker whose Follow and Read fail while down is set: a broker
+// outage as the Hub sees it.
+type flaky struct {
+	framework.Broker
+	down atomic.Bool
+}
+
+var errDown = errors.New("broker down")
+
+func (b *flaky) Read(ctx context.Context, topic string, after uint64, limit int) (framework.Page, error) {
+	if b.down.Load() {
+		return framework.Page{}, errDown
+	}
+	return b.Broker.Read(ctx, topic, after, limit)
+}
+
+func (b *flaky) Follow(topic string, fn func(framework.Record, error)) (framework.Cursor, func(), error) {
+	if b.down.Load() {
+		return framework.Cursor{}, nil, errDown
+	}
+	return b.Broker.Follow(topic, fn)
+}
+
+func TestContract(t *testing.T) {
+	// ids are the IDs of the events "1", "2", "3" that each row's topic
+	// holds; rows build their request from them.
+	type ids []string
+	gap := func(last, next string) item {
+		g, _ := json.Marshal(framework.Gap{Last: last, Next: next})
+		return item{Event: "gap", Data: string(g)}
+	}
+	ev := func(id, data string) item { return item{ID: id, Data: data} }
+	header := func(k, v string) http.Header { return http.Header{k: {v}} }
+	query := func(kv ...string) url.Values {
+		q := url.Values{}
+		for i := 0; i < len(kv); i += 2 {
+			q.Add(kv[i], kv[i+1])
+		}
+		return q
+	}
+	epoch := func(id string) string { e, _, _ := strings.Cut(id, "-"); return e }
+
+	for _, row := range []struct {
+		name  string
+		topic string // default: a fresh one per row and target
+		hub   framework.HubOptions
+		setup func(t *testing.T, hub *framework.Hub, b *flaky, topic string) // before the request
+		req   func(ids) (http.Header, url.Values)
+		// want: the status, and for 200 the items received (the item IDs
+		// of events are checked, a gap's data too).
+		status int
+		want   func(ids) []item
+	}{
+		{name: "header resumes from the middle",
+			req:    func(id ids) (http.Header, url.Values) { return header("Last-Event-ID", id[0]), nil },
+			status: 200, want: func(id ids) []item { return []item{ev(id[1], "2"), ev(id[2], "3")} }},
+		{name: "cursor query resumes from the middle",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", id[0]) },
+			status: 200, want: func(id ids) []item { return []item{ev(id[1], "2"), ev(id[2], "3")} }},
+		{name: "lastEventId query resumes from the middle",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("lastEventId", id[0]) },
+			status: 200, want: func(id ids) []item { return []item{ev(id[1], "2"), ev(id[2], "3")} }},
+		{name: "the header wins over the query (EventSource reconnecting)",
+			req: func(id ids) (http.Header, url.Values) {
+				return header("Last-Event-ID", id[1]), query("lastEventId", id[0])
+			},
+			status: 200, want: func(id ids) []item { return []item{ev(id[2], "3")} }},
+		{name: "the same cursor in both query spellings",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", id[0], "lastEventId", id[0]) },
+			status: 200, want: func(id ids) []item { return []item{ev(id[1], "2"), ev(id[2], "3")} }},
+		{name: "two different cursors in the query",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", id[0], "lastEventId", id[1]) },
+			status: 400},
+		{name: "one cursor spelling repeated with two values",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", id[0], "cursor", id[1]) },
+			status: 400},
+		{name: "a stale epoch gets a gap, then everything retained",
+			req: func(id ids) (http.Header, url.Values) { return nil, query("cursor", "zz0-2") },
+			want: func(id ids) []item {
+				return []item{gap("zz0-2", id[0]), ev(id[0], "1"), ev(id[1], "2"), ev(id[2], "3")}
+			},
+			status: 200},
+		{name: "a cursor ahead of the tip gets a gap that resumes from the tip",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", epoch(id[0])+"-42") },
+			want:   func(id ids) []item { return []item{gap(epoch(id[0])+"-42", "")} },
+			status: 200},
+		{name: "a bare cursor ahead of the tip gets a gap that resumes from the tip",
+			req:    func(id ids) (http.Header, url.Values) { return header("Last-Event-ID", "42"), nil },
+			want:   func(id ids) []item { return []item{gap("42", "")} },
+			status: 200},
+		{name: "a malformed cursor",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", "not a cursor") },
+			status: 400},
+		{name: "a cursor longer than 64 bytes",
+			req:    func(id ids) (http.Header, url.Values) { return header("Last-Event-ID", strings.Repeat("7", 65)), nil },
+			status: 400},
+		{name: "an invalid topic name", topic: "a..b",
+			req:    func(id ids) (http.Header, url.Values) { return nil, nil },
+			status: 400},
+		{name: "a topic the hook refuses", topic: "admin",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", id[0]) },
+			status: 403},
+		{name: "a topic the hook refuses with its own status", topic: "login",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", id[0]) },
+			status: 401},
+		{name: "a full topic",
+			hub: framework.HubOptions{MaxSubscribers: 1},
+			setup: func(t *testing.T, hub *framework.Hub, _ *flaky, topic string) {
+				sub, err := hub.Subscribe(topic, "")
+				if err != nil {
+					t.Fatal(err)
+				}
+				t.Cleanup(sub.Close)
+			},
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", id[0]) },
+			status: 503},
+		{name: "a hub with no room for a new topic",
+			hub:    framework.HubOptions{MaxTopics: 1}, // the row's topic takes it...
+			topic:  "another",                          // ...and this one is refused
+			req:    func(id ids) (http.Header, url.Values) { return nil, nil },
+			status: 503},
+		{name: "a broker outage",
+			setup:  func(t *testing.T, _ *framework.Hub, b *flaky, _ string) { b.down.Store(true) },
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", id[0]) },
+			status: 503},
+	} {
+		t.Run(row.name, func(t *testing.T) {
+			for _, tg := range targets() {
+				t.Run(tg.name, func(t *testing.T) {
+					b := &flaky{Broker: must(framework.NewMemoryBroker(nil))}
+					opts := row.hub
+					opts.Broker = b
+					hub := must(framework.NewHub(&opts))
+					t.Cleanup(func() { hub.Close() })
+					e := echo.New()
+					mount(t, e, hub, func(c echo.Context, topic string, a adapters.Action) error {
+						switch topic {
+						case "admin":
+							return errors.New("admins only")
+						case "login":
+							return echo.NewHTTPError(http.StatusUnauthorized, "token needed")
+						}
+						return nil
+					})
+					ts := httptest.NewServer(e)
+					t.Cleanup(ts.Close)
+
+					seeded := "room"
+					var id ids
+					for i := 1; i <= 3; i++ {
+						c, err := hub.Publish(context.Background(), seeded, streams.Text(strconv.Itoa(i)))
+						if err != nil {
+							t.Fatal(err)
+						}
+						id = append(id, c)
+					}
+					topic := seeded
+					if row.topic != "" {
+						topic = row.topic
+					}
+					if row.setup != nil {
+						row.setup(t, hub, b, topic)
+					}
+					h, q := row.req(id)
+					var want []item
+					if row.want != nil {
+						want = row.want(id)
+					}
+					a := tg.get(t, ts.URL, topic, h, q, len(want))
+					if a.status != row.status {
+						t.Fatalf("status %d, want %d", a.status, row.status)
+					}
+					if a.status == http.StatusServiceUnavailable {
+						if s, err := strconv.Atoi(a.retryAfter); err != nil || s < 1 {
+							t.Fatalf("503 with Retry-After %q, want whole seconds", a.retryAfter)
+						}
+					}
+					if a.status != http.StatusOK {
+						return
+					}
+					if !slices.Equal(a.items, want) {
+						t.Fatalf("received\n%v\nwant\n%v", a.items, want)
+					}
+					// Resuming from where the answer left off gets exactly
+					// the next event: nothing lost, nothing repeated.
+					next, err := hub.Publish(context.Background(), topic, streams.Text("next"))
+					if err != nil {
+						t.Fatal(err)
+					}
+					if a.cursor == "" {
+						t.Fatal("no cursor to resume from")
+					}
+					a = tg.get(t, ts.URL, topic, nil, query("cursor", a.cursor), 1)
+					if want := []item{ev(next, "next")}; a.status != 200 || !slices.Equal(a.items, want) {
+						t.Fatalf("resuming: status %d, %v, want %v", a.status, a.items, want)
+					}
+				})
+			}
+		})
+	}
+}
+
+// TestPublishAuthorizedTopic: POST on a route whose parameter is not
+// "topic" asks the hook about the topic it publishes to.
+func TestPublishAuthorizedTopic(t *testing.T) {
+	hub := must(framework.NewHub(nil))
+	defer hub.Close()
+	e := echo.New()
+	var asked []string
+	mount(t, e, hub, func(c echo.Context, topic string, a adapters.Action) error {
+		asked = append(asked, fmt.Sprint(a, " ", topic))
+		if topic == "admin" {
+			return errors.New("admins only")
+		}
+		return nil
+	})
+	ts := httptest.NewServer(e)
+	defer ts.Close()
+	for _, tc := range []struct {
+		topic string
+		want  int
+	}{{"admin", 403}, {"lobby", 200}, {"a..b", 400}} {
+		asked = nil
+		resp, err := http.Post(ts.URL+"/rooms/"+tc.topic, "text/plain", strings.NewReader("hi"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("POST %s: %d, want %d", tc.topic, resp.StatusCode, tc.want)
+		}
+		wantAsked := []string{"publish " + tc.topic}
+		if tc.want == 400 {
+			wantAsked = nil // an invalid name is refused before the hook
+		}
+		if !slices.Equal(asked, wantAsked) {
+			t.Errorf("POST %s: hook asked %v, want %v", tc.topic, asked, wantAsked)
+		}
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
+}
