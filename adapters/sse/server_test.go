@@ -687,6 +687,51 @@ func (w *gatedWriter) Write(p []byte) (int, error) {
 
 func (w *gatedWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
+// TestIdleReleasesBurstBuffers: after a burst of 128 events of 1 KiB, an
+// idle stream holds what it held before the burst, within 1 KiB.
+func TestIdleReleasesBurstBuffers(t *testing.T) {
+	broker, err := framework.NewMemoryBroker(&framework.MemoryOptions{MaxEvents: 1}) // history holds 1 KiB
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := newApp(t, &Options{Heartbeat: -1}, &framework.HubOptions{Broker: broker})
+	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	const conns, burst = 100, 128
+	streams := make([]*rawStream, conns)
+	for i := range streams {
+		streams[i] = openRaw(t, a.ts.URL+"/topics/burst", nil)
+	}
+	heap := func() int64 {
+		var m runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m)
+		return int64(m.HeapAlloc)
+	}
+	before := heap()
+	data := strings.Repeat("x", 1<<10)
+	for range burst {
+		a.publish(t, "burst", data)
+	}
+	for _, rs := range streams {
+		for range burst {
+			rs.mustNext(t)
+		}
+	}
+	// The handlers let go of their buffers once they find nothing more to
+	// send, just after their last write: wait for that, bounded.
+	var grown int64
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		grown = (heap() - before) / conns
+		if grown <= 1<<10 || time.Now().After(deadline) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if grown > 1<<10 {
+		t.Fatalf("an idle stream holds %d bytes more after a burst of %d x 1 KiB, want at most 1 KiB", grown, burst)
+	}
+}
+
 func TestTimeoutMiddleware(t *testing.T) {
 	a := newApp(t, nil, nil)
 	//lint:ignore SA1019 the deprecated middleware is what users still put on routes.
