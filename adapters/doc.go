@@ -6,7 +6,7 @@
 // ?transport=longpoll or ?transport=poll (or Accept: application/json) gets
 // a poll. All of them share one cursor, so a client can switch transport
 // without losing or repeating an event. POST on a topic's URL can publish,
-// behind the [Authorize] hook that also guards subscriptions.
+// behind the [Options.Authorize] hook that also guards subscriptions.
 //
 // [ServeClient] serves the browser client, a dependency-free ES module that
 // picks the best transport that works and falls back when one fails.
@@ -14,10 +14,10 @@
 // The transports themselves live in the sub-packages sse, longpoll,
 // shortpoll and websocket; each can also be used on its own routes.
 //
-// Files:
-//
-//   - mount.go: [Endpoint], [Options], [Router].
-//   - negotiate.go: [Negotiate], [Transport].
-//   - authorize.go: [Authorize], [Action].
-//   - client.go: [ServeClient] and the embedded web/rxstream.js, web/rxstream.d.ts.
+// Every transport's handler, on its own route or behind an Endpoint, takes
+// a request to its subscription through one front end: the topic from the
+// route's name function (the value the [Options.Authorize] hook is asked
+// about, and the one subscribed or published to), the cursor under every
+// spelling, and one answer per refusal (400, the hook's 401/403, 503 with a
+// jittered Retry-After), so that the transports cannot drift apart.
 package adapters

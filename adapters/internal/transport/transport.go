@@ -1,5 +1,7 @@
-// Package transport holds what every rxstream adapter shares: the registry
-// of open streams that a shutdown ends, the cursor a request carries, and
+// Package transport holds what every rxstream adapter shares: the front end
+// that takes a request to a subscription ([Open]: its topic, cursor,
+// authorization and refusals, the same on every transport), the registry of
+// open streams that a shutdown ends, the JSON envelope and poll answer, and
 // the check that a response writer can stream.
 package transport
 
