@@ -186,6 +186,23 @@ func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (string, erro
 // [ErrTooManyTopics] or [ErrTooManySubscribers]. The caller must Close the
 // subscription.
 func (h *Hub) Subscribe(topic, cursor string) (*Subscription, error) {
+	return h.SubscribeWith(topic, cursor, nil)
+}
+
+// SubscribeOptions configures one subscription. The zero value means
+// defaults.
+type SubscribeOptions struct {
+	// Ready, when set, is the channel the subscription signals when it may
+	// have news, instead of one of its own: a reader of several
+	// subscriptions (one connection following many topics) gives them all
+	// the same channel and waits on that one. Signals never block, so give
+	// it a buffer of one; a signal means that any of them may have news,
+	// so such a reader calls Poll on each, not Next.
+	Ready chan struct{}
+}
+
+// SubscribeWith is [Hub.Subscribe] with options; opts may be nil.
+func (h *Hub) SubscribeWith(topic, cursor string, opts *SubscribeOptions) (*Subscription, error) {
 	h.setup()
 	if !ValidTopic(topic) {
 		return nil, fmt.Errorf("%w: %q", ErrInvalidTopic, topic)
@@ -203,7 +220,7 @@ func (h *Hub) Subscribe(topic, cursor string) (*Subscription, error) {
 		if t.err != nil {
 			return nil, t.err
 		}
-		s, err := h.join(t, c, hasCursor, cursor)
+		s, err := h.join(t, c, hasCursor, cursor, opts)
 		if s != nil || err != nil {
 			return s, err
 		}
@@ -277,7 +294,7 @@ func (h *Hub) forget(t *hubTopic) {
 // subscription nor an error when the topic is gone; the caller then follows
 // it anew. It takes only the topic's lock, so a join that waits for a
 // fan-out holds up no other topic.
-func (h *Hub) join(t *hubTopic, c Cursor, hasCursor bool, cursor string) (*Subscription, error) {
+func (h *Hub) join(t *hubTopic, c Cursor, hasCursor bool, cursor string, opts *SubscribeOptions) (*Subscription, error) {
 	t.mu.Lock()
 	if t.gone {
 		t.mu.Unlock()
@@ -291,7 +308,12 @@ func (h *Hub) join(t *hubTopic, c Cursor, hasCursor bool, cursor string) (*Subsc
 	if h.opts.MaxSubscribers > 0 && len(t.subs) >= h.opts.MaxSubscribers {
 		return nil, fmt.Errorf("%w: %d on %q", ErrTooManySubscribers, len(t.subs), t.name)
 	}
-	s := &Subscription{hub: h, topic: t, ready: make(chan struct{}, 1)}
+	s := &Subscription{hub: h, topic: t}
+	if opts != nil && opts.Ready != nil {
+		s.ready = opts.Ready
+	} else {
+		s.ready = make(chan struct{}, 1)
+	}
 	h.stats.subscribers.Add(1)
 	switch {
 	case !hasCursor:

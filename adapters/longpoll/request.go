@@ -11,6 +11,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters/internal/session"
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 	"github.com/rxstream/rxstream/streams"
@@ -187,8 +188,8 @@ func after(d time.Duration) (<-chan time.Time, func()) {
 	return t.C, func() { t.Stop() }
 }
 
-func (r *request) serveSubscription(sub *framework.Subscription) error {
-	_, full, err := transport.PollGather(r.ctx, sub, &r.body, r.st.max)
+func (r *request) serveSession(sess *session.Session) error {
+	full, err := session.Gather(r.ctx, sess, &r.body, r.st.max)
 	if err != nil {
 		return r.subscriptionFailed(err)
 	}
@@ -203,7 +204,7 @@ func (r *request) serveSubscription(sub *framework.Subscription) error {
 	defer stopTimeout()
 	for len(r.body.Events) == 0 {
 		select {
-		case <-sub.Ready():
+		case <-sess.Ready():
 		case <-timeout:
 			if r.body.Gap != nil {
 				return r.answer()
@@ -212,7 +213,7 @@ func (r *request) serveSubscription(sub *framework.Subscription) error {
 		case <-r.ctx.Done():
 			return r.ended()
 		}
-		if _, full, err = transport.PollGather(r.ctx, sub, &r.body, r.st.max); err != nil {
+		if full, err = session.Gather(r.ctx, sess, &r.body, r.st.max); err != nil {
 			return r.subscriptionFailed(err)
 		}
 	}
@@ -220,13 +221,13 @@ func (r *request) serveSubscription(sub *framework.Subscription) error {
 	defer stopWindow()
 	for !full && window != nil {
 		select {
-		case <-sub.Ready():
+		case <-sess.Ready():
 		case <-window:
 			return r.answer()
 		case <-r.ctx.Done():
 			return r.ended()
 		}
-		if _, full, err = transport.PollGather(r.ctx, sub, &r.body, r.st.max); err != nil {
+		if full, err = session.Gather(r.ctx, sess, &r.body, r.st.max); err != nil {
 			return r.subscriptionFailed(err)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters/internal/session"
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
@@ -51,6 +52,9 @@ type Options struct {
 	// when [Server.Close] answers their request 503, jittered to [d, 2d) so
 	// they do not come back at once; 0 means [DefaultShutdownRetry].
 	ShutdownRetry time.Duration
+	// MaxTopics bounds the topics of one request to [Server.Topics]; 0
+	// means 64. More are answered 400.
+	MaxTopics int
 	// Logger receives debug lines about failed producers and subscriptions;
 	// nil means slog.Default().
 	Logger *slog.Logger
@@ -140,8 +144,8 @@ func New(opts *Options) (*Server, error) {
 	if opts != nil {
 		s.opts = *opts
 	}
-	if s.opts.MaxEvents < 0 || s.opts.ShutdownRetry < 0 {
-		return nil, errors.New("rxstream: longpoll: negative MaxEvents or ShutdownRetry")
+	if s.opts.MaxEvents < 0 || s.opts.ShutdownRetry < 0 || s.opts.MaxTopics < 0 {
+		return nil, errors.New("rxstream: longpoll: negative MaxEvents, ShutdownRetry or MaxTopics")
 	}
 	return s, nil
 }
@@ -233,7 +237,7 @@ func (s *Server) Stream(p Producer, h *HandlerOptions) echo.HandlerFunc {
 		if err := r.askedTimeout(); err != nil {
 			return r.fail(err)
 		}
-		cursor, err := transport.RequestCursor(c.Request())
+		cursor, err := transport.RequestCursor(c.Request(), framework.MaxCursorLen)
 		if err != nil {
 			return r.refuse(err)
 		}
@@ -251,26 +255,43 @@ func (s *Server) Stream(p Producer, h *HandlerOptions) echo.HandlerFunc {
 // cursor; h may be nil. Retained events are answered at once; otherwise
 // the request waits for the next event. A malformed cursor or topic name is
 // answered 400; a cursor older than the retained history gets the retained
-// events with a gap notice.
+// events with a gap notice; a topic or hub at its limits, or a broker that
+// is down, is answered 503 with a jittered Retry-After.
 func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string, h *HandlerOptions) echo.HandlerFunc {
+	return s.serve(hub, session.Options{Name: name}, h)
+}
+
+// Topics returns a handler like [Server.Topic] for several hub topics in
+// one request: those of its topic query parameters (?topic=a&topic=b, at
+// most [Options.MaxTopics]), each authorized and resumed on its own. An
+// answer carries the events of every topic, each naming its topic
+// ({"topic","id","event","data"}), with each topic's gap notices among
+// them (envelopes named "gap" whose data is {"last","next"}), and a
+// composite cursor that resumes every topic; h may be nil.
+func (s *Server) Topics(hub *framework.Hub, h *HandlerOptions) echo.HandlerFunc {
+	return s.serve(hub, session.Options{MaxTopics: s.opts.MaxTopics}, h)
+}
+
+func (s *Server) serve(hub *framework.Hub, o session.Options, h *HandlerOptions) echo.HandlerFunc {
 	st := s.settings(h)
+	o.Retry = st.shutdownRetry
 	return func(c echo.Context) error {
 		r := s.begin(c, &st)
 		defer r.finish()
 		if err := r.askedTimeout(); err != nil {
 			return r.fail(err)
 		}
-		sub, _, err := transport.Open(c, hub, name, st.shutdownRetry)
+		sess, _, err := session.Open(c, hub, o)
 		if err != nil {
 			return r.refuse(err)
 		}
-		defer sub.Close()
-		r.body.Cursor = sub.Cursor()
+		defer sess.Close()
+		r.body.Cursor = sess.Cursor()
 		if !r.open() {
 			return r.shutdown()
 		}
 		defer r.done()
-		return r.serveSubscription(sub)
+		return r.serveSession(sess)
 	}
 }
 

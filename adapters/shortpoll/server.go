@@ -11,6 +11,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/rxstream/rxstream/adapters/internal/session"
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
@@ -39,6 +40,9 @@ type Options struct {
 	// MaxEvents bounds the events of one answer; 0 means
 	// [DefaultMaxEvents].
 	MaxEvents int
+	// MaxTopics bounds the topics of one request to [Server.Topics]; 0
+	// means 64. More are answered 400.
+	MaxTopics int
 }
 
 // Server answers short-poll requests on echo routes: each request is
@@ -58,8 +62,8 @@ func New(opts *Options) (*Server, error) {
 	if opts != nil {
 		s.opts = *opts
 	}
-	if s.opts.MaxEvents < 0 || s.opts.Interval < 0 {
-		return nil, errors.New("rxstream: shortpoll: negative MaxEvents or Interval")
+	if s.opts.MaxEvents < 0 || s.opts.Interval < 0 || s.opts.MaxTopics < 0 {
+		return nil, errors.New("rxstream: shortpoll: negative MaxEvents, Interval or MaxTopics")
 	}
 	return s, nil
 }
@@ -88,19 +92,34 @@ func (s *Server) options() Options {
 // If-None-Match holds it is answered 304 Not Modified, without a body, when
 // nothing is new.
 func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.HandlerFunc {
+	return s.serve(hub, session.Options{Name: name})
+}
+
+// Topics returns a handler like [Server.Topic] for several hub topics in
+// one request: those of its topic query parameters (?topic=a&topic=b, at
+// most [Options.MaxTopics]), each authorized and resumed on its own. An
+// answer carries the events of every topic, each naming its topic, with
+// each topic's gap notices among them (envelopes named "gap"), and a
+// composite cursor that resumes every topic.
+func (s *Server) Topics(hub *framework.Hub) echo.HandlerFunc {
+	return s.serve(hub, session.Options{MaxTopics: s.opts.MaxTopics})
+}
+
+func (s *Server) serve(hub *framework.Hub, so session.Options) echo.HandlerFunc {
 	o := s.options()
+	so.Retry = o.Interval
 	interval := strconv.FormatInt(o.Interval.Milliseconds(), 10)
 	return func(c echo.Context) error {
 		h := c.Response().Header()
 		h.Set("Cache-Control", "no-cache")
 		h.Set("Vary", "Last-Event-ID")
-		sub, _, err := transport.Open(c, hub, name, o.Interval)
+		sess, _, err := session.Open(c, hub, so)
 		if err != nil {
 			return transport.Refuse(err, 0).HTTPError(c)
 		}
-		defer sub.Close()
-		body := transport.PollBody{Events: []transport.Envelope{}, Cursor: sub.Cursor()}
-		_, full, err := transport.PollGather(c.Request().Context(), sub, &body, o.MaxEvents)
+		defer sess.Close()
+		body := transport.PollBody{Events: []transport.Envelope{}, Cursor: sess.Cursor()}
+		full, err := session.Gather(c.Request().Context(), sess, &body, o.MaxEvents)
 		if err != nil && len(body.Events) == 0 && body.Gap == nil {
 			if errors.Is(err, context.Canceled) {
 				return nil // the client left

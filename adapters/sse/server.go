@@ -13,6 +13,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters/internal/session"
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 	"github.com/rxstream/rxstream/streams"
@@ -47,6 +48,9 @@ type Options struct {
 	// MaxBatch bounds how many queued events are coalesced into one write
 	// and one flush; 0 means [DefaultMaxBatch].
 	MaxBatch int
+	// MaxTopics bounds the topics of one request to [Server.Topics]; 0
+	// means 64. More are answered 400.
+	MaxTopics int
 	// Logger receives a line per stream that ends on an error; nil means
 	// slog.Default().
 	Logger *slog.Logger
@@ -69,8 +73,8 @@ func New(opts *Options) (*Server, error) {
 	if opts != nil {
 		s.opts = *opts
 	}
-	if s.opts.MaxBatch < 0 || s.opts.ShutdownRetry < 0 || s.opts.Retry < 0 {
-		return nil, errors.New("rxstream: sse: negative MaxBatch, ShutdownRetry or Retry")
+	if s.opts.MaxBatch < 0 || s.opts.ShutdownRetry < 0 || s.opts.Retry < 0 || s.opts.MaxTopics < 0 {
+		return nil, errors.New("rxstream: sse: negative MaxBatch, ShutdownRetry, Retry or MaxTopics")
 	}
 	return s, nil
 }
@@ -125,7 +129,7 @@ type Producer func(c echo.Context, cursor string) (rxgo.Observable, error)
 // request.
 func (s *Server) Stream(p Producer) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		cursor, err := transport.RequestCursor(c.Request())
+		cursor, err := transport.RequestCursor(c.Request(), framework.MaxCursorLen)
 		if err != nil {
 			return transport.Refuse(err, 0).HTTPError(c)
 		}
@@ -156,25 +160,45 @@ func (s *Server) Stream(p Producer) echo.HandlerFunc {
 // cursor or topic name is answered 400; a topic or hub at its limits, or a
 // broker that is down, 503 with a jittered Retry-After.
 func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.HandlerFunc {
+	return s.serve(hub, session.Options{Name: name})
+}
+
+// Topics returns a handler that streams several hub topics on one
+// connection: those of the request's topic query parameters
+// (?topic=a&topic=b, at most [Options.MaxTopics]), each authorized and
+// resumed on its own. Each event's data is JSON naming its topic and its
+// own ID, {"topic":"a","id":"EPOCH-7","data":"..."}, under its own event
+// name; a gap notice is an event named "gap" whose data is
+// {"topic","last","next"}. Every id is a composite cursor naming each
+// topic's position, so that an EventSource's own reconnection, which
+// resends only the last id, resumes every topic exactly. Refusals are
+// those of [Server.Topic], naming the topic.
+func (s *Server) Topics(hub *framework.Hub) echo.HandlerFunc {
+	return s.serve(hub, session.Options{MaxTopics: s.opts.MaxTopics})
+}
+
+func (s *Server) serve(hub *framework.Hub, o session.Options) echo.HandlerFunc {
+	o.Retry = s.options().ShutdownRetry
 	return func(c echo.Context) error {
-		sub, cursor, err := transport.Open(c, hub, name, s.options().ShutdownRetry)
+		sess, cursor, err := session.Open(c, hub, o)
 		if err != nil {
 			return transport.Refuse(err, 0).HTTPError(c)
 		}
-		defer sub.Close()
+		defer sess.Close()
 		st, err := s.open(c)
 		if err != nil {
 			return err
 		}
 		defer st.done()
-		if cursor == "" {
-			// A block with only an id sets the client's Last-Event-ID to the
-			// topic's tip without dispatching an event: a client cut off
-			// before its first event resumes from here and loses nothing.
-			st.buf = append(append(append(st.buf[:0], "id: "...), sub.Cursor()...), "\n\n"...)
+		if tip := sess.Cursor(); tip != cursor {
+			// A block with only an id sets the client's Last-Event-ID to
+			// where it stands (the tip of each topic it gave no position
+			// for) without dispatching an event: a client cut off before
+			// its first event resumes from here and loses nothing.
+			st.buf = append(append(append(st.buf[:0], "id: "...), tip...), "\n\n"...)
 		}
 		st.start()
-		st.serveSubscription(sub)
+		st.serveSession(sess)
 		return nil
 	}
 }
@@ -373,10 +397,19 @@ func (st *stream) appendItem(it rxgo.Item) bool {
 	return true
 }
 
-func (st *stream) serveSubscription(sub *framework.Subscription) {
+func (st *stream) serveSession(sess *session.Session) {
 	defer st.end()
 	for {
-		b, err := sub.Poll(st.ctx, st.opts.MaxBatch)
+		b, err := sess.Take(st.ctx, st.opts.MaxBatch)
+		if len(b.Items) > 0 {
+			st.buf = st.buf[:0]
+			for _, it := range b.Items {
+				st.appendSessionItem(sess.Multi(), it)
+			}
+			if !st.flush() {
+				return
+			}
+		}
 		if err != nil {
 			// ErrOverflow or the hub closing: end the response; the client
 			// reconnects with its Last-Event-ID and resumes from history.
@@ -385,27 +418,12 @@ func (st *stream) serveSubscription(sub *framework.Subscription) {
 			}
 			return
 		}
-		if b.Gap != nil || len(b.Events) > 0 {
-			st.buf = st.buf[:0]
-			if b.Gap != nil {
-				id := ""
-				if len(b.Events) == 0 {
-					id = sub.Cursor()
-				}
-				st.appendGap(*b.Gap, id)
-			}
-			for _, ev := range b.Events {
-				// Hub events were validated when published.
-				st.buf, _ = AppendEvent(st.buf, ev)
-			}
-			if !st.flush() {
-				return
-			}
+		if len(b.Items) > 0 {
 			continue
 		}
 		st.buf = transport.Idle(st.buf)
 		select {
-		case <-sub.Ready():
+		case <-sess.Ready():
 		case <-st.hbC:
 			if !st.heartbeat() {
 				return
@@ -413,5 +431,36 @@ func (st *stream) serveSubscription(sub *framework.Subscription) {
 		case <-st.ctx.Done():
 			return
 		}
+	}
+}
+
+// muxEvent is the data of an event of a multiplexed stream.
+type muxEvent struct {
+	Topic string `json:"topic"`
+	ID    string `json:"id"`
+	Data  string `json:"data"`
+}
+
+// muxGap is the data of a gap notice of a multiplexed stream.
+type muxGap struct {
+	Topic string `json:"topic"`
+	framework.Gap
+}
+
+// appendSessionItem encodes one item of a session. Hub events were validated when
+// published.
+func (st *stream) appendSessionItem(multi bool, it session.Item) {
+	switch {
+	case it.Gap != nil && !multi:
+		st.appendGap(*it.Gap, it.Cursor)
+	case it.Gap != nil:
+		data, _ := json.Marshal(muxGap{Topic: it.Topic, Gap: *it.Gap})
+		st.buf, _ = AppendEvent(st.buf, framework.Event{ID: it.Cursor, Name: "gap", Data: data})
+	case !multi:
+		st.buf, _ = AppendEvent(st.buf, it.Event)
+	default:
+		ev := it.Event
+		data, _ := json.Marshal(muxEvent{Topic: it.Topic, ID: ev.ID, Data: string(ev.Data)})
+		st.buf, _ = AppendEvent(st.buf, framework.Event{ID: it.Cursor, Name: ev.Name, Data: data, Retry: ev.Retry})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters/internal/session"
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
@@ -274,14 +275,14 @@ func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.
 			return err
 		}
 		defer cn.release()
-		sub, cursor, err := transport.Open(c, hub, name, transport.DefaultRetryAfter)
+		sess, cursor, err := session.Open(c, hub, session.Options{Name: name, Retry: transport.DefaultRetryAfter})
 		if err != nil {
 			return transport.Refuse(err, 0).HTTPError(c)
 		}
-		defer sub.Close()
+		defer sess.Close()
 		cn.sess.Cursor = cursor
 		if cn.accept(c) {
-			cn.serve(cn.subscriptionWriter(sub))
+			cn.serve(cn.sessionWriter(sess))
 		}
 		return nil
 	}
@@ -293,7 +294,7 @@ func Param(name string) func(echo.Context) string {
 }
 
 func requestCursor(c echo.Context) (string, error) {
-	cursor, err := transport.RequestCursor(c.Request())
+	cursor, err := transport.RequestCursor(c.Request(), framework.MaxCursorLen)
 	if err != nil {
 		return "", transport.Refuse(err, 0).HTTPError(c)
 	}

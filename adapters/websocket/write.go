@@ -13,6 +13,7 @@ import (
 	"github.com/reactivex/rxgo/v2"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rxstream/rxstream/adapters/internal/session"
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 	"github.com/rxstream/rxstream/streams"
@@ -64,44 +65,37 @@ func (cn *conn) itemsWriter(obs rxgo.Observable) writer {
 	}
 }
 
-// subscriptionWriter is the write loop of a hub topic.
-func (cn *conn) subscriptionWriter(sub *framework.Subscription) writer {
-	cn.cursor = sub.Cursor
+// sessionWriter is the write loop of hub topics.
+func (cn *conn) sessionWriter(sess *session.Session) writer {
+	cn.cursor = sess.Cursor
 	return func(ctx context.Context, g *errgroup.Group) (CloseStatus, error) {
 		tick, stop := cn.pinger()
 		defer stop()
 		for {
-			b, err := sub.Poll(ctx, cn.opts.MaxBatch)
-			switch {
-			case ctx.Err() != nil:
+			b, err := sess.Take(ctx, cn.opts.MaxBatch)
+			if ctx.Err() != nil {
 				return CloseStatus{}, nil
-			case errors.Is(err, framework.ErrClosed):
-				return CloseStatus{Code: StatusGoingAway, Reason: "hub closed"}, nil
-			case err != nil:
-				return errorStatus(err), nil
 			}
-			if b.Gap != nil && cn.opts.Format == FormatEnvelope {
-				id := ""
-				if len(b.Events) == 0 {
-					id = sub.Cursor() // so the client's cursor moves past the gap
+			for _, it := range b.Items {
+				typ, p := cn.encodeItem(it)
+				if p == nil {
+					continue
 				}
-				cn.buf = appendGap(cn.buf[:0], *b.Gap, id)
-				if err := cn.send(MessageText, cn.buf); err != nil {
-					return CloseStatus{}, err
-				}
-			}
-			for _, ev := range b.Events {
-				typ, p := cn.encodeEvent(ev)
 				if err := cn.send(typ, p); err != nil {
 					return CloseStatus{}, err
 				}
 			}
-			if b.Gap != nil || len(b.Events) > 0 {
+			switch {
+			case errors.Is(err, framework.ErrClosed):
+				return CloseStatus{Code: StatusGoingAway, Reason: "hub closed"}, nil
+			case err != nil:
+				return errorStatus(err), nil
+			case len(b.Items) > 0:
 				continue
 			}
 			cn.buf = transport.Idle(cn.buf)
 			select {
-			case <-sub.Ready():
+			case <-sess.Ready():
 			case <-tick:
 				cn.ping(ctx, g)
 			case <-ctx.Done():
@@ -109,6 +103,21 @@ func (cn *conn) subscriptionWriter(sub *framework.Subscription) writer {
 			}
 		}
 	}
+}
+
+// encodeItem frames one item of a session; a nil p means nothing to send
+// (a gap notice in a raw format).
+func (cn *conn) encodeItem(it session.Item) (MessageType, []byte) {
+	if it.Gap == nil {
+		return cn.encodeEvent(it.Event)
+	}
+	if cn.opts.Format != FormatEnvelope {
+		return 0, nil
+	}
+	// The gap's id moves the client's cursor past it when no event
+	// follows.
+	cn.buf = appendGap(cn.buf[:0], *it.Gap, it.Pos)
+	return MessageText, cn.buf
 }
 
 // encode frames one item of an observable; a nil p means nothing to send

@@ -15,6 +15,7 @@ import (
 // carried as a JSON string; other bytes are carried base64-encoded (standard
 // encoding, with padding) and flagged with "base64": true.
 type Envelope struct {
+	Topic  string `json:"topic,omitempty"` // on a multiplexed connection
 	ID     string `json:"id,omitempty"`
 	Event  string `json:"event,omitempty"`
 	Data   string `json:"data"`

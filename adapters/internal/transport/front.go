@@ -89,11 +89,11 @@ const (
 // parameter. The header wins over the query: EventSource sends it on its
 // own reconnection to the URL it first opened, so it is always the newer.
 // Two different cursors in the query (cursor and lastEventId, or one of
-// them repeated) are a 400 naming both, as is a cursor longer than
-// [framework.MaxCursorLen]. "" means the client holds no cursor.
-func RequestCursor(r *http.Request) (string, error) {
+// them repeated) are a 400 naming both, as is a cursor longer than limit
+// bytes. "" means the client holds no cursor.
+func RequestCursor(r *http.Request, limit int) (string, error) {
 	if v := r.Header.Get(cursorHeader); v != "" {
-		return checkLen(cursorHeader, v)
+		return checkLen(cursorHeader, v, limit)
 	}
 	q := r.URL.Query()
 	var name, cursor string
@@ -109,13 +109,13 @@ func RequestCursor(r *http.Request) (string, error) {
 			}
 		}
 	}
-	return checkLen(name, cursor)
+	return checkLen(name, cursor, limit)
 }
 
-func checkLen(name, cursor string) (string, error) {
-	if len(cursor) > framework.MaxCursorLen {
+func checkLen(name, cursor string, limit int) (string, error) {
+	if len(cursor) > limit {
 		return "", &Refusal{Status: http.StatusBadRequest, Err: fmt.Errorf(
-			"%w: %s longer than %d bytes", framework.ErrInvalidCursor, name, framework.MaxCursorLen)}
+			"%w: %s longer than %d bytes", framework.ErrInvalidCursor, name, limit)}
 	}
 	return cursor, nil
 }
@@ -128,42 +128,29 @@ func cut(s string) string {
 	return s
 }
 
-// Open is the front end of a request for a hub topic: the topic that
-// name picks, checked, authorized ([SetGuard]) and subscribed from the
-// request's cursor. It returns the subscription (the caller closes it) and
-// the cursor the client gave, or the request's [*Refusal]; retry is the
-// base of a 503's Retry-After.
-func Open(c echo.Context, hub *framework.Hub, name func(echo.Context) string, retry time.Duration) (*framework.Subscription, string, error) {
-	topic, err := Topic(c, name, Subscribe)
-	if err != nil {
-		return nil, "", Refuse(err, retry)
-	}
-	cursor, err := RequestCursor(c.Request())
-	if err != nil {
-		return nil, "", err
-	}
-	sub, err := hub.Subscribe(topic, cursor)
-	if err != nil {
-		return nil, "", Refuse(err, retry)
-	}
-	return sub, cursor, nil
-}
-
-// Topic returns the topic that name picks from c, once it is a valid name
-// and the guard set on c (if any) allows action on it: the one place where
-// a request's topic is read, so that authorization, subscription and
-// publishing see the same value.
+// Topic returns the topic that name picks from c, once [Check] allows it:
+// the one place where a request's topic is read, so that authorization,
+// subscription and publishing see the same value.
 func Topic(c echo.Context, name func(echo.Context) string, action Action) (string, error) {
 	topic := name(c)
+	if err := Check(c, topic, action); err != nil {
+		return "", err
+	}
+	return topic, nil
+}
+
+// Check returns nil when topic is a valid name and the guard set on c (if
+// any) allows action on it.
+func Check(c echo.Context, topic string, action Action) error {
 	if !framework.ValidTopic(topic) {
-		return "", fmt.Errorf("%w: %q", framework.ErrInvalidTopic, cut(topic))
+		return fmt.Errorf("%w: %q", framework.ErrInvalidTopic, cut(topic))
 	}
 	if g, _ := c.Get(guardKey).(Guard); g != nil {
 		if err := g(c, topic, action); err != nil {
-			return "", Denied(err)
+			return Denied(err)
 		}
 	}
-	return topic, nil
+	return nil
 }
 
 // Action is what a request wants to do with a topic.
@@ -193,7 +180,7 @@ type Guard func(c echo.Context, topic string, action Action) error
 
 const guardKey = "rxstream.guard"
 
-// SetGuard makes [Topic] (and so [Open]) ask g about the request c
+// SetGuard makes [Check] (and so [Topic] and the session's Open) ask g about the request c
 // before it is served. The Endpoint sets it on every request it dispatches
 // to a transport's handler.
 func SetGuard(c echo.Context, g Guard) { c.Set(guardKey, g) }

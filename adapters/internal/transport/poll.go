@@ -1,7 +1,6 @@
 package transport
 
 import (
-	"context"
 	"math"
 	"strconv"
 	"time"
@@ -20,6 +19,8 @@ const CursorHeader = "X-Cursor"
 //
 // Events is never null. Cursor is the ID to send with the next poll. Gap is
 // present when events after the request's cursor were no longer retained.
+// A multiplexed answer's events name their topic, its gap notices are
+// among them (envelopes named "gap"), and its cursor is composite.
 // Retry (milliseconds) is the short-poll's suggested delay before the next
 // poll; long-poll answers omit it.
 type PollBody struct {
@@ -27,43 +28,6 @@ type PollBody struct {
 	Cursor string         `json:"cursor"`
 	Gap    *framework.Gap `json:"gap,omitempty"`
 	Retry  *int64         `json:"retry,omitempty"`
-}
-
-// PollGather appends to b what sub can deliver now, without waiting, until b
-// holds max events. It returns full when b holds max events (more may be
-// waiting) and got when it added anything; b.Cursor follows the
-// subscription.
-//
-// A gap that sub reports after b already holds events is not added: that
-// batch is dropped, b ends before it, and full is true. The client resumes
-// from b.Cursor and reads the dropped events from history again (or gets the
-// gap then), so nothing is lost.
-func PollGather(ctx context.Context, sub *framework.Subscription, b *PollBody, max int) (got, full bool, err error) {
-	for len(b.Events) < max {
-		batch, err := sub.Poll(ctx, max-len(b.Events))
-		if err != nil {
-			return got, false, err
-		}
-		if batch.Gap == nil && len(batch.Events) == 0 {
-			return got, false, nil
-		}
-		if batch.Gap != nil {
-			if b.Gap != nil || len(b.Events) > 0 {
-				return got, true, nil
-			}
-			g := *batch.Gap
-			b.Gap = &g
-		}
-		if b.Gap != nil && b.Gap.Next == "" && len(b.Events) == 0 && len(batch.Events) > 0 {
-			b.Gap.Next = batch.Events[0].ID // a gap held until its next event
-		}
-		for _, ev := range batch.Events {
-			b.Events = append(b.Events, NewEnvelope(ev))
-		}
-		b.Cursor = sub.Cursor()
-		got = true
-	}
-	return got, true, nil
 }
 
 // RetryAfter formats d for a Retry-After header: whole seconds, rounded up,

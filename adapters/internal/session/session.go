@@ -1,0 +1,245 @@
+// Package session is the layer between a request's front end and its wire,
+// shared by every transport, so that the path from subscriptions to frames
+// is written once:
+//
+//	request -> Open: the topics (one, or several from ?topic=), each checked
+//	           and authorized by the front end, each from its own cursor
+//	        -> Session: the subscriptions, one ready signal for all of them,
+//	           Take(max) -> Batch of items (events and per-topic gap
+//	           notices), each with the cursor to resume from after it
+//	        -> the transport's encoder (SSE frames, JSON envelopes, a poll
+//	           answer) and its waiting (stream; first batch and a window;
+//	           answer now)
+//
+// A single topic is the one-element case: its cursor is the topic's own
+// ("EPOCH-SEQ"). A multiplexed session's cursor is composite (see
+// parseCursor): it names every topic's position, so the last cursor a
+// client saw resumes the whole set, nothing lost, nothing repeated.
+//
+// Order is kept per topic; across topics a batch takes what is ready in
+// turn, starting from a different topic each time, so that a busy topic
+// does not starve the others.
+package session
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"time"
+
+	"github.com/labstack/echo/v4"
+
+	"github.com/rxstream/rxstream/adapters/internal/transport"
+	"github.com/rxstream/rxstream/framework"
+)
+
+// Item is one frame to send: an event of Topic, or a gap notice of Topic
+// when Gap is set. Cursor is the session's cursor once the item is
+// delivered, the one to resume from, and Pos the topic's own; both are
+// empty for a gap notice that events of its topic follow in the same batch
+// (the first of them carries them).
+type Item struct {
+	Topic  string
+	Gap    *framework.Gap
+	Event  framework.Event
+	Cursor string
+	Pos    string
+}
+
+// Session is the subscriptions of one connection. It has no goroutine of
+// its own; one reader drives it. Close may be called from any goroutine.
+type Session struct {
+	multi  bool
+	topics []topic
+	ready  chan struct{}
+	next   int      // the topic a Take starts with
+	items  []Item   // behind the last Batch
+	buf    []byte   // composite cursors
+	pos    []string // their positions
+}
+
+type topic struct {
+	name string
+	sub  *framework.Subscription
+	pos  string // the cursor after the last item taken
+}
+
+// Options says what a request follows.
+type Options struct {
+	// Name picks the one topic of a single-topic route; nil means a
+	// multiplexed request, whose topics are its "topic" query parameters.
+	Name func(echo.Context) string
+	// MaxTopics bounds the topics of a multiplexed request; 0 means
+	// [MaxTopics].
+	MaxTopics int
+	// Retry is the base of a 503's Retry-After.
+	Retry time.Duration
+}
+
+// Open is the front end of a request for hub topics: each topic is checked
+// and authorized ([transport.Check]), the cursor read under every spelling
+// and split into one per topic, and each topic subscribed from its own. It
+// returns the session (the caller closes it) and the cursor the client
+// gave, or a [*transport.Refusal].
+func Open(c echo.Context, hub *framework.Hub, o Options) (*Session, string, error) {
+	s := &Session{multi: o.Name == nil, ready: make(chan struct{}, 1)}
+	var names []string
+	if s.multi {
+		var err error
+		if names, err = topicsOf(c, o.MaxTopics); err != nil {
+			return nil, "", err
+		}
+	} else {
+		names = []string{o.Name(c)}
+	}
+	for _, n := range names {
+		if err := transport.Check(c, n, transport.Subscribe); err != nil {
+			return nil, "", transport.Refuse(err, o.Retry)
+		}
+	}
+	limit := framework.MaxCursorLen
+	if s.multi {
+		limit = maxCursorLen(len(names))
+	}
+	cursor, err := transport.RequestCursor(c.Request(), limit)
+	if err != nil {
+		return nil, "", err
+	}
+	pos := []string{cursor}
+	if s.multi {
+		if pos, err = parseCursor(cursor, len(names)); err != nil {
+			return nil, "", transport.Refuse(err, o.Retry)
+		}
+	}
+	opts := &framework.SubscribeOptions{Ready: s.ready}
+	for i, n := range names {
+		sub, err := hub.SubscribeWith(n, pos[i], opts)
+		if err != nil {
+			s.Close()
+			return nil, "", transport.Refuse(fmt.Errorf("topic %s: %w", n, err), o.Retry)
+		}
+		s.topics = append(s.topics, topic{name: n, sub: sub, pos: sub.Cursor()})
+	}
+	s.signal() // history is read by polling: look at once
+	return s, cursor, nil
+}
+
+// topicsOf returns the topic query parameters of a multiplexed request:
+// 1 to max, each once.
+func topicsOf(c echo.Context, max int) ([]string, error) {
+	if max <= 0 {
+		max = MaxTopics
+	}
+	names := c.QueryParams()["topic"]
+	bad := func(format string, args ...any) error {
+		return &transport.Refusal{Status: http.StatusBadRequest, Err: fmt.Errorf("%w: "+format, append([]any{framework.ErrInvalidTopic}, args...)...)}
+	}
+	switch {
+	case len(names) == 0:
+		return nil, bad("no topic: name one or more with ?topic=")
+	case len(names) > max:
+		return nil, bad("%d topics, at most %d per request", len(names), max)
+	}
+	seen := make(map[string]bool, len(names))
+	for _, n := range names {
+		if seen[n] {
+			return nil, bad("topic %q named twice", n)
+		}
+		seen[n] = true
+	}
+	return names, nil
+}
+
+// Multi reports whether the session is multiplexed: its items name their
+// topic on the wire and its cursor is composite.
+func (s *Session) Multi() bool { return s.multi }
+
+// Ready returns the channel signalled when any subscription may have news.
+func (s *Session) Ready() <-chan struct{} { return s.ready }
+
+func (s *Session) signal() {
+	select {
+	case s.ready <- struct{}{}:
+	default:
+	}
+}
+
+// Cursor returns the session's cursor: where a client resumes after what
+// was taken (before any Take, after the cursor it gave, or each topic's
+// tip).
+func (s *Session) Cursor() string {
+	if !s.multi {
+		return s.topics[0].pos
+	}
+	return s.composite()
+}
+
+func (s *Session) composite() string {
+	s.pos = s.pos[:0]
+	for i := range s.topics {
+		s.pos = append(s.pos, s.topics[i].pos)
+	}
+	s.buf = formatCursor(s.buf[:0], s.pos)
+	return string(s.buf)
+}
+
+// Batch is what Take returns: items valid until the next Take.
+type Batch struct {
+	Items []Item
+}
+
+// Take returns up to max items that are ready now, without waiting: every
+// topic in turn gives what it has, starting with the topic after the one
+// the last Take started with. An empty Batch means nothing is ready; wait
+// on Ready. A subscription that fails (its queue overflowed, the hub
+// closed, its broker failed) ends the session: Take returns what it took
+// before, which must still be delivered, and the error.
+func (s *Session) Take(ctx context.Context, max int) (Batch, error) {
+	clear(s.items)
+	s.items = s.items[:0]
+	n := len(s.topics)
+	start := s.next
+	s.next = (s.next + 1) % n
+	for k := 0; k < n && len(s.items) < max; k++ {
+		t := &s.topics[(start+k)%n]
+		b, err := t.sub.Poll(ctx, max-len(s.items))
+		if err != nil {
+			return Batch{Items: s.items}, fmt.Errorf("topic %s: %w", t.name, err)
+		}
+		if b.Gap != nil {
+			it := Item{Topic: t.name, Gap: b.Gap}
+			if len(b.Events) == 0 {
+				t.pos = t.sub.Cursor() // the gap moves the cursor on
+				it.Cursor, it.Pos = s.cursor(t), t.pos
+			}
+			s.items = append(s.items, it)
+		}
+		for _, ev := range b.Events {
+			t.pos = ev.ID
+			s.items = append(s.items, Item{Topic: t.name, Event: ev, Cursor: s.cursor(t), Pos: t.pos})
+		}
+	}
+	if len(s.items) == 0 && cap(s.items) > idleKeep {
+		s.items = nil // a burst's buffer is not kept while idle
+	}
+	return Batch{Items: s.items}, nil
+}
+
+// idleKeep is the capacity of items an idle session keeps, as the
+// framework's subscriptions keep 16 events.
+const idleKeep = 16
+
+// cursor is the session's cursor once t moved.
+func (s *Session) cursor(t *topic) string {
+	if !s.multi {
+		return t.pos
+	}
+	return s.composite()
+}
+
+// Close ends every subscription. It is idempotent.
+func (s *Session) Close() {
+	for _, t := range s.topics {
+		t.sub.Close()
+	}
+}
