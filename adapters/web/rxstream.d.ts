@@ -12,10 +12,14 @@ export interface StreamEvent {
   data: string | Uint8Array;
   /** The transport that delivered it. */
   transport: Transport;
+  /** The event's topic, on a stream of several topics ({@link Stream.subscribe}). */
+  topic?: string;
 }
 
 /** A gap notice: events after `last` up to `next` were no longer retained. */
 export interface Gap {
+  /** The gap's topic, on a stream of several topics. */
+  topic?: string;
   last: string;
   /** The first event after the gap; empty when it is not yet published. */
   next: string;
@@ -50,16 +54,68 @@ export interface Options {
   onClose?: () => void;
 }
 
-/** A stream that survives reconnections and transport changes without loss. */
+/** What one subscription of a stream of several topics listens with. */
+export interface SubscribeOptions {
+  /**
+   * Resume after this event ID of the topic; empty starts with its next live
+   * event. Ignored when the stream already follows the topic.
+   */
+  cursor?: string;
+  onEvent?: (event: StreamEvent) => void;
+  onGap?: (gap: Gap) => void;
+  /** The topic is live on a connection over transport (again after each reconnection). */
+  onOpen?: (transport: Transport) => void;
+  /**
+   * The server refused the topic (status is HTTP's: 400, 401, 403); the
+   * subscription is then closed. A 503 is retried, and reported to the
+   * stream's onError.
+   */
+  onError?: (error: Error & { status?: number }) => void;
+  onClose?: () => void;
+}
+
+/**
+ * A stream that survives reconnections and transport changes without loss.
+ * It follows the one topic of its URL (`connect('/topics/chat')`), or, once
+ * {@link Stream.subscribe} is called, several topics on one connection of a
+ * URL that serves them (`connect('/topics').subscribe('chat')`).
+ */
 export declare class Stream implements AsyncIterable<StreamItem> {
   constructor(url: string | URL, options?: Options);
-  /** The ID of the last event received: where a reconnection resumes. */
+  /**
+   * Where a reconnection resumes: the ID of the last event received; on a
+   * stream of several topics, the composite of each topic's own
+   * (":id1,id2,"), in subscription order.
+   */
   readonly cursor: string;
   /** The transport in use, once one has opened. */
   readonly transport: Transport | null;
   readonly closed: boolean;
-  /** Ends the stream. Idempotent. */
+  /**
+   * Follows topic on this stream's one connection. The first call makes the
+   * stream one of several topics: call it in the tick of connect, so that
+   * the URL is never opened as a single topic. Calls within one tick change
+   * the connection once: on SSE and the polls a reopen from every topic's
+   * cursor, on WebSocket subscribe messages. Subscriptions of one topic
+   * share it. Throws on an invalid topic name or a closed stream.
+   */
+  subscribe(topic: string, options?: SubscribeOptions): Subscription;
+  /** Ends the stream and its subscriptions. Idempotent. */
   close(): void;
+  /** Every event and gap notice; on a stream of several topics, every subscription's. */
+  [Symbol.asyncIterator](): AsyncIterator<StreamItem>;
+}
+
+/** One topic followed on a {@link Stream}. */
+export declare class Subscription implements AsyncIterable<StreamItem> {
+  readonly stream: Stream;
+  readonly topic: string;
+  /** The topic's own cursor: the last event ID received, or where it started. */
+  readonly cursor: string;
+  readonly closed: boolean;
+  /** Ends the subscription; the topic is unsubscribed once no subscription follows it. Idempotent. */
+  close(): void;
+  /** The topic's events and gap notices; leaving the loop closes the subscription. */
   [Symbol.asyncIterator](): AsyncIterator<StreamItem>;
 }
 

@@ -1,6 +1,8 @@
-// rxstream browser client: one stream over the best transport that works
-// (WebSocket, then SSE, then long-poll, then short-poll), carrying one cursor
+// rxstream browser client: streams over the best transport that works
+// (WebSocket, then SSE, then long-poll, then short-poll), carrying cursors
 // across transports and reconnections so that no event is lost or repeated.
+// A stream follows one topic's URL (connect('/topics/chat')), or several
+// topics on one connection (connect('/topics').subscribe('chat')).
 // No dependencies; an ES module. Types: rxstream.d.ts.
 
 const ALL = ['websocket', 'sse', 'longpoll', 'poll'];
@@ -23,6 +25,60 @@ export function connect(url, options = {}) {
   return new Stream(url, options);
 }
 
+// validTopic is the server's rule for topic names (framework.ValidTopic).
+function validTopic(name) {
+  return typeof name === 'string' && /^[A-Za-z0-9_.-]{1,128}$/.test(name) &&
+    name[0] !== '.' && name[name.length - 1] !== '.' && !name.includes('..');
+}
+
+// compose builds the composite cursor of topics from each one's own
+// position (":id1,id2,"); '' when no topic has one.
+function compose(recs) {
+  if (!recs.some((r) => r.pos)) return '';
+  return ':' + recs.map((r) => r.pos).join(',');
+}
+
+// positions reads a composite cursor of n topics back into each topic's own
+// cursor ('' for none), as the server does; null when it is not one.
+function positions(cursor, n) {
+  const i = cursor.indexOf(':');
+  if (i < 0) return null;
+  const epoch = cursor.slice(0, i), parts = cursor.slice(i + 1).split(',');
+  if (parts.length !== n) return null;
+  return parts.map((p) => (p && epoch && !p.includes('-') ? epoch + '-' + p : p));
+}
+
+// Items is the async iteration of a stream or a subscription. It queues
+// only once iteration began, so that callback users hold nothing.
+class Items {
+  constructor() { this.iterating = false; this.queue = []; this.waiters = []; this.ended = false; }
+
+  push(value) {
+    if (this.ended) return;
+    const w = this.waiters.shift();
+    if (w) w({ done: false, value });
+    else if (this.iterating) this.queue.push({ done: false, value });
+  }
+
+  end() {
+    this.ended = true;
+    for (const w of this.waiters.splice(0)) w({ done: true, value: undefined });
+  }
+
+  iterator(close) {
+    this.iterating = true;
+    return {
+      next: () => {
+        if (this.queue.length) return Promise.resolve(this.queue.shift());
+        if (this.ended) return Promise.resolve({ done: true, value: undefined });
+        return new Promise((resolve) => this.waiters.push(resolve));
+      },
+      return: () => { close(); return Promise.resolve({ done: true, value: undefined }); },
+      [Symbol.asyncIterator]() { return this; },
+    };
+  }
+}
+
 export class Stream {
   constructor(url, options = {}) {
     this.options = { ...DEFAULTS };
@@ -31,52 +87,119 @@ export class Stream {
       if (!ALL.includes(t)) throw new Error(`rxstream: unknown transport ${t}`);
     }
     this.url = new URL(url, globalThis.location ? globalThis.location.href : undefined);
-    this.cursor = this.options.cursor || '';
+    this._cursor = this.options.cursor || '';
     this.transport = null;    // the transport in use, once open
     this.closed = false;
+    this._topics = null;      // once multiplexed: topic name -> {name, pos, subs}
     this._index = 0;          // which transport is being tried
     this._failures = 0;       // consecutive failures of that transport
     this._worked = new Set(); // transports that opened at least once
-    this._conn = null;        // {close()} of the current attempt
-    this._timer = null;
-    this._waiters = [];       // async iterator
-    this._queue = [];
-    this._start();
+    this._attempt = 0;
+    this._conn = null;        // {close(), send?} of the current attempt
+    this._timer = null;       // the next attempt, after a failure
+    this._sync = null;        // a pending change of the topic set
+    this._items = new Items();
+    // A stream whose first subscribe comes in the same tick never opens
+    // the URL as one topic.
+    queueMicrotask(() => { if (!this._topics && !this._attempt) this._start(); });
   }
 
-  // close ends the stream; it is idempotent.
+  // cursor is where a reconnection resumes: the last event ID of a
+  // single-topic stream; the composite of each topic's own of a
+  // multiplexed one.
+  get cursor() { return this._topics ? compose([...this._topics.values()]) : this._cursor; }
+
+  // subscribe follows topic on this stream's one connection; the first call
+  // makes the stream multiplexed (url then serves several topics, like
+  // /topics). Calls within one tick open one connection for all of them.
+  subscribe(topic, options = {}) {
+    if (this.closed) throw new Error('rxstream: subscribe on a closed stream');
+    if (!validTopic(topic)) throw new Error(`rxstream: invalid topic ${JSON.stringify(topic)} (1 to 128 letters, digits, "-", "_" and ".")`);
+    if (!this._topics) {
+      this._topics = new Map();
+      if (this._attempt) { // a single-topic attempt began before the first subscribe
+        this._stop();
+        this._index = 0; this._failures = 0; this._worked.clear();
+      }
+    }
+    let rec = this._topics.get(topic);
+    if (!rec) {
+      rec = { name: topic, pos: options.cursor || '', subs: new Set() };
+      this._topics.set(topic, rec);
+      this._changed();
+    }
+    const sub = new Subscription(this, rec, options);
+    rec.subs.add(sub);
+    return sub;
+  }
+
+  // close ends the stream and its subscriptions; it is idempotent.
   close() {
     if (this.closed) return;
     this.closed = true;
-    clearTimeout(this._timer);
-    if (this._conn) this._conn.close();
-    this._conn = null;
-    this._push({ done: true });
+    this._stop();
+    clearTimeout(this._sync);
+    for (const rec of this._topics ? this._topics.values() : []) {
+      for (const sub of [...rec.subs]) sub._end();
+    }
+    this._items.end();
     if (this.options.onClose) this.options.onClose();
   }
 
-  // Async iteration yields {type: 'event', event} and {type: 'gap', gap}.
+  // Async iteration yields {type: 'event', event} and {type: 'gap', gap}:
+  // of every subscription on a multiplexed stream.
   [Symbol.asyncIterator]() {
-    return {
-      next: () => {
-        if (this._queue.length) return Promise.resolve(this._queue.shift());
-        if (this.closed) return Promise.resolve({ done: true, value: undefined });
-        return new Promise((resolve) => this._waiters.push(resolve));
-      },
-      return: () => { this.close(); return Promise.resolve({ done: true, value: undefined }); },
-    };
+    return this._items.iterator(() => this.close());
   }
 
-  _push(item) {
-    const w = this._waiters.shift();
-    if (w) { w(item); return; }
-    if (!item.done) this._queue.push(item);
-    else for (const w2 of this._waiters.splice(0)) w2(item);
+  _stop() {
+    this._attempt++; // ignore whatever the connection still says
+    clearTimeout(this._timer);
+    this._timer = null;
+    if (this._conn) this._conn.close();
+    this._conn = null;
   }
 
-  _emit(ev, attempt) {
+  _unsubscribe(sub) {
+    const rec = sub._rec;
+    rec.subs.delete(sub);
+    if (rec.subs.size || this.closed || this._topics.get(rec.name) !== rec) return;
+    this._topics.delete(rec.name);
+    this._changed();
+  }
+
+  // _changed applies a change of the topic set at the end of the tick, once
+  // for however many calls made it.
+  _changed() {
+    if (this._sync === null) this._sync = setTimeout(() => { this._sync = null; this._reconcile(); }, 0);
+  }
+
+  _reconcile() {
+    if (this.closed || !this._topics) return;
+    const conn = this._conn;
+    if (!this._topics.size) { this._stop(); return; }
+    if (conn && conn.send) { // an open WebSocket: tell the server
+      for (const [name, rec] of conn.topics) {
+        if (this._topics.get(name) !== rec) { conn.topics.delete(name); conn.send({ type: 'unsubscribe', topic: name }); }
+      }
+      for (const [name, rec] of this._topics) {
+        if (!conn.topics.has(name)) {
+          conn.topics.set(name, rec);
+          conn.send(rec.pos ? { type: 'subscribe', topic: name, cursor: rec.pos } : { type: 'subscribe', topic: name });
+        }
+      }
+      return;
+    }
+    if (conn && conn.topics.size === this._topics.size && [...this._topics].every(([n, r]) => conn.topics.get(n) === r)) return;
+    if (!conn && this._timer) return; // the next attempt takes the new set
+    // Reopen with the new set, from each topic's position.
+    this._stop();
+    this._start();
+  }
+
+  _event(ev, attempt) {
     if (attempt !== this._attempt || this.closed) return; // a superseded connection
-    if (ev.id) this.cursor = ev.id;
+    if (ev.id) this._cursor = ev.id;
     if (ev.event === 'gap') {
       let gap;
       try { gap = JSON.parse(ev.data); } catch { gap = { last: '', next: '' }; }
@@ -85,28 +208,59 @@ export class Stream {
     }
     const event = { id: ev.id || '', event: ev.event || 'message', data: ev.data, transport: this.transport };
     if (this.options.onEvent) this.options.onEvent(event);
-    this._push({ done: false, value: { type: 'event', event } });
+    this._items.push({ type: 'event', event });
   }
 
   _gap(gap, attempt) {
     if (attempt !== this._attempt || this.closed) return;
     if (this.options.onGap) this.options.onGap(gap);
-    this._push({ done: false, value: { type: 'gap', gap } });
+    this._items.push({ type: 'gap', gap });
   }
 
-  _urlFor(transport) {
+  // _rec returns the record of topic on conn, or null when the topic is no
+  // longer followed (an event in flight when it was unsubscribed).
+  _rec(conn, topic, attempt) {
+    if (attempt !== this._attempt || this.closed) return null;
+    const rec = conn.topics.get(topic);
+    return rec && this._topics.get(topic) === rec ? rec : null;
+  }
+
+  _muxEvent(rec, ev, transport) {
+    if (ev.id) rec.pos = ev.id;
+    const event = { id: ev.id || '', event: ev.event || 'message', data: ev.data, transport: transport || this.transport, topic: rec.name };
+    for (const sub of [...rec.subs]) sub._event(event);
+    if (this.options.onEvent) this.options.onEvent(event);
+    this._items.push({ type: 'event', event });
+  }
+
+  _muxGap(rec, gap) {
+    gap = { topic: rec.name, last: gap.last || '', next: gap.next || '' };
+    for (const sub of [...rec.subs]) sub._gap(gap);
+    if (this.options.onGap) this.options.onGap(gap);
+    this._items.push({ type: 'gap', gap });
+  }
+
+  _urlFor(transport, topics) {
     const custom = this.options.urls && this.options.urls[transport];
     const u = new URL(custom || this.url.href, this.url);
     if (!custom && transport === 'longpoll') u.searchParams.set('transport', 'longpoll');
     if (!custom && transport === 'poll') u.searchParams.set('transport', 'poll');
     if (transport === 'websocket') u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    for (const name of topics || []) u.searchParams.append('topic', name);
     return u;
   }
 
   _start() {
     if (this.closed) return;
+    this._timer = null;
+    let topics = null, order = null; // a multiplexed attempt's topics, in the request's order
+    if (this._topics) {
+      if (!this._topics.size) return; // nothing to follow: no connection
+      topics = new Map(this._topics);
+      order = [...topics.values()];
+    }
     const transport = this.options.transports[this._index];
-    const attempt = this._attempt = (this._attempt || 0) + 1;
+    const attempt = ++this._attempt;
     let opened = false;
     const timer = setTimeout(() => { if (!opened) fail(new Error(`${transport}: did not open within ${this.options.openTimeout} ms`)); }, this.options.openTimeout);
     const open = () => {
@@ -117,6 +271,9 @@ export class Stream {
       this._worked.add(transport);
       this.transport = transport;
       if (this.options.onOpen) this.options.onOpen(transport);
+      for (const rec of topics ? topics.values() : []) {
+        if (transport !== 'websocket') for (const sub of [...rec.subs]) sub._open(transport);
+      }
     };
     const fail = (err, retryAfter) => {
       if (attempt !== this._attempt || this.closed) return;
@@ -135,9 +292,52 @@ export class Stream {
       }
       this._timer = setTimeout(() => this._start(), delay);
     };
-    const h = { open, fail, event: (ev) => this._emit(ev, attempt), gap: (g) => this._gap(g, attempt), attempt };
+    const h = {
+      open, fail, attempt,
+      current: () => attempt === this._attempt && !this.closed,
+      // single topic
+      event: (ev) => this._event(ev, attempt),
+      gap: (g) => this._gap(g, attempt),
+      // several topics
+      topics,
+      cursor: () => (topics ? compose(order) : this._cursor),
+      item: (topic, ev, via) => { const rec = this._rec(h, topic, attempt); if (rec) this._muxEvent(rec, ev, via); },
+      topicGap: (topic, g, id) => {
+        const rec = this._rec(h, topic, attempt);
+        if (!rec) return;
+        this._muxGap(rec, g);
+        if (id) rec.pos = id;
+      },
+      // position reads a composite cursor of recs (the request's topics)
+      // into each topic's own.
+      position: (cursor, recs = order) => {
+        if (attempt !== this._attempt || !cursor) return;
+        const pos = positions(cursor, recs.length);
+        if (pos) pos.forEach((p, i) => { if (p) recs[i].pos = p; });
+      },
+      subscribed: (topic, cursor) => {
+        const rec = this._rec(h, topic, attempt);
+        if (!rec) return;
+        if (cursor) rec.pos = cursor;
+        for (const sub of [...rec.subs]) sub._open(transport);
+      },
+      refused: (topic, status, message, retryAfter) => {
+        const rec = this._rec(h, topic, attempt);
+        if (!rec) return;
+        const err = new Error(`${transport}: topic ${topic}: ${status} ${message}`);
+        err.status = status;
+        topics.delete(topic);
+        if (status === 503) { // full or broker down: ask again later
+          if (this.options.onError) this.options.onError(err, transport);
+          setTimeout(() => { if (h.current()) this._reconcile(); }, this._backoff(1, retryAfter));
+          return;
+        }
+        for (const sub of [...rec.subs]) sub._fail(err);
+      },
+    };
     try {
-      this._conn = TRANSPORTS[transport].call(this, this._urlFor(transport), h);
+      this._conn = TRANSPORTS[transport].call(this, this._urlFor(transport, topics && topics.keys()), h);
+      if (this._conn && topics) this._conn.topics = topics;
     } catch (err) {
       fail(err);
     }
@@ -152,6 +352,65 @@ export class Stream {
   }
 }
 
+// Subscription is one topic followed on a multiplexed stream. Several
+// subscriptions of one topic on one stream share its one subscription on
+// the wire; a later one gets the topic's events from then on.
+export class Subscription {
+  constructor(stream, rec, options) {
+    this.stream = stream;
+    this.topic = rec.name;
+    this.options = options;
+    this.closed = false;
+    this._rec = rec;
+    this._items = new Items();
+  }
+
+  // cursor is the topic's own position: the last event ID received, or
+  // where it started.
+  get cursor() { return this._rec.pos; }
+
+  // close ends the subscription; the stream unsubscribes the topic when no
+  // other subscription follows it. Idempotent.
+  close() {
+    if (this.closed) return;
+    this.stream._unsubscribe(this);
+    this._end();
+  }
+
+  [Symbol.asyncIterator]() {
+    return this._items.iterator(() => this.close());
+  }
+
+  _end() {
+    if (this.closed) return;
+    this.closed = true;
+    this._items.end();
+    if (this.options.onClose) this.options.onClose();
+  }
+
+  _event(event) {
+    if (this.closed) return;
+    if (this.options.onEvent) this.options.onEvent(event);
+    this._items.push({ type: 'event', event });
+  }
+
+  _gap(gap) {
+    if (this.closed) return;
+    if (this.options.onGap) this.options.onGap(gap);
+    this._items.push({ type: 'gap', gap });
+  }
+
+  _open(transport) {
+    if (!this.closed && this.options.onOpen) this.options.onOpen(transport);
+  }
+
+  _fail(err) {
+    if (this.closed) return;
+    if (this.options.onError) this.options.onError(err);
+    this.close();
+  }
+}
+
 function decodeEnvelope(env) {
   let data = env.data == null ? '' : env.data;
   if (env.base64) {
@@ -162,16 +421,42 @@ function decodeEnvelope(env) {
   return { id: env.id || '', event: env.event || '', data };
 }
 
+function parseGap(data) {
+  try { return JSON.parse(data); } catch { return { last: '', next: '' }; }
+}
+
+// muxEnvelope hands one envelope of a multiplexed poll answer or WebSocket
+// frame to h: an event of its topic, or a gap notice.
+function muxEnvelope(h, env, via) {
+  if (env.event === 'gap') h.topicGap(env.topic, parseGap(env.data), env.id);
+  else h.item(env.topic, decodeEnvelope(env), via);
+}
+
 const TRANSPORTS = {
   websocket(url, h) {
-    if (this.cursor) url.searchParams.set('cursor', this.cursor);
+    const cursor = h.cursor();
+    if (cursor) url.searchParams.set('cursor', cursor);
     const ws = new WebSocket(url);
-    ws.onopen = () => h.open();
+    const conn = { close: () => { ws.onclose = null; ws.close(1000); } };
+    ws.onopen = () => {
+      // Changes of the topic set now go as messages.
+      if (h.topics) conn.send = (msg) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
+      h.open();
+    };
     ws.onmessage = (m) => {
       if (typeof m.data !== 'string') return; // envelopes are text frames
       let env;
       try { env = JSON.parse(m.data); } catch { h.fail(new Error('websocket: frame is not a JSON envelope')); return; }
-      h.event(decodeEnvelope(env));
+      if (!h.topics) { h.event(decodeEnvelope(env)); return; }
+      switch (env.type) {
+        case 'subscribed': h.subscribed(env.topic, env.cursor); return;
+        case 'unsubscribed': return;
+        case 'error':
+          if (env.topic) h.refused(env.topic, env.status, env.message || '');
+          else if (h.current() && this.options.onError) this.options.onError(new Error('websocket: ' + (env.message || 'refused a message')), 'websocket');
+          return;
+        default: muxEnvelope(h, env);
+      }
     };
     ws.onerror = () => {}; // onclose follows with the code
     ws.onclose = (e) => {
@@ -179,7 +464,7 @@ const TRANSPORTS = {
       if (e.code === 1000) { h.fail(new Error('websocket: stream completed'), this.options.minBackoff); return; }
       h.fail(new Error(`websocket: closed ${e.code} ${e.reason}`));
     };
-    return { close: () => { ws.onclose = null; ws.close(1000); } };
+    return conn;
   },
 
   sse(url, h) {
@@ -187,31 +472,60 @@ const TRANSPORTS = {
     // in the query. Between them EventSource reconnects by itself, as the
     // spec says: it waits the server's retry: hint and resends
     // Last-Event-ID, which the server set even before the first event.
-    if (this.cursor) url.searchParams.set('lastEventId', this.cursor);
-    const es = new EventSource(url);
-    let names = new Set(), wasOpen = false, errors = 0;
-    const on = (name) => {
-      if (names.has(name)) return;
-      names.add(name);
-      es.addEventListener(name, (m) => h.event({ id: m.lastEventId, event: name, data: m.data }));
+    let es = null, stopped = false;
+    const ctl = new AbortController();
+    const start = () => {
+      if (stopped || !h.current()) return;
+      const cursor = h.cursor();
+      if (cursor) url.searchParams.set('lastEventId', cursor);
+      es = new EventSource(url);
+      let wasOpen = false, errors = 0;
+      const names = new Set();
+      const on = (name) => {
+        if (names.has(name)) return;
+        names.add(name);
+        es.addEventListener(name, (m) => dispatch(name, m));
+      };
+      const dispatch = (name, m) => {
+        if (!h.topics) { h.event({ id: m.lastEventId, event: name, data: m.data }); return; }
+        let d;
+        try { d = JSON.parse(m.data); } catch { h.fail(new Error('sse: data of a multiplexed event is not JSON')); return; }
+        if (name === 'gap') h.topicGap(d.topic, d);
+        else h.item(d.topic, { id: d.id || '', event: name, data: d.data == null ? '' : d.data });
+        h.position(m.lastEventId); // every topic's position
+      };
+      es.onopen = () => { wasOpen = true; errors = 0; h.open(); };
+      es.onmessage = (m) => dispatch('message', m);
+      on('gap');
+      for (const name of this.options.events || []) on(name);
+      es.addEventListener('error', (m) => {
+        if (m.data !== undefined) { // the server's "error" event: the producer failed
+          h.fail(new Error('sse: ' + m.data));
+          return;
+        }
+        errors++;
+        if (!wasOpen || es.readyState === EventSource.CLOSED || errors >= this.options.failuresBeforeFallback) {
+          h.fail(new Error('sse: connection failed'));
+        } else if (this.options.onError) {
+          this.options.onError(new Error('sse: reconnecting'), 'sse');
+        }
+      });
     };
-    es.onopen = () => { wasOpen = true; errors = 0; h.open(); };
-    es.onmessage = (m) => h.event({ id: m.lastEventId, event: 'message', data: m.data });
-    on('gap');
-    for (const name of this.options.events || []) on(name);
-    es.addEventListener('error', (m) => {
-      if (m.data !== undefined) { // the server's "error" event: the producer failed
-        h.fail(new Error('sse: ' + m.data));
-        return;
-      }
-      errors++;
-      if (!wasOpen || es.readyState === EventSource.CLOSED || errors >= this.options.failuresBeforeFallback) {
-        h.fail(new Error('sse: connection failed'));
-      } else if (this.options.onError) {
-        this.options.onError(new Error('sse: reconnecting'), 'sse');
-      }
-    });
-    return { close: () => es.close() };
+    const fresh = h.topics ? [...h.topics.values()].filter((r) => !r.pos) : [];
+    if (!fresh.length) start();
+    else {
+      // EventSource cannot read the opening id block that names where a
+      // topic without a position starts, so that a reopen (the topic set
+      // changed) would start it live again and lose what came between:
+      // ask a short poll first where each such topic stands.
+      const u = this._urlFor('poll', fresh.map((r) => r.name));
+      fetch(u, { headers: { Accept: 'application/json' }, signal: ctl.signal, cache: 'no-store' })
+        .then((res) => (res.ok ? res.json() : null))
+        .then((body) => { if (body && !stopped) pollAnswer(h, body, fresh, 'poll'); })
+        .catch(() => {}) // SSE opens anyway: the topic starts with live events
+        .finally(start);
+    }
+    return { close: () => { stopped = true; ctl.abort(); if (es) es.close(); } };
   },
 
   longpoll(url, h) {
@@ -223,15 +537,25 @@ const TRANSPORTS = {
   },
 };
 
+// pollAnswer hands a multiplexed poll answer of recs (the request's topics)
+// to h.
+function pollAnswer(h, body, recs, via) {
+  for (const env of body.events || []) muxEnvelope(h, env, via);
+  h.position(body.cursor, recs);
+}
+
 function pollLoop(url, h, long) {
   const ctl = new AbortController();
   let etag = '', stopped = false, opened = false, timer = null;
+  const recs = h.topics ? [...h.topics.values()] : null;
   const once = async () => {
     const u = new URL(url);
-    if (this.cursor) u.searchParams.set('cursor', this.cursor);
-    // A first long-poll without a cursor asks for its starting cursor at
-    // once (timeout=0s) instead of waiting for the first event.
-    if (long && !opened && !this.cursor) u.searchParams.set('timeout', '0s');
+    const cursor = h.cursor();
+    if (cursor) u.searchParams.set('cursor', cursor);
+    // A first long-poll that lacks a position asks for its starting cursor
+    // at once (timeout=0s) instead of waiting for the first event.
+    const lacking = recs ? recs.some((r) => !r.pos) : !cursor;
+    if (long && !opened && lacking) u.searchParams.set('timeout', '0s');
     else if (long && this.options.longPollTimeout) u.searchParams.set('timeout', String(this.options.longPollTimeout) + 'ms');
     const headers = { Accept: 'application/json' };
     if (etag) headers['If-None-Match'] = etag;
@@ -247,7 +571,8 @@ function pollLoop(url, h, long) {
     if (res.status === 204 || res.status === 304) {
       if (!opened) { opened = true; h.open(); }
       const c = res.headers.get('X-Cursor');
-      if (c && !this.cursor) this.cursor = c;
+      if (recs) h.position(c, recs);
+      else if (c && !this._cursor) this._cursor = c;
       timer = setTimeout(once, long ? 0 : this.options.pollInterval);
       return;
     }
@@ -257,9 +582,13 @@ function pollLoop(url, h, long) {
     if (stopped) return;
     if (!opened) { opened = true; h.open(); }
     etag = res.headers.get('ETag') || '';
-    if (body.gap) h.gap(body.gap);
-    for (const env of body.events || []) h.event(decodeEnvelope(env));
-    if (body.cursor) this.cursor = body.cursor;
+    if (recs) {
+      pollAnswer(h, body, recs);
+    } else {
+      if (body.gap) h.gap(body.gap);
+      for (const env of body.events || []) h.event(decodeEnvelope(env));
+      if (body.cursor && h.current()) this._cursor = body.cursor;
+    }
     const wait = long ? 0 : (body.retry != null ? body.retry : this.options.pollInterval);
     timer = setTimeout(once, (body.events || []).length && !long ? 0 : wait);
   };

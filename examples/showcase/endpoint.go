@@ -15,7 +15,8 @@ const maxPublish = 64 << 10
 // endpointRoutes mounts the hub's topics on one URL for every transport:
 // GET /topics/:topic negotiates (WebSocket upgrade, Accept, ?transport=),
 // POST /topics/:topic publishes the body and answers {"id": ...}. The
-// browser client is served at /_rxstream/rxstream.js.
+// browser client is served at /_rxstream/rxstream.js. GET /topics follows
+// several topics on one connection (topics.go).
 func (a *app) endpointRoutes() error {
 	s, err := sse.New(&sse.Options{Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
@@ -44,5 +45,5 @@ func (a *app) endpointRoutes() error {
 	}
 	ep.MountTopic(a.e, "/topics/:topic", a.hub, adapters.Param("topic"))
 	adapters.ServeClient(a.e)
-	return nil
+	return a.topicsRoute(s, lp)
 }

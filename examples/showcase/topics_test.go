@@ -1,0 +1,454 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/labstack/echo/v4"
+
+	"github.com/rxstream/rxstream/adapters"
+	"github.com/rxstream/rxstream/adapters/shortpoll"
+	"github.com/rxstream/rxstream/adapters/sse"
+	"github.com/rxstream/rxstream/internal/browsertest"
+)
+
+// muxPage installs window.mux in a page of the origin: one stream of the
+// browser client at path for several topics, recording what each topic's
+// subscription received. mux.open(transports) replaces the stream with
+// one on those transports, each topic resuming from its own cursor, as
+// the showcase's transport switch does.
+const muxPage = `(async () => {
+	const { connect } = await import('/_rxstream/rxstream.js');
+	const m = window.mux = { got: {}, gaps: [], opens: [], errors: [], live: {}, stream: null, subs: new Map() };
+	m.open = (path, transports) => {
+		const cursors = [...m.subs].map(([t, s]) => [t, s.cursor]);
+		if (m.stream) m.stream.close();
+		m.subs.clear();
+		m.live = {};
+		m.stream = connect(path, { transports, openTimeout: 10000,
+			onOpen: (t) => m.opens.push(t), onError: (e, t) => m.errors.push(t + ': ' + e.message) });
+		for (const [t, c] of cursors) m.sub(t, c);
+	};
+	m.sub = (topic, cursor) => {
+		m.got[topic] = m.got[topic] || [];
+		m.subs.set(topic, m.stream.subscribe(topic, { cursor,
+			onOpen: () => { m.live[topic] = (m.live[topic] || 0) + 1; },
+			onEvent: (e) => m.got[topic].push({ d: e.data, t: e.transport, topic: e.topic }),
+			onGap: (g) => m.gaps.push(g) }));
+	};
+})()`
+
+// muxState is window.mux as the test reads it.
+type muxState struct {
+	Got map[string][]struct {
+		D     string `json:"d"`
+		T     string `json:"t"`
+		Topic string `json:"topic"`
+	} `json:"got"`
+	Gaps   []map[string]string `json:"gaps"`
+	Opens  []string            `json:"opens"`
+	Errors []string            `json:"errors"`
+	Live   map[string]int      `json:"live"`
+}
+
+func readMux(t *testing.T, ctx context.Context) muxState {
+	t.Helper()
+	raw, err := chromedp.Run(ctx, chromedp.Evaluate[string](`JSON.stringify({got: mux.got, gaps: mux.gaps, opens: mux.opens, errors: mux.errors, live: mux.live})`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var m muxState
+	if err := json.Unmarshal([]byte(raw), &m); err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// waitMux polls window.mux until cond holds, for at most 30 s.
+func waitMux(t *testing.T, ctx context.Context, what string, cond func(muxState) bool) muxState {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		m := readMux(t, ctx)
+		if cond(m) {
+			return m
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s; the page has opens %v errors %v live %v gaps %v, events per topic %v", what, m.Opens, m.Errors, m.Live, m.Gaps, counts(m))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func counts(m muxState) map[string]int {
+	c := map[string]int{}
+	for topic, evs := range m.Got {
+		c[topic] = len(evs)
+	}
+	return c
+}
+
+func evalJS(t *testing.T, ctx context.Context, js string) {
+	t.Helper()
+	if err := chromedp.Do(ctx, chromedp.Evaluate[chromedp.Void](js, chromedp.EvalAwaitPromise)); err != nil {
+		t.Fatalf("%s: %v", js, err)
+	}
+}
+
+// subscribeJS subscribes topics in one tick.
+func subscribeJS(topics []string) string {
+	b, _ := json.Marshal(topics)
+	return fmt.Sprintf(`for (const t of %s) mux.sub(t)`, b)
+}
+
+// allLive: every topic's subscription is live on the current stream.
+func allLive(topics []string) func(muxState) bool {
+	return func(m muxState) bool {
+		for _, topic := range topics {
+			if m.Live[topic] == 0 {
+				return false
+			}
+		}
+		return true
+	}
+}
+
+// topicNames returns n topic names with prefix.
+func topicNames(prefix string, n int) []string {
+	var names []string
+	for i := range n {
+		names = append(names, fmt.Sprintf("%s%d", prefix, i))
+	}
+	return names
+}
+
+// topicLog publishes to topics and remembers, per topic, what it
+// published in order. All methods may be called concurrently.
+type topicLog struct {
+	t    *testing.T
+	base string
+	mu   sync.Mutex
+	sent map[string][]string
+}
+
+func newTopicLog(t *testing.T, base string) *topicLog {
+	return &topicLog{t: t, base: base, sent: map[string][]string{}}
+}
+
+func (l *topicLog) publish(topic string) {
+	l.mu.Lock()
+	data := topic + " " + strconv.Itoa(len(l.sent[topic])) + " 你好"
+	l.sent[topic] = append(l.sent[topic], data)
+	l.mu.Unlock()
+	resp, err := http.Post(l.base+"/topics/"+topic, "text/plain", strings.NewReader(data))
+	if err != nil {
+		l.t.Error(err)
+		return
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		l.t.Errorf("publish to %s: %s", topic, resp.Status)
+	}
+}
+
+// each publishes n events to every topic, round robin.
+func (l *topicLog) each(topics []string, n int) {
+	for range n {
+		for _, topic := range topics {
+			l.publish(topic)
+		}
+	}
+}
+
+// run publishes round robin to topics until stop is called, which returns
+// once the last publish has been answered.
+func (l *topicLog) run(topics []string) (stop func()) {
+	done := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for i := 0; i < 5000; i++ { // bounded
+			select {
+			case <-done:
+				return
+			case <-time.After(2 * time.Millisecond):
+			}
+			l.publish(topics[i%len(topics)])
+		}
+	}()
+	return func() { close(done); wg.Wait() }
+}
+
+// received: the page has as many events of each topic as were published.
+func (l *topicLog) received(m muxState) bool {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for topic, sent := range l.sent {
+		if len(m.Got[topic]) < len(sent) {
+			return false
+		}
+	}
+	return true
+}
+
+// check: every topic got what was published to it, once, in order, and
+// no gap notice.
+func (l *topicLog) check(t *testing.T, m muxState) {
+	t.Helper()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for topic, sent := range l.sent {
+		got := m.Got[topic]
+		var data []string
+		for _, ev := range got {
+			data = append(data, ev.D)
+			if ev.Topic != topic {
+				t.Errorf("an event of %s names topic %q", topic, ev.Topic)
+			}
+		}
+		if !slices.Equal(data, sent) {
+			t.Errorf("topic %s: got %d events %q, published %d %q", topic, len(data), data, len(sent), sent)
+		}
+	}
+	if len(m.Gaps) > 0 {
+		t.Errorf("gap notices %v", m.Gaps)
+	}
+}
+
+// topicRequests records the requests for several topics at once that an
+// origin's path serves: by transport, the topic sets each asked for, in
+// order, consecutive repeats counted once.
+type topicRequests struct {
+	mu   sync.Mutex
+	sets map[string][]string
+	n    map[string]int
+	ids  []string // Last-Event-ID headers of SSE requests
+}
+
+func watchTopics(e *echo.Echo, path string) *topicRequests {
+	r := &topicRequests{sets: map[string][]string{}, n: map[string]int{}}
+	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			req := c.Request()
+			if req.URL.Path == path && req.Method == http.MethodGet {
+				tr := req.URL.Query().Get("transport")
+				switch {
+				case adapters.IsWebSocketUpgrade(req):
+					tr = "websocket"
+				case tr == "":
+					tr = "sse"
+				}
+				set := strings.Join(req.URL.Query()["topic"], ",")
+				r.mu.Lock()
+				r.n[tr]++
+				if s := r.sets[tr]; len(s) == 0 || s[len(s)-1] != set {
+					r.sets[tr] = append(s, set)
+				}
+				if tr == "sse" {
+					r.ids = append(r.ids, req.Header.Get("Last-Event-ID"))
+				}
+				r.mu.Unlock()
+			}
+			return next(c)
+		}
+	})
+	return r
+}
+
+func (r *topicRequests) get(tr string) (sets []string, n int) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return slices.Clone(r.sets[tr]), r.n[tr]
+}
+
+// muxTransports are the transports that serve several topics on one
+// connection here.
+var muxTransports = []string{"sse", "longpoll", "poll"}
+
+// TestBrowserTopics follows 10 topics from one page over plain HTTP/1.1 on
+// each transport, on an origin and a tab of its own: five topics
+// subscribed in one tick open one connection; five more subscribed in one
+// tick, while the first five are being published to, change it once (one
+// reopen on SSE and the polls, not five); every topic receives everything
+// published to it once, in order.
+func TestBrowserTopics(t *testing.T) {
+	browser := browsertest.New(t)
+	for _, tr := range []string{"websocket", "sse", "longpoll", "poll"} {
+		t.Run(tr, func(t *testing.T) {
+			if !slices.Contains(muxTransports, tr) {
+				t.Skip("websocket.Server.Topics (several topics on one WebSocket) is not on this branch yet")
+			}
+			o := newOrigin(t, config{})
+			reqs := watchTopics(o.e, "/topics")
+			ctx := newTab(t, browser)
+			if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/_rxstream/rxstream.js")); err != nil {
+				t.Fatal(err)
+			}
+			evalJS(t, ctx, muxPage)
+			first, second := topicNames("a", 5), topicNames("b", 5)
+			all := append(slices.Clone(first), second...)
+			evalJS(t, ctx, fmt.Sprintf(`mux.open('/topics', [%q]); %s`, tr, subscribeJS(first)))
+			waitMux(t, ctx, "five topics live", allLive(first))
+			log := newTopicLog(t, o.api)
+			log.each(first, 3)
+			stop := log.run(first)
+			waitMux(t, ctx, "events while publishing", func(m muxState) bool { return len(m.Got["a0"]) > 5 })
+			evalJS(t, ctx, subscribeJS(second))
+			waitMux(t, ctx, "ten topics live", allLive(all))
+			waitMux(t, ctx, "events after the change", func(m muxState) bool { return len(m.Got["a0"]) > 10 })
+			stop()
+			log.each(all, 3)
+			m := waitMux(t, ctx, "every event", log.received)
+			log.check(t, m)
+			for topic, evs := range m.Got {
+				for _, ev := range evs {
+					if ev.T != tr && !(ev.T == "poll" && tr == "sse") { // SSE asks a short poll where new topics start
+						t.Fatalf("an event of %s came over %s", topic, ev.T)
+					}
+				}
+			}
+			sets, n := reqs.get(tr)
+			want := []string{strings.Join(first, ","), strings.Join(all, ",")}
+			if !slices.Equal(sets, want) {
+				t.Errorf("%s requests asked for the topic sets %q, want %q", tr, sets, want)
+			}
+			if (tr == "sse" || tr == "websocket") && n != len(want) {
+				t.Errorf("%d %s requests, want %d", n, tr, len(want))
+			}
+			for _, o := range m.Opens {
+				if o != tr {
+					t.Errorf("opened over %v", m.Opens)
+				}
+			}
+			if len(m.Errors) > 0 {
+				t.Errorf("errors %v", m.Errors)
+			}
+			t.Logf("%d events over %d %s requests", totalEvents(m), n, tr)
+		})
+	}
+}
+
+func totalEvents(m muxState) int {
+	n := 0
+	for _, evs := range m.Got {
+		n += len(evs)
+	}
+	return n
+}
+
+// TestBrowserTopicsSwitchTransports follows 10 topics while they are
+// published to and moves the page from transport to transport, each new
+// stream resuming every topic from its own cursor: nothing is lost or
+// repeated.
+func TestBrowserTopicsSwitchTransports(t *testing.T) {
+	o := newOrigin(t, config{})
+	ctx := browsertest.New(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/_rxstream/rxstream.js")); err != nil {
+		t.Fatal(err)
+	}
+	evalJS(t, ctx, muxPage)
+	topics := topicNames("s", 10)
+	order := append(slices.Clone(muxTransports[1:]), muxTransports...)
+	evalJS(t, ctx, fmt.Sprintf(`mux.open('/topics', [%q]); %s`, muxTransports[0], subscribeJS(topics)))
+	waitMux(t, ctx, "ten topics live", allLive(topics))
+	log := newTopicLog(t, o.api)
+	stop := log.run(topics)
+	for _, tr := range order {
+		before := totalEvents(readMux(t, ctx))
+		waitMux(t, ctx, "events before switching to "+tr, func(m muxState) bool { return totalEvents(m) >= before+20 })
+		evalJS(t, ctx, fmt.Sprintf(`mux.open('/topics', [%q])`, tr))
+		waitMux(t, ctx, tr+" live", allLive(topics))
+	}
+	waitMux(t, ctx, "events after the last switch", func(m muxState) bool { return len(m.Got["s0"]) > 0 })
+	stop()
+	m := waitMux(t, ctx, "every event", log.received)
+	log.check(t, m)
+	seen := map[string]bool{}
+	for _, evs := range m.Got {
+		for _, ev := range evs {
+			seen[ev.T] = true
+		}
+	}
+	for _, tr := range muxTransports {
+		if !seen[tr] {
+			t.Errorf("no event came over %s (events came over %v)", tr, seen)
+		}
+	}
+	if len(m.Errors) > 0 {
+		t.Errorf("errors %v", m.Errors)
+	}
+	t.Logf("%d events over %v", totalEvents(m), m.Opens)
+}
+
+// TestBrowserTopicsEventSourceReconnects follows 10 topics over SSE on a
+// route whose server is closed mid-stream (as at a deploy: the hub keeps
+// running, a new server takes over): the native EventSource reconnects by
+// itself, resending only the last id, and every topic resumes exactly.
+func TestBrowserTopicsEventSourceReconnects(t *testing.T) {
+	o := newOrigin(t, config{})
+	newSSE := func() *sse.Server {
+		s, err := sse.New(&sse.Options{ShutdownRetry: 100 * time.Millisecond})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	sp, err := shortpoll.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cur atomic.Pointer[sse.Server]
+	cur.Store(newSSE())
+	t.Cleanup(func() { cur.Load().Close() })
+	o.e.GET("/mux", func(c echo.Context) error {
+		if c.QueryParam("transport") == "poll" {
+			return sp.Topics(o.hub)(c)
+		}
+		return cur.Load().Topics(o.hub)(c)
+	})
+	reqs := watchTopics(o.e, "/mux")
+	ctx := browsertest.New(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/_rxstream/rxstream.js")); err != nil {
+		t.Fatal(err)
+	}
+	evalJS(t, ctx, muxPage)
+	topics := topicNames("r", 10)
+	evalJS(t, ctx, `mux.open('/mux', ['sse']); `+subscribeJS(topics))
+	waitMux(t, ctx, "ten topics live", allLive(topics))
+	log := newTopicLog(t, o.api)
+	stop := log.run(topics)
+	waitMux(t, ctx, "events", func(m muxState) bool { return totalEvents(m) >= 30 })
+	old := cur.Load()
+	cur.Store(newSSE()) // takes the reconnections
+	old.Close()         // ends every stream of the first server
+	waitMux(t, ctx, "the EventSource back", func(m muxState) bool { return len(m.Opens) >= 2 })
+	before := totalEvents(readMux(t, ctx))
+	waitMux(t, ctx, "events after the reconnection", func(m muxState) bool { return totalEvents(m) >= before+30 })
+	stop()
+	m := waitMux(t, ctx, "every event", log.received)
+	log.check(t, m)
+	_, n := reqs.get("sse")
+	reqs.mu.Lock()
+	ids := slices.Clone(reqs.ids)
+	reqs.mu.Unlock()
+	if n != 2 || ids[0] != "" || !strings.Contains(ids[1], ":") {
+		t.Errorf("SSE requests %d with Last-Event-ID %q: want the first without, the EventSource's own reconnection with the composite cursor", n, ids)
+	}
+	for _, e := range m.Errors {
+		if e != "sse: sse: reconnecting" {
+			t.Errorf("error %q: the client reconnected, not the EventSource", e)
+		}
+	}
+	t.Logf("%d events; opens %v; errors %v", totalEvents(m), m.Opens, m.Errors)
+}
