@@ -189,8 +189,9 @@ type Batch struct {
 }
 
 // Take returns up to max items that are ready now, without waiting: every
-// topic in turn gives what it has, starting with the topic after the one
-// the last Take started with. An empty Batch means nothing is ready; wait
+// topic in turn gives what it has, up to a fair share of max first, then
+// what room is left, starting with the topic after the one the last Take
+// started with. An empty Batch means nothing is ready; wait
 // on Ready. A subscription that fails (its queue overflowed, the hub
 // closed, its broker failed) ends the session: Take returns what it took
 // before, which must still be delivered, and the error.
@@ -200,9 +201,19 @@ func (s *Session) Take(ctx context.Context, max int) (Batch, error) {
 	n := len(s.topics)
 	start := s.next
 	s.next = (s.next + 1) % n
-	for k := 0; k < n && len(s.items) < max; k++ {
+	// A first round takes a fair share of max from each topic, a second
+	// what room is left.
+	share, rounds := (max+n-1)/n, 2*n
+	if n == 1 {
+		rounds = 1
+	}
+	for k := 0; k < rounds && len(s.items) < max; k++ {
 		t := &s.topics[(start+k)%n]
-		b, err := t.sub.Poll(ctx, max-len(s.items))
+		limit := max - len(s.items)
+		if k < n {
+			limit = min(limit, share)
+		}
+		b, err := t.sub.Poll(ctx, limit)
 		if err != nil {
 			return Batch{Items: s.items}, fmt.Errorf("topic %s: %w", t.name, err)
 		}
