@@ -20,6 +20,7 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rxstream/rxstream/adapters"
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/adapters/longpoll"
 	"github.com/rxstream/rxstream/adapters/shortpoll"
 	"github.com/rxstream/rxstream/adapters/sse"
@@ -35,9 +36,11 @@ import (
 // sees "" and fails the refusal rows.
 
 // item is what a client received, in the same form on every transport: an
-// event, or a gap notice (Event "gap", Data its JSON {"last","next"}).
+// event, or a gap notice (Event "gap", Data its JSON {"last","next"}); on a
+// multiplexed connection each names its topic and ID is the event's own.
 type item struct {
 	ID, Event, Data string
+	Topic           string
 }
 
 // answer is how a transport answered a request that asked for n items.
@@ -49,11 +52,58 @@ type answer struct {
 }
 
 // A target is one transport on one kind of route; get asks it for the
-// topic's items after the request's cursor, until it has n of them.
+// topic's items after the request's cursor, until it has n of them. A
+// multiplexed target follows the topic and a second one, "side", on which
+// nothing is published, with composite cursors; its items must all be the
+// topic's.
 type target struct {
-	name string
-	path string // the route, with :room
-	get  func(t *testing.T, base, topic string, h http.Header, q url.Values, n int) answer
+	name  string
+	path  string // the route, with :room; a multiplexed one takes ?topic=
+	multi bool
+	get   func(t *testing.T, u string, h http.Header, q url.Values, n int) answer
+}
+
+// ask is get for topic: the URL and, for a multiplexed target, the topics
+// and the cursor as a composite one (the topic's position, none for side).
+func (tg target) ask(t *testing.T, base, topic string, h http.Header, q url.Values, n int) answer {
+	t.Helper()
+	if !tg.multi {
+		return tg.get(t, base+tg.path+topic, h, q, n)
+	}
+	return tg.askMulti(t, base, topic, h, q, n, func(c string) string { return ":" + c + "," })
+}
+
+// askMulti asks a multiplexed target, with the cursors of h and q made
+// composite by composite.
+func (tg target) askMulti(t *testing.T, base, topic string, h http.Header, q url.Values, n int, composite func(string) string) answer {
+	t.Helper()
+	h2, q2 := http.Header{}, url.Values{}
+	for k, v := range h {
+		h2[k] = slices.Clone(v)
+		if k == "Last-Event-Id" || k == "Last-Event-ID" {
+			for i := range v {
+				h2[k][i] = composite(v[i])
+			}
+		}
+	}
+	for k, v := range q {
+		for _, x := range v {
+			if k == "cursor" || k == "lastEventId" {
+				x = composite(x)
+			}
+			q2.Add(k, x)
+		}
+	}
+	q2.Add("topic", topic)
+	q2.Add("topic", "side")
+	a := tg.get(t, base+tg.path, h2, q2, n)
+	for i, it := range a.items {
+		if it.Topic != topic {
+			t.Fatalf("item %d of topic %q, want %q: %+v", i, it.Topic, topic, it)
+		}
+		a.items[i].Topic = ""
+	}
+	return a
 }
 
 // mount serves hub on every target's route of e: the Endpoint on
@@ -66,6 +116,7 @@ func mount(t *testing.T, e *echo.Echo, hub *framework.Hub, authorize adapters.Au
 	}
 	t.Cleanup(ep.Close)
 	ep.MountTopic(e, "/rooms/:room", hub, adapters.Param("room"))
+	ep.MountTopics(e, "/topics", hub)
 
 	var mw []echo.MiddlewareFunc
 	if authorize != nil {
@@ -83,24 +134,47 @@ func mount(t *testing.T, e *echo.Echo, hub *framework.Hub, authorize adapters.Au
 	e.GET("/own/longpoll/:room", lp.Topic(hub, longpoll.Param("room"), nil), mw...)
 	e.GET("/own/poll/:room", (&shortpoll.Server{}).Topic(hub, shortpoll.Param("room")), mw...)
 	e.GET("/own/websocket/:room", ws.Topic(hub, rxws.Param("room")), mw...)
+
+	// Multiplexed routes ask the hook about each topic; their guard is the
+	// one the Endpoint sets.
+	guard := func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if authorize != nil {
+				transport.SetGuard(c, transport.Guard(authorize))
+			}
+			return next(c)
+		}
+	}
+	e.GET("/multi/sse", s.Topics(hub), guard)
+	e.GET("/multi/longpoll", lp.Topics(hub, nil), guard)
+	e.GET("/multi/poll", (&shortpoll.Server{}).Topics(hub), guard)
+	e.GET("/multi/websocket", ws.Topics(hub), guard)
+
 }
 
 func targets() []target {
 	var ts []target
-	for _, route := range []string{"endpoint", "own"} {
+	for _, route := range []string{"endpoint", "own", "endpoint-multi", "multi"} {
 		for _, tr := range []string{"sse", "longpoll", "poll", "websocket"} {
-			path := "/own/" + tr + "/"
-			if route == "endpoint" {
-				path = "/rooms/"
+			tg := target{name: route + "/" + tr}
+			negotiate := true
+			switch route {
+			case "endpoint":
+				tg.path = "/rooms/"
+			case "own":
+				tg.path, negotiate = "/own/"+tr+"/", false
+			case "endpoint-multi":
+				tg.path, tg.multi = "/topics", true
+			case "multi":
+				tg.path, tg.multi, negotiate = "/multi/"+tr, true, false
 			}
-			tg := target{name: route + "/" + tr, path: path}
 			switch tr {
 			case "sse":
-				tg.get = sseGet(path, route == "endpoint")
+				tg.get = sseGet(negotiate, tg.multi)
 			case "longpoll", "poll":
-				tg.get = pollGet(path, tr, route == "endpoint")
+				tg.get = pollGet(tr, negotiate)
 			case "websocket":
-				tg.get = wsGet(path)
+				tg.get = wsGet()
 			}
 			ts = append(ts, tg)
 		}
@@ -108,11 +182,11 @@ func targets() []target {
 	return ts
 }
 
-func sseGet(path string, negotiate bool) func(*testing.T, string, string, http.Header, url.Values, int) answer {
-	return func(t *testing.T, base, topic string, h http.Header, q url.Values, n int) answer {
+func sseGet(negotiate, multi bool) func(*testing.T, string, http.Header, url.Values, int) answer {
+	return func(t *testing.T, u string, h http.Header, q url.Values, n int) answer {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		req := request(t, ctx, base+path+topic, h, q)
+		req := request(t, ctx, u, h, q)
 		if negotiate {
 			req.Header.Set("Accept", "text/event-stream")
 		}
@@ -131,15 +205,29 @@ func sseGet(path string, negotiate bool) func(*testing.T, string, string, http.H
 			if err != nil {
 				t.Fatalf("after %d of %d items: %v", len(a.items), n, err)
 			}
-			a.items = append(a.items, notice(item{ev.ID, ev.Name, string(ev.Data)}))
+			it := item{ID: ev.ID, Event: ev.Name, Data: string(ev.Data)}
+			if multi { // the data names the topic, and the event's own ID
+				var m struct {
+					Topic, ID, Data, Last, Next string
+				}
+				if err := json.Unmarshal(ev.Data, &m); err != nil {
+					t.Fatal(err)
+				}
+				it.Topic, it.ID, it.Data = m.Topic, m.ID, m.Data
+				if ev.Name == "gap" {
+					g, _ := json.Marshal(framework.Gap{Last: m.Last, Next: m.Next})
+					it.Data = string(g)
+				}
+			}
+			a.items = append(a.items, notice(it))
 		}
 		a.cursor = d.LastEventID()
 		return a
 	}
 }
 
-func pollGet(path, transport string, negotiate bool) func(*testing.T, string, string, http.Header, url.Values, int) answer {
-	return func(t *testing.T, base, topic string, h http.Header, q url.Values, n int) answer {
+func pollGet(transport string, negotiate bool) func(*testing.T, string, http.Header, url.Values, int) answer {
+	return func(t *testing.T, u string, h http.Header, q url.Values, n int) answer {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		q = maps(q)
@@ -149,7 +237,7 @@ func pollGet(path, transport string, negotiate bool) func(*testing.T, string, st
 		if transport == "longpoll" {
 			q.Set("timeout", "2s") // a gap alone is held until then
 		}
-		resp, err := http.DefaultClient.Do(request(t, ctx, base+path+topic, h, q))
+		resp, err := http.DefaultClient.Do(request(t, ctx, u, h, q))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -159,7 +247,7 @@ func pollGet(path, transport string, negotiate bool) func(*testing.T, string, st
 			return a
 		}
 		var body struct {
-			Events []struct{ ID, Event, Data string }
+			Events []struct{ Topic, ID, Event, Data string }
 			Cursor string
 			Gap    *framework.Gap
 		}
@@ -171,18 +259,18 @@ func pollGet(path, transport string, negotiate bool) func(*testing.T, string, st
 			a.items = append(a.items, item{Event: "gap", Data: string(g)})
 		}
 		for _, ev := range body.Events {
-			a.items = append(a.items, item{ev.ID, ev.Event, ev.Data})
+			a.items = append(a.items, notice(item{ev.ID, ev.Event, ev.Data, ev.Topic}))
 		}
 		a.cursor = body.Cursor
 		return a
 	}
 }
 
-func wsGet(path string) func(*testing.T, string, string, http.Header, url.Values, int) answer {
-	return func(t *testing.T, base, topic string, h http.Header, q url.Values, n int) answer {
+func wsGet() func(*testing.T, string, http.Header, url.Values, int) answer {
+	return func(t *testing.T, u string, h http.Header, q url.Values, n int) answer {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		u := "ws" + strings.TrimPrefix(base, "http") + path + topic
+		u = "ws" + strings.TrimPrefix(u, "http")
 		if len(q) > 0 {
 			u += "?" + q.Encode()
 		}
@@ -195,19 +283,36 @@ func wsGet(path string) func(*testing.T, string, string, http.Header, url.Values
 		}
 		defer c.CloseNow()
 		a := answer{status: http.StatusOK}
+		pos := map[string]string{} // a multiplexed connection's cursor per topic
 		for len(a.items) < n {
 			_, b, err := c.Read(ctx)
 			if err != nil {
 				t.Fatalf("after %d of %d items: %v", len(a.items), n, err)
 			}
-			var env struct{ ID, Event, Data string }
+			var env struct{ Type, Topic, ID, Event, Data, Cursor string }
 			if err := json.Unmarshal(b, &env); err != nil {
 				t.Fatal(err)
 			}
-			a.items = append(a.items, notice(item{env.ID, env.Event, env.Data}))
+			if env.Type == "subscribed" { // a multiplexed topic's start
+				pos[env.Topic] = env.Cursor
+				continue
+			}
+			if env.ID != "" {
+				pos[env.Topic] = env.ID
+			}
+			a.items = append(a.items, notice(item{env.ID, env.Event, env.Data, env.Topic}))
 			if env.ID != "" {
 				a.cursor = env.ID
 			}
+		}
+		if topics := q["topic"]; len(topics) > 0 {
+			// A multiplexed connection's client builds its composite
+			// cursor from each topic's own.
+			var cs []string
+			for _, tp := range topics {
+				cs = append(cs, pos[tp])
+			}
+			a.cursor = ":" + strings.Join(cs, ",")
 		}
 		return a
 	}
@@ -412,7 +517,7 @@ func TestContract(t *testing.T) {
 					if row.want != nil {
 						want = row.want(id)
 					}
-					a := tg.get(t, ts.URL, topic, h, q, len(want))
+					a := tg.ask(t, ts.URL, topic, h, q, len(want))
 					if a.status != row.status {
 						t.Fatalf("status %d, want %d", a.status, row.status)
 					}
@@ -436,7 +541,12 @@ func TestContract(t *testing.T) {
 					if a.cursor == "" {
 						t.Fatal("no cursor to resume from")
 					}
-					a = tg.get(t, ts.URL, topic, nil, query("cursor", a.cursor), 1)
+					q = query("cursor", a.cursor)
+					if tg.multi { // the cursor is composite already
+						a = tg.askMulti(t, ts.URL, topic, nil, q, 1, func(c string) string { return c })
+					} else {
+						a = tg.ask(t, ts.URL, topic, nil, q, 1)
+					}
 					if want := []item{ev(next, "next")}; a.status != 200 || !slices.Equal(a.items, want) {
 						t.Fatalf("resuming: status %d, %v, want %v", a.status, a.items, want)
 					}
@@ -491,4 +601,75 @@ func must[T any](v T, err error) T {
 		panic(err)
 	}
 	return v
+}
+
+// TestMultiplexedRefusals: what only a multiplexed request can get wrong
+// is refused alike by every transport, naming what is wrong.
+func TestMultiplexedRefusals(t *testing.T) {
+	hub := must(framework.NewHub(nil))
+	defer hub.Close()
+	e := echo.New()
+	mount(t, e, hub, func(c echo.Context, topic string, a adapters.Action) error {
+		if topic == "admin" {
+			return errors.New("admins only")
+		}
+		return nil
+	})
+	ts := httptest.NewServer(e)
+	defer ts.Close()
+	many := url.Values{}
+	for i := range 65 {
+		many.Add("topic", fmt.Sprint("t", i))
+	}
+	for _, row := range []struct {
+		name   string
+		q      url.Values
+		status int
+		says   string
+	}{
+		{"no topic", url.Values{}, 400, "no topic"},
+		{"a topic named twice", url.Values{"topic": {"a", "b", "a"}}, 400, `"a" named twice`},
+		{"more topics than allowed", many, 400, "65 topics, at most 64"},
+		{"an invalid topic", url.Values{"topic": {"a", "a..b"}}, 400, "a..b"},
+		{"a cursor for another number of topics", url.Values{"topic": {"a", "b"}, "cursor": {"x1:1,2,3"}}, 400, "names 3 topics, the request 2"},
+		{"one topic the hook refuses", url.Values{"topic": {"a", "admin"}}, 403, "admins only"},
+	} {
+		t.Run(row.name, func(t *testing.T) {
+			for _, tg := range targets() {
+				if !tg.multi {
+					continue
+				}
+				t.Run(tg.name, func(t *testing.T) {
+					status, msg := refusal(t, tg, ts.URL+tg.path, row.q)
+					if status != row.status || !strings.Contains(msg, row.says) {
+						t.Fatalf("%d %q, want %d saying %q", status, msg, row.status, row.says)
+					}
+				})
+			}
+		})
+	}
+}
+
+// refusal asks tg and returns the status and message of its refusal.
+func refusal(t *testing.T, tg target, u string, q url.Values) (int, string) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	q = maps(q)
+	var h http.Header
+	switch {
+	case strings.HasSuffix(tg.name, "/websocket"):
+		h = http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"},
+			"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
+	case strings.HasPrefix(tg.name, "endpoint"):
+		q.Set("transport", map[string]string{"/sse": "sse", "/longpoll": "longpoll", "/poll": "poll"}[tg.name[strings.LastIndex(tg.name, "/"):]])
+	}
+	resp, err := http.DefaultClient.Do(request(t, ctx, u, h, q))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var body struct{ Message string }
+	json.NewDecoder(resp.Body).Decode(&body)
+	return resp.StatusCode, body.Message
 }

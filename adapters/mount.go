@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
@@ -137,14 +138,46 @@ func (ep *Endpoint) Topic(hub *framework.Hub, name func(echo.Context) string) ec
 	serve := ep.negotiated(handlers, ep.enabled)
 	publish := ep.publisher(hub, name)
 	return func(c echo.Context) error {
-		if ep.opts.Authorize != nil {
-			// The transports' front end asks it, with the topic it reads.
-			transport.SetGuard(c, transport.Guard(ep.opts.Authorize))
-		}
+		ep.guard(c)
 		if c.Request().Method == http.MethodPost {
 			return publish(c)
 		}
 		return serve(c)
+	}
+}
+
+// Topics returns a handler that serves several hub topics in one request,
+// those of its topic query parameters (?topic=a&topic=b), on the transport
+// [Negotiate] picks: one connection for a page's every topic. Each topic is
+// authorized on its own ([Options.Authorize]); events name their topic,
+// and one composite cursor resumes them all, on every transport (see the
+// transports' Topics). Register it for GET, or use [Endpoint.MountTopics];
+// publishing stays on each topic's own URL.
+func (ep *Endpoint) Topics(hub *framework.Hub) echo.HandlerFunc {
+	o := &ep.opts
+	handlers := [ShortPoll + 1]echo.HandlerFunc{
+		WebSocket: o.WebSocket.Topics(hub),
+		SSE:       o.SSE.Topics(hub),
+		LongPoll:  o.LongPoll.Topics(hub, o.LongPollHandler),
+		ShortPoll: o.ShortPoll.Topics(hub),
+	}
+	serve := ep.negotiated(handlers, ep.enabled)
+	return func(c echo.Context) error {
+		ep.guard(c)
+		return serve(c)
+	}
+}
+
+// MountTopics registers [Endpoint.Topics] at path on r for GET.
+func (ep *Endpoint) MountTopics(r Router, path string, hub *framework.Hub) {
+	r.GET(path, ep.Topics(hub))
+}
+
+// guard hands the Authorize hook to the transports' front end, which asks
+// it with each topic it reads.
+func (ep *Endpoint) guard(c echo.Context) {
+	if ep.opts.Authorize != nil {
+		transport.SetGuard(c, transport.Guard(ep.opts.Authorize))
 	}
 }
 
@@ -153,20 +186,26 @@ func (ep *Endpoint) Topic(hub *framework.Hub, name func(echo.Context) string) ec
 // cursor is the client's resume cursor ("" on a first connection).
 type Producer func(c echo.Context, cursor string) (rxgo.Observable, error)
 
+// ShortPollWait is how long a short-poll of a producer waits for the
+// producer's first items: a producer keeps no history, so a short-poll
+// answers with what a fresh one emits at once (a snapshot, the current
+// value), or 204 No Content.
+const ShortPollWait = 50 * time.Millisecond
+
 // Stream returns a handler that serves the observable p makes for each
-// request on the transport [Negotiate] picks. Short-poll is not offered for
-// producers (it answers with what is retained, and a producer retains
-// nothing); a long-poll answers with the producer's first items.
+// request on the transport [Negotiate] picks. A long-poll answers with the
+// producer's first items; a short-poll with those it emits within
+// [ShortPollWait].
 func (ep *Endpoint) Stream(p Producer) echo.HandlerFunc {
 	o := &ep.opts
 	handlers := [ShortPoll + 1]echo.HandlerFunc{
 		WebSocket: o.WebSocket.Stream(websocket.Producer(p)),
 		SSE:       o.SSE.Stream(sse.Producer(p)),
 		LongPoll:  o.LongPoll.Stream(longpoll.Producer(p), o.LongPollHandler),
+		// The long-poll's producer path, with a short-poll's patience.
+		ShortPoll: o.LongPoll.Stream(longpoll.Producer(p), &longpoll.HandlerOptions{Timeout: ShortPollWait, BatchWindow: -1}),
 	}
-	enabled := ep.enabled
-	enabled[ShortPoll] = false
-	serve := ep.negotiated(handlers, enabled)
+	serve := ep.negotiated(handlers, ep.enabled)
 	if ep.opts.Authorize == nil {
 		return serve
 	}

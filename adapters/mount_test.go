@@ -215,8 +215,10 @@ func TestStreamEndpoint(t *testing.T) {
 	if got := take(t, lp.Events(), 1); got[0] != "0" {
 		t.Fatalf("long-poll: %v", got)
 	}
-	if code, body := status(t, "GET", s.url+"/count?transport=poll", "", nil); code != 400 {
-		t.Fatalf("short-poll of a producer: %d %s", code, body)
+	// A short-poll gets what a fresh producer emits at once: its first.
+	sp, _ := shortpoll.NewClient(s.url+"/count?transport=poll", nil)
+	if got := take(t, sp.Events(), 2); got[0] != "0" || got[1] != "0" {
+		t.Fatalf("short-poll: %v", got)
 	}
 }
 

@@ -206,6 +206,11 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 	}
 	nopts := append(append([]nats.Option(nil), o.NATSOptions...),
 		nats.MaxReconnects(-1),
+		// No publish is held for the reconnection: nats.go would send it
+		// once reconnected, after Publish had answered ErrUnavailable, and
+		// a publisher told of a failure that retries would store the event
+		// twice (seen as an event "published" while NATS was down).
+		nats.ReconnectBufSize(-1),
 		nats.ReconnectWait(o.ReconnectWait),
 		nats.Timeout(o.Timeout),
 		nats.DisconnectErrHandler(b.disconnected),
@@ -360,7 +365,7 @@ func (b *Broker) unavailable(ctx context.Context, err error) error {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, nats.ErrTimeout) ||
 		errors.Is(err, nats.ErrConnectionClosed) || errors.Is(err, nats.ErrNoResponders) ||
 		errors.Is(err, jetstream.ErrNoStreamResponse) || errors.Is(err, nats.ErrConnectionReconnecting) ||
-		errors.Is(err, nats.ErrDisconnected) {
+		errors.Is(err, nats.ErrDisconnected) || errors.Is(err, nats.ErrReconnectBufExceeded) {
 		return fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	return err

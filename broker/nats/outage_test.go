@@ -248,3 +248,31 @@ func TestStopDeletesConsumer(t *testing.T) {
 		t.Fatalf("%d consumers after Close", n)
 	}
 }
+
+// TestNoPublishHeldForReconnection: while the broker's connection is
+// reconnecting, a publish fails at once instead of waiting in nats.go's
+// buffer to be sent once NATS is back, after Publish had already answered
+// ErrUnavailable: a publisher that retried what failed would then store the
+// event twice.
+func TestNoPublishHeldForReconnection(t *testing.T) {
+	ns := startNATS(t)
+	b := newBroker(t, natsbroker.Options{URL: ns.url()})
+	ns.stop()
+	deadline := time.Now().Add(10 * time.Second)
+	for !b.Conn().IsReconnecting() {
+		if time.Now().After(deadline) {
+			t.Fatal("never saw NATS go away")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	// What Publish does underneath, at the moment it can race the
+	// disconnection: write the message on the connection.
+	if err := b.Conn().Publish(natsbroker.DefaultPrefix+".t", []byte("held?")); !errors.Is(err, nats.ErrReconnectBufExceeded) {
+		t.Fatalf("publish while reconnecting: %v; want it refused at once", err)
+	}
+	ns.start()
+	waitConnected(t, b)
+	if p, err := b.Read(context.Background(), "t", 0, 10); err != nil || len(p.Records) != 0 {
+		t.Fatalf("after NATS came back: %v, %d events stored; want none", err, len(p.Records))
+	}
+}

@@ -15,15 +15,17 @@ import (
 // transport takes, on its own routes and behind the Endpoint, so that a
 // contract is written once and cannot drift between transports:
 //
-//  1. the topic comes from the route's one name function;
-//  2. the cursor is read under every spelling ([RequestCursor]);
-//  3. the Endpoint's authorization hook ([SetGuard]) is asked about that
+//  1. each topic comes from the route's one name function (or, multiplexed,
+//     the request's topic parameters) and is checked ([Check]);
+//  2. the Endpoint's authorization hook ([SetGuard]) is asked about that
 //     same topic;
+//  3. the cursor is read under every spelling ([RequestCursor]);
 //  4. the subscription is made, and every error becomes one [Refusal]
-//     with the same status on every transport.
+//     with the same status on every transport ([Refuse]).
 //
-// A transport renders a Refusal its own way (long-poll through its OnError
-// callback), but never decides its status.
+// The session package's Open composes these for hub topics; publishing
+// uses [Topic]. A transport renders a Refusal its own way (long-poll
+// through its OnError callback), but never decides its status.
 
 // DefaultRetryAfter is the base of the jittered Retry-After of a 503 when
 // the transport has no option of its own for it.
