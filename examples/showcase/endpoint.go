@@ -15,8 +15,9 @@ const maxPublish = 64 << 10
 // endpointRoutes mounts the hub's topics on one URL for every transport:
 // GET /topics/:topic negotiates (WebSocket upgrade, Accept, ?transport=),
 // POST /topics/:topic publishes the body and answers {"id": ...}. The
-// browser client is served at /_rxstream/rxstream.js. GET /topics follows
-// several topics on one connection (topics.go).
+// browser client is served at /_rxstream/rxstream.js. GET /topics?topic=a&topic=b
+// follows several topics on one connection, negotiated the same way: the
+// page's one stream for all its topic panels.
 func (a *app) endpointRoutes() error {
 	s, err := sse.New(&sse.Options{Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
@@ -44,6 +45,7 @@ func (a *app) endpointRoutes() error {
 		return err
 	}
 	ep.MountTopic(a.e, "/topics/:topic", a.hub, adapters.Param("topic"))
+	ep.MountTopics(a.e, "/topics", a.hub)
 	adapters.ServeClient(a.e)
-	return a.topicsRoute(s, lp)
+	return nil
 }

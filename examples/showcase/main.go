@@ -8,6 +8,7 @@
 //	GET  /                             the page: a chat on every transport, a panel per transport
 //	GET  /?panels=chat,sse             the page with only the panels named (chat, sse, poll, ws)
 //	GET  /topics/:topic                one URL, every transport (WebSocket, SSE, long-poll, poll)
+//	GET  /topics?topic=a&topic=b       several topics on one connection, every transport
 //	POST /topics/:topic                publish the request body; answers {"id": ...}
 //	GET  /topics/:topic/sse            the topic on one transport each: also /longpoll, /poll, /ws
 //	GET  /sse/interval?every=10s       Flux.interval(...).map(seq -> "new message") over SSE
