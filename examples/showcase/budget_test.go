@@ -18,9 +18,9 @@ import (
 // have held browsertest.MaxPerOrigin HTTP connections to its origin at once
 // (newOrigin checks). A panel that adds a stream fails here, by name,
 // instead of making another browser test flaky. Measured: each of these
-// pages held at most 2 or 3 HTTP connections at once, the whole page 7
-// (five streams, a short poll, and the page's own loads), which is why the
-// browser tests over HTTP/1.1 load only the panels they check.
+// pages held at most 2 or 3 HTTP connections at once. With every topic
+// panel on the page's one connection, the whole page holds two streams of
+// its own (the interval and the deferred poll) besides it.
 func TestBrowserConnectionBudget(t *testing.T) {
 	names, _, err := panelNames()
 	if err != nil {

@@ -92,18 +92,18 @@ func TestPollShutdown(t *testing.T) {
 	}
 }
 
-// TestBrowserPoll opens the page in headless Chromium: the deferred result
-// arrives, and a published event reaches the long-poll and short-poll
-// panels.
+// TestBrowserPoll opens the page in headless Chromium with its connection
+// on long-poll: the deferred result arrives, and a published event reaches
+// the panel's two topic lists.
 func TestBrowserPoll(t *testing.T) {
 	o := newOrigin(t, config{})
 	ctx := browsertest.New(t)
 	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx,
-		chromedp.Navigate(o.URL+"/?panels=poll"),
-		chromedp.Poll[chromedp.Void](`document.querySelector('#poll-long .state').textContent.startsWith('waiting')`),
-		chromedp.Poll[chromedp.Void](`document.querySelector('#poll-short .state').textContent.includes('polls')`),
+		chromedp.Navigate(o.URL+"/?panels=poll&transport=longpoll"),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#poll-long .state').textContent === 'open over longpoll'`),
+		chromedp.Poll[chromedp.Void](`document.querySelector('#poll-short .state').textContent === 'open over longpoll'`),
 	); err != nil {
 		t.Fatal(err)
 	}
