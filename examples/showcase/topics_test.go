@@ -452,3 +452,44 @@ func TestBrowserTopicsEventSourceReconnects(t *testing.T) {
 	}
 	t.Logf("%d events; opens %v; errors %v", totalEvents(m), m.Opens, m.Errors)
 }
+
+// TestBrowserTwoTabsHTTP1 opens the whole page in two tabs of one browser
+// over plain HTTP/1.1: with every topic panel on the page's one connection
+// (a WebSocket), both tabs together stay under the browser's six
+// connections per origin (newOrigin checks), every panel of each is live,
+// and a message typed in one tab shows in both.
+func TestBrowserTwoTabsHTTP1(t *testing.T) {
+	o := newOrigin(t, config{})
+	a := browsertest.New(t)
+	b := newTab(t, a)
+	for _, tab := range []context.Context{a, b} {
+		if err := chromedp.Do(tab, chromedp.Navigate(o.URL+"/")); err != nil {
+			t.Fatal(err)
+		}
+		waitChat(t, tab, "open", func(r received) bool { return len(r.Transports) > 0 })
+	}
+	if err := chromedp.Do(a,
+		chromedp.SendKeys(`#chat-form input[name=text]`, "hello from tab A ✓"),
+		chromedp.Click(`#chat-form button`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	for _, tab := range []context.Context{a, b} {
+		r := waitChat(t, tab, "the message", func(r received) bool { return len(r.Events) > 0 })
+		var msg struct{ Text string }
+		json.Unmarshal([]byte(r.Events[0].Data), &msg)
+		if msg.Text != "hello from tab A ✓" {
+			t.Fatalf("tab got %q", r.Events[0].Data)
+		}
+		for _, panel := range []string{"#sse-topic", "#poll-long", "#poll-short", "#ws-topic"} {
+			if err := chromedp.Do(tab, chromedp.WaitVisible(panel+` ol li`)); err != nil {
+				t.Fatal(panel, err)
+			}
+		}
+	}
+	time.Sleep(4 * time.Second) // longer than any panel's cycle (the deferred poll's 3 s)
+	for _, tab := range []context.Context{a, b} {
+		checkPanelsLive(t, tab)
+	}
+	browsertest.Screenshot(t, b, "showcase-two-tabs-http1.png")
+}

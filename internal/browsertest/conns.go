@@ -20,7 +20,9 @@ type Conns struct {
 	mu       sync.Mutex
 	http     map[net.Conn]bool // open, not hijacked
 	ws       map[net.Conn]bool // hijacked (WebSockets), until closed
+	active   map[net.Conn]bool // serving a request now
 	maxHTTP  int
+	maxBusy  int
 	maxWS    int
 	accepted int
 	hijacked int
@@ -31,11 +33,19 @@ type Conns struct {
 // connection, which TLS wraps).
 func (c *Conns) Count(srv *httptest.Server) {
 	c.mu.Lock()
-	c.http, c.ws = map[net.Conn]bool{}, map[net.Conn]bool{}
+	c.http, c.ws, c.active = map[net.Conn]bool{}, map[net.Conn]bool{}, map[net.Conn]bool{}
 	c.mu.Unlock()
 	srv.Listener = &countingListener{Listener: srv.Listener, c: c}
 	prev := srv.Config.ConnState
 	srv.Config.ConnState = func(conn net.Conn, s http.ConnState) {
+		c.mu.Lock()
+		if s == http.StateActive {
+			c.active[conn] = true
+			c.maxBusy = max(c.maxBusy, len(c.active))
+		} else {
+			delete(c.active, conn)
+		}
+		c.mu.Unlock()
 		if s == http.StateHijacked {
 			c.mu.Lock()
 			if c.http[conn] {
@@ -60,6 +70,22 @@ func (c *Conns) Max() (http, websocket int) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.maxHTTP, c.maxWS
+}
+
+// MaxBusy reports the most HTTP connections serving a request at once so
+// far (a WebSocket until its upgrade): what [MaxPerOrigin] really bounds,
+// since the browser reuses an idle connection of the origin for its next
+// request instead of waiting. [Conns.Max] counts idle ones too.
+func (c *Conns) MaxBusy() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.maxBusy
+}
+
+func (c *Conns) busy() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return len(c.active)
 }
 
 // Accepted reports how many connections the server accepted in all, and how

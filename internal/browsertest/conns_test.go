@@ -68,3 +68,58 @@ func TestConns(t *testing.T) {
 		time.Sleep(10 * time.Millisecond)
 	}
 }
+
+// TestConnsBusy holds two requests at once on two connections, lets them
+// end, and holds one more on a third: 3 connections were open at once, at
+// most 2 of them serving a request.
+func TestConnsBusy(t *testing.T) {
+	hold := make(chan struct{})
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		<-hold
+		w.Write([]byte("ok"))
+	}))
+	var c Conns
+	c.Count(srv)
+	srv.Start()
+	defer srv.Close()
+	wait := func(what string, cond func() bool) {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !cond() {
+			if time.Now().After(deadline) {
+				t.Fatalf("timed out waiting for %s", what)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+	var readers []*bufio.Reader
+	request := func() {
+		conn, err := net.Dial("tcp", srv.Listener.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { conn.Close() })
+		if _, err := conn.Write([]byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n")); err != nil {
+			t.Fatal(err)
+		}
+		readers = append(readers, bufio.NewReader(conn))
+	}
+	request()
+	request()
+	wait("two busy", func() bool { return c.busy() == 2 })
+	for range 2 {
+		hold <- struct{}{}
+	}
+	for _, r := range readers {
+		if _, err := r.ReadString('\n'); err != nil {
+			t.Fatal(err)
+		}
+	}
+	wait("both idle", func() bool { return c.busy() == 0 })
+	request()
+	wait("the third busy", func() bool { return c.busy() == 1 })
+	if h, _ := c.Max(); h != 3 || c.MaxBusy() != 2 {
+		t.Errorf("Max() = %d, MaxBusy() = %d, want 3 and 2", h, c.MaxBusy())
+	}
+	hold <- struct{}{}
+}
