@@ -280,8 +280,8 @@ var muxTransports = []string{"websocket", "sse", "longpoll", "poll"}
 // subscribed in one tick open one connection; five more subscribed in one
 // tick, while the first five are being published to, change it once (one
 // reopen on SSE and the polls, not five; subscribe messages on the one
-// WebSocket); every topic receives everything published to it once, in
-// order.
+// WebSocket), and so does closing those five in one tick; every topic
+// receives everything published to it while subscribed once, in order.
 func TestBrowserTopics(t *testing.T) {
 	browser := browsertest.New(t)
 	for _, tr := range []string{"websocket", "sse", "longpoll", "poll"} {
@@ -306,6 +306,22 @@ func TestBrowserTopics(t *testing.T) {
 			waitMux(t, ctx, "events after the change", func(m muxState) bool { return len(m.Got["a0"]) > 10 })
 			stop()
 			log.each(all, 3)
+			log.check(t, waitMux(t, ctx, "every event", log.received))
+			// Closing the second five in one tick unsubscribes them at once
+			// (one reopen, or unsubscribe messages), the first five going on.
+			evalJS(t, ctx, fmt.Sprintf(`for (const t of %s) mux.subs.get(t).close()`, mustJSON(second)))
+			want := []string{strings.Join(first, ","), strings.Join(all, ","), strings.Join(first, ",")}
+			if tr == "websocket" {
+				want = want[:1] // the others go as messages
+			}
+			waitFor(t, "the second five unsubscribed", func() bool {
+				if tr == "websocket" || tr == "sse" {
+					return o.hub.Stats().Subscribers == len(first)
+				}
+				sets, _ := reqs.get(tr)
+				return len(sets) == len(want)
+			})
+			log.each(first, 2)
 			m := waitMux(t, ctx, "every event", log.received)
 			log.check(t, m)
 			for topic, evs := range m.Got {
@@ -316,10 +332,6 @@ func TestBrowserTopics(t *testing.T) {
 				}
 			}
 			sets, n := reqs.get(tr)
-			want := []string{strings.Join(first, ","), strings.Join(all, ",")}
-			if tr == "websocket" {
-				want = want[:1] // the five more go as subscribe messages
-			}
 			if !slices.Equal(sets, want) {
 				t.Errorf("%s requests asked for the topic sets %q, want %q", tr, sets, want)
 			}
@@ -336,6 +348,23 @@ func TestBrowserTopics(t *testing.T) {
 			}
 			t.Logf("%d events over %d %s requests", totalEvents(m), n, tr)
 		})
+	}
+}
+
+func mustJSON(v any) string {
+	b, _ := json.Marshal(v)
+	return string(b)
+}
+
+// waitFor polls cond until it holds, for at most 30 s.
+func waitFor(t *testing.T, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(30 * time.Second)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }
 
