@@ -17,8 +17,10 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rxstream/rxstream/adapters"
+	"github.com/rxstream/rxstream/adapters/longpoll"
 	"github.com/rxstream/rxstream/adapters/shortpoll"
 	"github.com/rxstream/rxstream/adapters/sse"
+	"github.com/rxstream/rxstream/adapters/websocket"
 	"github.com/rxstream/rxstream/internal/browsertest"
 )
 
@@ -521,4 +523,66 @@ func TestBrowserTwoTabsHTTP1(t *testing.T) {
 		checkPanelsLive(t, tab)
 	}
 	browsertest.Screenshot(t, b, "showcase-two-tabs-http1.png")
+}
+
+// TestBrowserTopicsFallback follows 10 topics on a route whose WebSocket
+// server is shut down mid-stream and whose upgrades are refused from then
+// on: the client falls back to SSE by itself, and every topic resumes from
+// its own cursor, nothing lost or repeated.
+func TestBrowserTopicsFallback(t *testing.T) {
+	o := newOrigin(t, config{})
+	ws, err := websocket.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := sse.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lp, err := longpoll.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sp, err := shortpoll.New(nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ws.Close(); s.Close(); lp.Close() })
+	var refuse atomic.Bool
+	o.e.GET("/fb", func(c echo.Context) error {
+		switch {
+		case adapters.IsWebSocketUpgrade(c.Request()) && refuse.Load():
+			return echo.NewHTTPError(http.StatusServiceUnavailable, "no WebSocket here any more")
+		case adapters.IsWebSocketUpgrade(c.Request()):
+			return ws.Topics(o.hub)(c)
+		case c.QueryParam("transport") == "poll":
+			return sp.Topics(o.hub)(c)
+		case c.QueryParam("transport") == "longpoll":
+			return lp.Topics(o.hub, nil)(c)
+		}
+		return s.Topics(o.hub)(c)
+	})
+	ctx := browsertest.New(t)
+	if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/_rxstream/rxstream.js")); err != nil {
+		t.Fatal(err)
+	}
+	evalJS(t, ctx, muxPage)
+	topics := topicNames("f", 10)
+	evalJS(t, ctx, `mux.open('/fb'); `+subscribeJS(topics))
+	waitMux(t, ctx, "ten topics live", allLive(topics))
+	log := newTopicLog(t, o.api)
+	stop := log.run(topics)
+	waitMux(t, ctx, "events", func(m muxState) bool { return totalEvents(m) >= 30 })
+	refuse.Store(true)
+	ws.Close() // ends the page's WebSocket (1001)
+	waitMux(t, ctx, "the fallback", func(m muxState) bool { return slices.Contains(m.Opens, "sse") })
+	before := totalEvents(readMux(t, ctx))
+	waitMux(t, ctx, "events after the fallback", func(m muxState) bool { return totalEvents(m) >= before+30 })
+	stop()
+	m := waitMux(t, ctx, "every event", log.received)
+	log.check(t, m)
+	if !slices.Equal(m.Opens, []string{"websocket", "sse"}) {
+		t.Errorf("opened over %v, want websocket then sse", m.Opens)
+	}
+	t.Logf("%d events; opens %v; errors %v", totalEvents(m), m.Opens, m.Errors)
 }
