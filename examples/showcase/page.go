@@ -17,9 +17,8 @@ import (
 
 // The page is web/index.html with every web/panels/*.html (one per
 // transport, in file-name order) in its panel area. ?panels=chat,sse keeps
-// only the panels named (a file's name without its number and .html): each
-// panel holds streams, and over HTTP/1.1 a browser allows a page only six
-// connections to its origin.
+// only the panels named (a file's name without its number and .html), for
+// looking at one transport alone.
 //
 //go:embed web
 var web embed.FS
