@@ -146,6 +146,7 @@ func MuxFanout(cases []FanoutCase) Scenario {
 		mP50, mP99, mLost, mDup, mOOO,
 	}
 	s.For = multiplexed
+	s.Interleave = true
 	for i, fc := range cases {
 		s.Cases[i].Name = fmt.Sprintf("N=%d x%d topics %dB", fc.Subscribers, max(fc.Topics, 1), fc.Size)
 		s.Cases[i].Params["topics"] = float64(max(fc.Topics, 1))

@@ -67,6 +67,10 @@ type Scenario struct {
 	// For picks the contenders the scenario applies to.
 	For   func(servers.Contender) bool
 	Cases []Case
+	// Interleave runs the cases in turn within each repetition rather
+	// than all repetitions of one case after the other, so that cases
+	// compared with each other see the same drift of machine load.
+	Interleave bool
 }
 
 // transports returns a filter for contenders of those transports.
