@@ -8,7 +8,10 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
+
+	"github.com/coder/websocket"
 
 	"github.com/rxstream/rxstream/benchmarks/internal/servers"
 )
@@ -24,6 +27,8 @@ func TopicsClientFor(t servers.Transport) TopicsClient {
 	switch t {
 	case servers.SSE:
 		return SSETopics
+	case servers.WebSocket:
+		return WebSocketTopics
 	}
 	return nil
 }
@@ -48,11 +53,19 @@ func newMuxRouter(topics []string, subs []*Sub) *muxRouter {
 	return &muxRouter{topics: topics, subs: subs, bad: subs[0]}
 }
 
-func (m *muxRouter) sub(topic []byte) *Sub {
+// index returns the position of topic, or -1.
+func (m *muxRouter) index(topic []byte) int {
 	for i, t := range m.topics {
 		if string(topic) == t {
-			return m.subs[i]
+			return i
 		}
+	}
+	return -1
+}
+
+func (m *muxRouter) sub(topic []byte) *Sub {
+	if i := m.index(topic); i >= 0 {
+		return m.subs[i]
 	}
 	return nil
 }
@@ -151,5 +164,73 @@ func readSSETopics(conn net.Conn, m *muxRouter, lastID *string) error {
 		case bytes.HasPrefix(line, []byte("id:")):
 			*lastID = string(bytes.TrimPrefix(line[3:], []byte(" ")))
 		}
+	}
+}
+
+// WebSocketTopics is the multiplexed WebSocket client: one upgrade of GET
+// /sub?topic=a&topic=b..., whose text frames are JSON envelopes naming
+// their topic (acknowledgements, with a "type", are skipped). It
+// reconnects with the composite cursor ":id1,id2,..." built from the last
+// ID it saw of each topic (or its subscribed cursor).
+func WebSocketTopics(ctx context.Context, d *Dialer, addr string, topics []string, subs []*Sub, c *Counters, o Options) {
+	m := newMuxRouter(topics, subs)
+	last := make([]string, len(topics))
+	for ctx.Err() == nil {
+		err := wsTopicsOnce(ctx, d, addr, m, c, last)
+		if ended(ctx) {
+			return
+		}
+		if err != nil {
+			c.fail(err)
+		}
+		if o.Once {
+			return
+		}
+		c.Reconnects.Add(1)
+		if !pause(ctx, retryPause) {
+			return
+		}
+	}
+}
+
+func wsTopicsOnce(ctx context.Context, d *Dialer, addr string, m *muxRouter, c *Counters, last []string) error {
+	u := "ws://" + addr + topicsPath(m.topics)
+	if slices.ContainsFunc(last, func(s string) bool { return s != "" }) {
+		u += "&cursor=" + url.QueryEscape(":"+strings.Join(last, ","))
+	}
+	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: wsClient(d)})
+	if err != nil {
+		return err
+	}
+	defer conn.CloseNow()
+	c.Connects.Add(1)
+	var buf bytes.Buffer
+	for {
+		_, r, err := conn.Reader(ctx)
+		if err != nil {
+			return err
+		}
+		buf.Reset()
+		if _, err := buf.ReadFrom(r); err != nil {
+			return err
+		}
+		msg := buf.Bytes()
+		if typ := jsonString(msg, `"type":"`); typ != nil {
+			switch string(typ) {
+			case "subscribed":
+				if i := m.index(jsonString(msg, `"topic":"`)); i >= 0 && last[i] == "" {
+					last[i] = string(jsonString(msg, `"cursor":"`))
+				}
+			case "error":
+				return fmt.Errorf("websocket: %s", msg)
+			}
+			continue
+		}
+		if i := m.index(jsonString(msg, `"topic":"`)); i >= 0 {
+			if id := jsonString(msg, `"id":"`); id != nil {
+				last[i] = string(id)
+			}
+		}
+		m.envelope(msg, string(jsonString(msg, `"event":"`)) == "gap")
 	}
 }
