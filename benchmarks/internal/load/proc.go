@@ -159,6 +159,23 @@ func (p *Proc) PublishTopics(ctx context.Context, from, count, size, rate, topic
 	return r, err
 }
 
+// HeapProfile returns the server's heap profile (pprof format) after a GC.
+func (p *Proc) HeapProfile(ctx context.Context) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Addr+"/debug/pprof/heap", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.ctl.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	return io.ReadAll(resp.Body)
+}
+
 // GC runs the server's garbage collector and returns freed memory to the OS.
 func (p *Proc) GC(ctx context.Context) error {
 	return p.call(ctx, http.MethodPost, "/debug/gc", nil)

@@ -3,6 +3,8 @@ package scenario
 import (
 	"context"
 	"fmt"
+	"os"
+	"path/filepath"
 	"time"
 
 	"github.com/rxstream/rxstream/benchmarks/internal/load"
@@ -65,6 +67,12 @@ func MuxMemory(levels []int, topics int) Scenario {
 	}
 }
 
+// EnvHeapProfile, when set to a directory, makes muxmem write the server's
+// heap profile there at the top of each phase, as CONTENDER-PID-conn.pprof
+// and CONTENDER-PID-mux_conn.pprof (a debugging aid: the second with the
+// first as -base shows what the multiplexed connections hold).
+const EnvHeapProfile = "RXBENCH_HEAPPROFILE"
+
 // muxHistory is how many events each topic gets before the first
 // measurement: more than a default topic's history holds.
 const muxHistory = 1100
@@ -112,6 +120,15 @@ func runMuxMemory(ctx context.Context, env *Env, p *load.Proc, c servers.Contend
 		s.Values["heap_kib_per_"+key] = hb / 1024
 		gb, _ := report.Slope(xs, gs)
 		s.Values["goroutines_per_"+key] = gb
+		if dir := os.Getenv(EnvHeapProfile); dir != "" {
+			b, err := p.HeapProfile(ctx)
+			if err == nil {
+				err = os.WriteFile(filepath.Join(dir, fmt.Sprintf("%s-%d-%s.pprof", c.Name, p.PID, key)), b, 0o644)
+			}
+			if err != nil {
+				s.note("heap profile: %v", err)
+			}
+		}
 		return nil
 	}
 	err := phase(0, "conn")
