@@ -7,5 +7,6 @@
 //	sse.go      the SSE client (bare HTTP/1.1, Last-Event-ID on reconnect) and Stall (a reader that stops)
 //	poll.go     the long-poll and short-poll clients (one keep-alive connection, ?cursor=)
 //	ws.go       the WebSocket client (coder/websocket, ?cursor= on reconnect)
+//	mux.go      TopicsClient: the multiplexed SSE and WebSocket clients (?topic=a&topic=b, a Sub per topic, composite cursor on reconnect)
 //	tracker.go  Tracker and Sub: lost, duplicated, out-of-order, latency per delivery
 package load

@@ -144,10 +144,36 @@ func (p *Proc) MemStats(ctx context.Context) (servers.Stats, error) {
 // Publish asks the server to publish events from..from+count-1 of size
 // bytes at rate events/s (0: back to back); it returns when they are out.
 func (p *Proc) Publish(ctx context.Context, from, count, size, rate int) (servers.PublishResult, error) {
+	return p.PublishTopics(ctx, from, count, size, rate, 0)
+}
+
+// PublishTopics is Publish to each of topics [servers.TopicName](0..topics-1),
+// event after event; topics 0 is Publish.
+func (p *Proc) PublishTopics(ctx context.Context, from, count, size, rate, topics int) (servers.PublishResult, error) {
 	var r servers.PublishResult
 	path := fmt.Sprintf("/debug/publish?from=%d&count=%d&size=%d&rate=%d", from, count, size, rate)
+	if topics > 0 {
+		path += fmt.Sprintf("&topics=%d", topics)
+	}
 	err := p.call(ctx, http.MethodPost, path, &r)
 	return r, err
+}
+
+// HeapProfile returns the server's heap profile (pprof format) after a GC.
+func (p *Proc) HeapProfile(ctx context.Context) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, "http://"+p.Addr+"/debug/pprof/heap", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := p.ctl.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("heap profile: %s", resp.Status)
+	}
+	return io.ReadAll(resp.Body)
 }
 
 // GC runs the server's garbage collector and returns freed memory to the OS.

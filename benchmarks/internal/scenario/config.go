@@ -46,6 +46,11 @@ func (m Mode) Scenarios(capacity int) []Scenario {
 			Poll([]PacedCase{{Subscribers: 20, Rate: 50, Duration: 500 * time.Millisecond, Size: 64, PollInterval: 50 * time.Millisecond}}),
 			Slow(SlowCase{Subscribers: 10, Rate: 500, Duration: 500 * time.Millisecond, Size: 1024}),
 			Churn(ChurnCase{Subscribers: 10, Churners: 5, Rate: 100, Duration: 500 * time.Millisecond}),
+			MuxMemory([]int{20, 50}, 10),
+			MuxFanout([]FanoutCase{
+				{Subscribers: 20, Size: 64, Deliveries: 20_000},
+				{Subscribers: 20, Size: 64, Deliveries: 20_000, Topics: 10},
+			}),
 		}
 	case Quick:
 		return []Scenario{
@@ -59,6 +64,11 @@ func (m Mode) Scenarios(capacity int) []Scenario {
 			Poll([]PacedCase{{Subscribers: 100, Rate: 50, Duration: time.Second, Size: 64, PollInterval: 100 * time.Millisecond}}),
 			Slow(SlowCase{Subscribers: 50, Rate: 1000, Duration: time.Second, Size: 1024}),
 			Churn(ChurnCase{Subscribers: 50, Churners: 20, Rate: 100, Duration: time.Second}),
+			MuxMemory([]int{100, 500}, 10),
+			MuxFanout([]FanoutCase{
+				{Subscribers: 1000, Size: 64, Deliveries: 300_000},
+				{Subscribers: 1000, Size: 64, Deliveries: 300_000, Topics: 10},
+			}),
 		}
 	}
 	// Five repetitions of everything but holding the 19,000 connections
@@ -75,5 +85,11 @@ func (m Mode) Scenarios(capacity int) []Scenario {
 		Poll([]PacedCase{{Subscribers: 1000, Rate: 50, Duration: 2 * time.Second, Size: 64, PollInterval: 100 * time.Millisecond}}),
 		Slow(SlowCase{Subscribers: 50, Rate: 1000, Duration: 2500 * time.Millisecond, Size: 1024}),
 		Churn(ChurnCase{Subscribers: 200, Churners: 50, Rate: 100, Duration: 1500 * time.Millisecond}),
+		MuxMemory([]int{1000, 2000, 3000}, 10),
+		MuxFanout([]FanoutCase{
+			{Subscribers: 1000, Size: 64, Deliveries: 400_000},
+			{Subscribers: 1000, Size: 64, Deliveries: 400_000, Topics: 10},
+			{Subscribers: 10000, Size: 64, Deliveries: 400_000},
+		}),
 	}
 }

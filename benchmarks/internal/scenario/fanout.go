@@ -15,7 +15,14 @@ type FanoutCase struct {
 	Subscribers int
 	Size        int // payload bytes
 	Deliveries  int // events x subscribers to aim for
+	// Topics, when above 0, makes each of the Subscribers connections
+	// follow that many topics on the multiplexed wire (a delivery is an
+	// event of one topic to one connection); 0 is the single-topic wire.
+	Topics int
 }
+
+// subscriptions returns the connections times the topics of each.
+func (fc FanoutCase) subscriptions() int { return fc.Subscribers * max(fc.Topics, 1) }
 
 // fanoutWindow is the number of events per publish request; at most
 // fanoutAhead of them may be outstanding (published but not yet received
@@ -59,21 +66,25 @@ func Fanout(cases []FanoutCase) Scenario {
 
 func runFanout(ctx context.Context, env *Env, p *load.Proc, c servers.Contender, fc FanoutCase) (Sample, error) {
 	s := newSample()
-	events := max(fc.Deliveries/fc.Subscribers, fanoutWindow/2)
+	events := max(fc.Deliveries/fc.subscriptions(), fanoutWindow/2)
 	t := &load.Tracker{Events: events, Latency: true}
 	g := newGroup(ctx, env, p, c, fc.Subscribers, load.Options{})
 	defer g.stop()
-	if _, err := g.ramp(t, fc.Subscribers, 0, true); err != nil {
+	if fc.Topics == 0 {
+		if _, err := g.ramp(t, fc.Subscribers, 0, true); err != nil {
+			return s, err
+		}
+	} else if _, err := g.rampTopics(t, fc.Subscribers, fc.Topics, 0); err != nil {
 		return s, err
 	}
-	if err := warm(ctx, p, g.subs, 20*time.Second); err != nil {
+	if err := warmTopics(ctx, p, g.subs, fc.Topics, 20*time.Second); err != nil {
 		return s, err
 	}
 	cpu0, err := p.CPU()
 	if err != nil {
 		return s, err
 	}
-	pollEvery := time.Duration(max(1, fc.Subscribers/1000)) * 100 * time.Microsecond
+	pollEvery := time.Duration(max(1, fc.subscriptions()/1000)) * 100 * time.Microsecond
 	start := time.Now()
 	deadline := start.Add(60 * time.Second)
 	published := 0
@@ -83,7 +94,7 @@ func runFanout(ctx context.Context, env *Env, p *load.Proc, c servers.Contender,
 		}
 		n := min(fanoutWindow, events-published)
 		pctx, cancel := context.WithDeadline(ctx, deadline)
-		_, err := p.Publish(pctx, published+1, n, fc.Size, 0)
+		_, err := p.PublishTopics(pctx, published+1, n, fc.Size, 0, fc.Topics)
 		cancel()
 		if err != nil {
 			s.note("publish stopped at %d: %v", published, err)
@@ -110,6 +121,7 @@ func runFanout(ctx context.Context, env *Env, p *load.Proc, c servers.Contender,
 	}
 	tallyValues(&s, tally)
 	if h := tally.Latency; h != nil && h.TotalCount() > 0 {
+		s.Values["p50_ms"] = float64(h.ValueAtQuantile(50)) / 1000
 		s.Values["p99_ms"] = float64(h.ValueAtQuantile(99)) / 1000
 	}
 	if r := g.C.Reconnects.Load(); r > 0 {

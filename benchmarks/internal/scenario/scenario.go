@@ -67,6 +67,10 @@ type Scenario struct {
 	// For picks the contenders the scenario applies to.
 	For   func(servers.Contender) bool
 	Cases []Case
+	// Interleave runs the cases in turn within each repetition rather
+	// than all repetitions of one case after the other, so that cases
+	// compared with each other see the same drift of machine load.
+	Interleave bool
 }
 
 // transports returns a filter for contenders of those transports.
@@ -92,11 +96,13 @@ type group struct {
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 	subs   []*load.Sub
+	conns  int // connections started by rampTopics
+	kind   servers.Transport
 	C      load.Counters
 }
 
 func newGroup(ctx context.Context, env *Env, p *load.Proc, c servers.Contender, conns int, o load.Options) *group {
-	g := &group{env: env, proc: p, client: load.ClientFor(c.Transport), d: env.dialer(conns), opts: o}
+	g := &group{env: env, proc: p, client: load.ClientFor(c.Transport), kind: c.Transport, d: env.dialer(conns), opts: o}
 	g.ctx, g.cancel = context.WithCancel(ctx)
 	return g
 }
@@ -128,6 +134,49 @@ func (g *group) ramp(t *load.Tracker, n int, base int64, wait bool) (time.Durati
 	return time.Since(start), nil
 }
 
+// addTopics starts one connection following topics, feeding subs[i] with
+// topics[i]; every sub counts as one subscriber of the group.
+func (g *group) addTopics(topics []string, subs []*load.Sub) {
+	g.subs = append(g.subs, subs...)
+	client := load.TopicsClientFor(g.kind)
+	g.wg.Go(func() { client(g.ctx, g.d, g.proc.Addr, topics, subs, &g.C, g.opts) })
+}
+
+// rampTopics adds connections following k topics each from t until n
+// connections run, beyond the base connections the server already holds,
+// in batches like ramp. With k 0 they are single-topic connections (add).
+func (g *group) rampTopics(t *load.Tracker, n, k int, base int64) (time.Duration, error) {
+	const batch = 1000
+	start := time.Now()
+	for g.conns < n {
+		for range min(n-g.conns, batch) {
+			g.conns++
+			if k == 0 {
+				g.add(t.NewSub())
+				continue
+			}
+			subs := make([]*load.Sub, k)
+			for i := range subs {
+				subs[i] = t.NewSub()
+			}
+			g.addTopics(topicNames(k), subs)
+		}
+		if _, err := g.proc.WaitInflight(g.ctx, base+int64(g.conns), false, 30*time.Second); err != nil {
+			return time.Since(start), fmt.Errorf("ramp to %d connections: %w (client errors %d: %s)", g.conns, err, g.C.Errors.Load(), g.C.FirstError())
+		}
+	}
+	return time.Since(start), nil
+}
+
+// topicNames returns the first k topics of the multiplexed scenarios.
+func topicNames(k int) []string {
+	names := make([]string, k)
+	for i := range names {
+		names[i] = servers.TopicName(i)
+	}
+	return names
+}
+
 // stop ends every subscriber and waits for them.
 func (g *group) stop() {
 	g.cancel()
@@ -137,6 +186,12 @@ func (g *group) stop() {
 // warm publishes warm-up events until every subscriber got one, so that
 // all are subscribed before the measured events go out.
 func warm(ctx context.Context, p *load.Proc, subs []*load.Sub, timeout time.Duration) error {
+	return warmTopics(ctx, p, subs, 0, timeout)
+}
+
+// warmTopics is warm publishing to topics 0..topics-1 (0: the single
+// topic).
+func warmTopics(ctx context.Context, p *load.Proc, subs []*load.Sub, topics int, timeout time.Duration) error {
 	deadline := time.Now().Add(timeout)
 	for !load.AllWarm(subs) {
 		if time.Now().After(deadline) {
@@ -148,7 +203,7 @@ func warm(ctx context.Context, p *load.Proc, subs []*load.Sub, timeout time.Dura
 			}
 			return fmt.Errorf("warm-up: %d of %d subscribers ready after %v", n, len(subs), timeout)
 		}
-		if _, err := p.Publish(ctx, 0, 1, 64, 0); err != nil {
+		if _, err := p.PublishTopics(ctx, 0, 1, 64, 0, topics); err != nil {
 			return err
 		}
 		select {

@@ -33,69 +33,116 @@ type collected struct {
 
 // Run runs every case of every scenario for every contender it applies to,
 // Reps times, alternating the contenders' order from one repetition to the
-// next, each run against a fresh server process. A run that fails is
+// next (and, in a scenario that interleaves, running its cases in turn
+// within each repetition), each run against a fresh server process. A run that fails is
 // recorded as a note and its metrics are left out; Run fails only when ctx
 // ends.
 func (s *Suite) Run(ctx context.Context, r *report.Report) error {
 	r.Reps = s.Reps
 	for _, sc := range s.Scenarios {
 		r.Scenarios = append(r.Scenarios, sc.ScenarioInfo)
+		var plans []*casePlan
 		for _, cs := range sc.Cases {
-			var cons []servers.Contender
-			for _, c := range s.Contenders {
-				if sc.For(c) && (cs.Only == nil || cs.Only(c)) {
-					cons = append(cons, c)
-				}
+			if p := s.plan(sc, cs, r); p != nil {
+				plans = append(plans, p)
 			}
-			if len(cons) == 0 {
-				continue
-			}
-			reps := s.Reps
-			if cs.Reps > 0 {
-				reps = min(cs.Reps, reps)
-			}
-			byName := map[string]*collected{}
-			for _, c := range cons {
-				res := &report.Result{Scenario: sc.Name, Case: cs.Name, Params: cs.Params,
-					Contender: c.Name, Transport: c.Transport.String(), Kind: c.Kind.String(), Reps: reps}
-				byName[c.Name] = &collected{result: res}
-				r.Results = append(r.Results, res)
+		}
+		if sc.Interleave {
+			// Repetition after repetition, every case once.
+			reps := 0
+			for _, p := range plans {
+				reps = max(reps, p.reps)
 			}
 			for rep := range reps {
-				for i := range cons {
-					c := cons[(i+rep)%len(cons)] // rotate who goes first
-					if err := ctx.Err(); err != nil {
-						return err
-					}
-					t0 := time.Now()
-					smp, err := s.runOne(ctx, sc, cs, c)
-					s.Progress.Step(sc.Name, cs.Name, c.Name, rep+1, reps, time.Since(t0), err)
-					col := byName[c.Name]
-					if err != nil {
-						if ctx.Err() != nil {
-							return ctx.Err()
+				for _, p := range plans {
+					if rep < p.reps {
+						if err := s.runRep(ctx, sc, p, rep); err != nil {
+							return err
 						}
-						col.result.Notes = append(col.result.Notes, fmt.Sprintf("rep %d failed: %v", rep+1, err))
-						continue
-					}
-					for _, n := range smp.Notes {
-						col.result.Notes = append(col.result.Notes, fmt.Sprintf("rep %d: %s", rep+1, n))
-					}
-					col.samples = append(col.samples, smp)
-					if smp.Latency != nil {
-						if col.latency == nil {
-							col.latency = hdrhistogram.New(1, 60_000_000, 3)
-						}
-						col.latency.Merge(smp.Latency)
 					}
 				}
 			}
-			for _, col := range byName {
+		} else {
+			for _, p := range plans {
+				for rep := range p.reps {
+					if err := s.runRep(ctx, sc, p, rep); err != nil {
+						return err
+					}
+				}
+			}
+		}
+		for _, p := range plans {
+			for _, col := range p.byName {
 				summarize(sc, col)
 			}
 		}
 	}
 	r.Ratios = Ratios(r)
+	return nil
+}
+
+// casePlan is one case with the contenders it runs and what they collect.
+type casePlan struct {
+	cs     Case
+	cons   []servers.Contender
+	reps   int
+	byName map[string]*collected
+}
+
+// plan returns the plan of a case, its results added to r, or nil when no
+// contender applies.
+func (s *Suite) plan(sc Scenario, cs Case, r *report.Report) *casePlan {
+	p := &casePlan{cs: cs, reps: s.Reps, byName: map[string]*collected{}}
+	for _, c := range s.Contenders {
+		if sc.For(c) && (cs.Only == nil || cs.Only(c)) {
+			p.cons = append(p.cons, c)
+		}
+	}
+	if len(p.cons) == 0 {
+		return nil
+	}
+	if cs.Reps > 0 {
+		p.reps = min(cs.Reps, p.reps)
+	}
+	for _, c := range p.cons {
+		res := &report.Result{Scenario: sc.Name, Case: cs.Name, Params: cs.Params,
+			Contender: c.Name, Transport: c.Transport.String(), Kind: c.Kind.String(), Reps: p.reps}
+		p.byName[c.Name] = &collected{result: res}
+		r.Results = append(r.Results, res)
+	}
+	return p
+}
+
+// runRep runs repetition rep of a case for each of its contenders,
+// rotating who goes first; it fails only when ctx ends.
+func (s *Suite) runRep(ctx context.Context, sc Scenario, p *casePlan, rep int) error {
+	for i := range p.cons {
+		c := p.cons[(i+rep)%len(p.cons)]
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		t0 := time.Now()
+		smp, err := s.runOne(ctx, sc, p.cs, c)
+		s.Progress.Step(sc.Name, p.cs.Name, c.Name, rep+1, p.reps, time.Since(t0), err)
+		col := p.byName[c.Name]
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			col.result.Notes = append(col.result.Notes, fmt.Sprintf("rep %d failed: %v", rep+1, err))
+			continue
+		}
+		for _, n := range smp.Notes {
+			col.result.Notes = append(col.result.Notes, fmt.Sprintf("rep %d: %s", rep+1, n))
+		}
+		col.samples = append(col.samples, smp)
+		if smp.Latency != nil {
+			if col.latency == nil {
+				col.latency = hdrhistogram.New(1, 60_000_000, 3)
+			}
+			col.latency.Merge(smp.Latency)
+		}
+	}
 	return nil
 }
 

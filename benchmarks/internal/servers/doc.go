@@ -1,11 +1,11 @@
 // Package servers holds the contenders of the benchmarks, each in its own
 // file, and the server process that runs one of them.
 //
-//	servers.go    Contender, Server, Transport, Kind, the registry
+//	servers.go    Contender, Server, Multiplexer, TopicName, Transport, Kind, the registry
 //	serve.go      Serve: the server process (GET /sub, /debug/stats, /debug/publish, /debug/gc, /debug/pprof/heap), payloads
 //	broadcast.go  the raw baselines' blocking fan-out
 //	envelope.go   the JSON envelope of the raw JSON transports
-//	rxsse.go      rxstream over SSE (a Hub topic, adapters/sse); the shared Hub + echo setup
+//	rxsse.go      rxstream over SSE (a Hub topic, adapters/sse; ?topic= for several); the shared Hub + echo setup
 //	rxlongpoll.go rxstream long-poll (adapters/longpoll)
 //	rxshortpoll.go rxstream short-poll (adapters/shortpoll)
 //	rxws.go       rxstream WebSocket (adapters/websocket)

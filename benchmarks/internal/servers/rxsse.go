@@ -14,7 +14,7 @@ import (
 const Topic = "bench"
 
 func init() {
-	register(Contender{Name: "rxstream-sse", Transport: SSE, Kind: Rxstream, New: newRxSSE})
+	register(Contender{Name: "rxstream-sse", Transport: SSE, Kind: Rxstream, Mux: true, New: newRxSSE})
 }
 
 // rxHub is what the rxstream contenders share: a default Hub and an echo
@@ -42,6 +42,21 @@ func (h *rxHub) Publish(ctx context.Context, _ int, payload []byte) error {
 	return err
 }
 
+func (h *rxHub) PublishTopic(ctx context.Context, topic string, _ int, payload []byte) error {
+	_, err := h.hub.Publish(ctx, topic, framework.Event{Data: payload})
+	return err
+}
+
+// mount serves GET /sub with one, and with ?topic= the other.
+func (h *rxHub) mount(one, topics echo.HandlerFunc) {
+	h.e.GET("/sub", func(c echo.Context) error {
+		if c.QueryParams().Has("topic") {
+			return topics(c)
+		}
+		return one(c)
+	})
+}
+
 func (h *rxHub) Close() {
 	if h.stop != nil {
 		h.stop()
@@ -60,9 +75,9 @@ func newRxSSE() (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.e.GET("/sub", s.Topic(h.hub, topicName))
+	h.mount(s.Topic(h.hub, topicName), s.Topics(h.hub))
 	h.stop = s.Close
 	return h, nil
 }
 
-var _ Server = (*rxHub)(nil)
+var _ Multiplexer = (*rxHub)(nil)

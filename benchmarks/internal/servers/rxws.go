@@ -3,7 +3,7 @@ package servers
 import "github.com/rxstream/rxstream/adapters/websocket"
 
 func init() {
-	register(Contender{Name: "rxstream-websocket", Transport: WebSocket, Kind: Rxstream, New: newRxWebSocket})
+	register(Contender{Name: "rxstream-websocket", Transport: WebSocket, Kind: Rxstream, Mux: true, New: newRxWebSocket})
 }
 
 func newRxWebSocket() (Server, error) {
@@ -15,7 +15,7 @@ func newRxWebSocket() (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.e.GET("/sub", s.Topic(h.hub, topicName))
+	h.mount(s.Topic(h.hub, topicName), s.Topics(h.hub))
 	h.stop = s.Close
 	return h, nil
 }

@@ -60,11 +60,14 @@ type PublishResult struct {
 // GET /sub it serves:
 //
 //	GET  /debug/stats[?mem=1]                          Stats as JSON
-//	POST /debug/publish?from=S&count=N&size=B&rate=R   publishes events S..S+N-1
+//	POST /debug/publish?from=S&count=N&size=B&rate=R[&topics=K]
+//	                                                   publishes events S..S+N-1
 //	POST /debug/gc                                     runtime.GC and debug.FreeOSMemory
 //	GET  /debug/pprof/heap                             a heap profile (pprof)
 //
-// With rate R > 0 the events are paced open loop: event i is due at
+// With topics K > 0 each event goes to topics [TopicName](0..K-1), one
+// after the other (the server must be a [Multiplexer]); without, to the
+// single topic of [Server.Publish]. With rate R > 0 the events are paced open loop: event i is due at
 // start+i/R and carries that intended time, so a publisher that falls
 // behind shows up as latency. With rate 0 they go out back to back.
 func Serve(name string, out io.Writer) error {
@@ -188,8 +191,13 @@ func publish(ctx context.Context, srv Server, r *http.Request) (PublishResult, e
 	count, err2 := num("count", 1)
 	size, err3 := num("size", 64)
 	rate, err4 := num("rate", 0)
-	if err := errors.Join(err1, err2, err3, err4); err != nil {
+	topics, err5 := num("topics", 0)
+	if err := errors.Join(err1, err2, err3, err4, err5); err != nil {
 		return PublishResult{}, err
+	}
+	mux, ok := srv.(Multiplexer)
+	if topics > 0 && !ok {
+		return PublishResult{}, fmt.Errorf("topics=%d: the server serves one topic", topics)
 	}
 	var res PublishResult
 	start := time.Now()
@@ -210,8 +218,17 @@ func publish(ctx context.Context, srv Server, r *http.Request) (PublishResult, e
 		}
 		buf = Payload(buf[:0], seq, due, size)
 		// Each event gets its own copy: servers may keep it (history).
-		if err := srv.Publish(ctx, seq, append([]byte(nil), buf...)); err != nil {
-			return res, fmt.Errorf("publish %d: %w", seq, err)
+		// The topics of one event share it: nobody writes to it.
+		data := append([]byte(nil), buf...)
+		if topics == 0 {
+			if err := srv.Publish(ctx, seq, data); err != nil {
+				return res, fmt.Errorf("publish %d: %w", seq, err)
+			}
+		}
+		for t := range topics {
+			if err := mux.PublishTopic(ctx, TopicName(t), seq, data); err != nil {
+				return res, fmt.Errorf("publish %d to %s: %w", seq, TopicName(t), err)
+			}
 		}
 		res.Published++
 	}

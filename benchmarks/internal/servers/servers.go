@@ -76,12 +76,35 @@ type Server interface {
 	Close()
 }
 
+// Multiplexer is a Server that also serves GET /sub?topic=A&topic=B...:
+// several topics on one connection, on the multiplexed wire of its
+// transport. A request without a topic parameter is the single-topic wire
+// of [Server], on [TopicName](0).
+type Multiplexer interface {
+	Server
+	// PublishTopic sends one event to every subscriber of the topic.
+	PublishTopic(ctx context.Context, topic string, seq int, payload []byte) error
+}
+
+// TopicName returns the name of the i-th topic of a multiplexed scenario;
+// TopicName(0) is the one topic of the single-topic wire.
+func TopicName(i int) string {
+	if i == 0 {
+		return Topic
+	}
+	return Topic + "-" + strconv.Itoa(i)
+}
+
 // Contender is one entry of a comparison.
 type Contender struct {
 	// Name identifies the contender on the command line and in reports.
 	Name      string
 	Transport Transport
 	Kind      Kind
+	// Mux says the server also serves multiplexed requests (see
+	// [Multiplexer]) and so takes part in the scenarios that follow several
+	// topics per connection.
+	Mux bool
 	// New makes the server, in the server process.
 	New func() (Server, error)
 }
