@@ -12,12 +12,14 @@ import (
 func heldBytes(s *Subscription) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	n := cap(s.out)*int(unsafe.Sizeof(Event{})) + len(s.queue)*int(unsafe.Sizeof(Record{}))
+	n := cap(s.out)*int(unsafe.Sizeof(Event{})) + len(s.queue)*int(unsafe.Sizeof(&Record{}))
 	for _, ev := range s.out[:cap(s.out)] {
 		n += cap(ev.Data)
 	}
 	for _, r := range s.queue {
-		n += cap(r.Event.Data)
+		if r != nil {
+			n += int(unsafe.Sizeof(*r)) + cap(r.Event.Data)
+		}
 	}
 	return n
 }

@@ -334,11 +334,19 @@ func (h *Hub) join(t *hubTopic, c Cursor, hasCursor bool, cursor string, opts *S
 // deliver is the topic's Follow callback: it queues rec for every live
 // subscriber without blocking.
 func (t *hubTopic) deliver(rec Record) {
+	// One copy of the record, shared by every queue: a queue slot is a
+	// pointer, not a 72-byte record, so the 8 slots an idle subscriber
+	// keeps cost 64 bytes instead of 576 (measured with the benchmarks'
+	// muxmem, an extra topic on a connection, 3 runs: 1.35 KiB (1.23-1.42)
+	// -> 0.66 KiB (0.64-0.76) of RSS on SSE; BenchmarkFanout at 1,000
+	// subscribers, 6 interleaved runs on a loaded machine, median 552 ->
+	// 485 ns/delivery: no slower).
+	r := &rec
 	t.mu.Lock()
 	t.last = rec.Seq
 	for s := range t.subs {
 		if s.live {
-			s.push(rec)
+			s.push(r)
 		}
 	}
 	t.mu.Unlock()

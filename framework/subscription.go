@@ -43,10 +43,10 @@ type Subscription struct {
 	live  bool          // caught up with history; guarded by topic.mu, written only by the reader
 
 	mu         sync.Mutex
-	after      uint64 // sequence of the last event delivered (or skipped over)
-	lastID     string // ID of that event: the cursor to resume from
-	gapPending bool   // the next batch opens with a Gap
-	queue      []Record
+	after      uint64    // sequence of the last event delivered (or skipped over)
+	lastID     string    // ID of that event: the cursor to resume from
+	gapPending bool      // the next batch opens with a Gap
+	queue      []*Record // shared by every subscriber of the topic
 	head, n    int
 	err        error // ends the subscription once the queue is drained
 	closed     bool
@@ -209,7 +209,7 @@ func (s *Subscription) take(limit int) Batch {
 	s.reuse(min(s.n, limit))
 	for s.n > 0 && len(s.out) < limit {
 		r := s.queue[s.head]
-		s.queue[s.head] = Record{}
+		s.queue[s.head] = nil
 		s.head = (s.head + 1) % len(s.queue)
 		s.n--
 		s.out = append(s.out, r.Event)
@@ -224,7 +224,7 @@ func (s *Subscription) take(limit int) Batch {
 
 // push queues a live record, applying the overflow policy. The topic's lock
 // is held; push never blocks.
-func (s *Subscription) push(r Record) {
+func (s *Subscription) push(r *Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil || r.Seq <= s.after {
@@ -237,13 +237,13 @@ func (s *Subscription) push(r Record) {
 			s.failLocked(ErrOverflow)
 			return
 		}
-		s.queue[s.head] = Record{}
+		s.queue[s.head] = nil
 		s.head = (s.head + 1) % len(s.queue)
 		s.n--
 		s.gapPending = true
 	}
 	if s.n == len(s.queue) {
-		grown := make([]Record, min(limit, max(8, 2*len(s.queue))))
+		grown := make([]*Record, min(limit, max(8, 2*len(s.queue))))
 		for i := range s.n {
 			grown[i] = s.queue[(s.head+i)%len(s.queue)]
 		}
