@@ -156,7 +156,7 @@ func BenchmarkEnvelope(b *testing.B) {
 		b.ReportAllocs()
 		var buf []byte
 		for b.Loop() {
-			buf = appendEnvelope(buf[:0], benchEvent)
+			buf = appendEnvelope(buf[:0], "", benchEvent)
 		}
 	})
 	b.Run("json.Marshal", func(b *testing.B) {

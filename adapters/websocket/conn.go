@@ -43,10 +43,11 @@ type conn struct {
 	buf []byte   // the write loop's encoding buffer
 
 	in       chan Message  // inbound messages for a Handler; nil otherwise
+	ctl      chan control  // control messages of a multiplexed session; nil otherwise
 	inDone   chan struct{} // closed when the read loop ends
 	readErr  error         // why it ended; read after inDone is closed
 	observed atomic.Bool   // in was observed
-	reading  atomic.Bool   // the read loop waits on the Handler's pipeline
+	reading  atomic.Bool   // the read loop waits on the Handler's pipeline or the write loop
 	pinging  atomic.Bool   // a ping is in flight
 
 	// cursor, for a hub topic, returns the ID to resume from; the close
@@ -222,14 +223,22 @@ func (cn *conn) readLoop(ctx context.Context) error {
 		if h := cn.opts.Hooks.Message; h != nil {
 			h(cn.sess, m)
 		}
-		if cn.in == nil {
-			continue
-		}
-		cn.reading.Store(true)
-		select {
-		case cn.in <- m:
-		case <-ctx.Done():
-			return nil
+		switch {
+		case cn.in != nil:
+			cn.reading.Store(true)
+			select {
+			case cn.in <- m:
+			case <-ctx.Done():
+				return nil
+			}
+		case cn.ctl != nil:
+			r := parseControl(data)
+			cn.reading.Store(true)
+			select {
+			case cn.ctl <- r:
+			case <-ctx.Done():
+				return nil
+			}
 		}
 		cn.reading.Store(false)
 	}
@@ -281,7 +290,8 @@ func (cn *conn) inbound() rxgo.Observable {
 }
 
 // ping starts a ping unless one is in flight or the read loop, which reads
-// the pong, waits on the Handler's pipeline. A ping without pong within
+// the pong, waits on the Handler's pipeline (or on the write loop, for a
+// control message). A ping without pong within
 // PongTimeout ends the connection.
 func (cn *conn) ping(ctx context.Context, g *errgroup.Group) {
 	if cn.reading.Load() || !cn.pinging.CompareAndSwap(false, true) {

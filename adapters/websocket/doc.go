@@ -4,7 +4,9 @@
 // It is the reactive form of Spring's WebSocketHandler: a [Handler]
 // receives the inbound messages as an observable and returns the outbound
 // one; a [Producer] serves a one-way stream; [Server.Topic] serves a
-// [framework.Hub] topic with resume and gap notices.
+// [framework.Hub] topic with resume and gap notices, and [Server.Topics]
+// several over one connection, which the client may subscribe to and
+// unsubscribe from at any time with JSON control messages.
 //
 // # Wire
 //
@@ -48,6 +50,7 @@
 //     status and message type constants.
 //   - conn.go: one connection: upgrade, read loop, pings, close.
 //   - write.go: the write loops and the envelope encoder.
+//   - mux.go: the control messages of a multiplexed connection.
 //   - close.go: close reasons and statuses, [ReasonCursor].
 //   - upgrade.go: [IsUpgrade], [GzipSkipper], the origin check.
 //   - client.go: [Client], the Go client with backoff, resume and Send.

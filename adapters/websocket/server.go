@@ -60,7 +60,8 @@ type Options struct {
 	// preference.
 	Subprotocols []string
 	// Format frames outbound events; 0 means [FormatEnvelope]. An outbound
-	// item of type [Message] is always sent as it is.
+	// item of type [Message] is always sent as it is. [Server.Topics]
+	// always sends envelopes, which name their topic.
 	Format Format
 	// ReadLimit bounds the size of an inbound message in bytes; a larger one
 	// closes the connection with 1009 (message too big). 0 means
@@ -83,6 +84,10 @@ type Options struct {
 	// its subscription at a time (each is still its own frame); 0 means
 	// [DefaultMaxBatch].
 	MaxBatch int
+	// MaxTopics bounds the topics one connection to [Server.Topics]
+	// follows, those of its URL and those it subscribes to later; 0 means
+	// 64.
+	MaxTopics int
 	// InboundQueue bounds the inbound messages read ahead of a [Handler]'s
 	// pipeline; when it is full the server stops reading (TCP backpressure).
 	// 0 means [DefaultInboundQueue].
@@ -96,7 +101,7 @@ type Options struct {
 
 // Server serves WebSocket connections on echo routes: per-request producers
 // ([Server.Stream]), duplex handlers ([Server.Duplex]) and hub topics
-// ([Server.Topic]). It tracks its open connections, so [Server.Close] can
+// ([Server.Topic], [Server.Topics]). It tracks its open connections, so [Server.Close] can
 // close them all at shutdown.
 //
 // The zero Server is ready to use with default options. All methods may be
@@ -117,8 +122,8 @@ func New(opts *Options) (*Server, error) {
 		s.opts.Subprotocols = append([]string(nil), opts.Subprotocols...)
 	}
 	o := &s.opts
-	if o.ReadLimit < 0 || o.PongTimeout < 0 || o.CloseTimeout < 0 || o.MaxBatch < 0 || o.InboundQueue < 0 {
-		return nil, errors.New("rxstream: websocket: negative ReadLimit, PongTimeout, CloseTimeout, MaxBatch or InboundQueue")
+	if o.ReadLimit < 0 || o.PongTimeout < 0 || o.CloseTimeout < 0 || o.MaxBatch < 0 || o.InboundQueue < 0 || o.MaxTopics < 0 {
+		return nil, errors.New("rxstream: websocket: negative ReadLimit, PongTimeout, CloseTimeout, MaxBatch, InboundQueue or MaxTopics")
 	}
 	if o.Format < 0 || o.Format > FormatBinary {
 		return nil, errors.New("rxstream: websocket: unknown Format")
@@ -269,20 +274,70 @@ func (s *Server) Duplex(h Handler) echo.HandlerFunc {
 // framed by [Options.Format] (gap notices need [FormatEnvelope]). Inbound
 // messages only reach [Hooks.Message].
 func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.HandlerFunc {
+	return s.topics(hub, session.Options{Name: name})
+}
+
+// Topics returns a handler that upgrades each request and sends several
+// hub topics over its one connection: those of its repeated topic query
+// parameters (?topic=a&topic=b, at most [Options.MaxTopics]), each
+// resuming after its own position in the client's composite cursor
+// ("EPOCH:SEQ,SEQ,..." in the topics' order, under the same spellings as
+// for [Server.Topic]), and those the client subscribes to later.
+//
+// The request is refused as for [Server.Topic] (400, the authorization
+// hook's 401 or 403 naming the topic, 503) when one of its URL's topics
+// is. After the upgrade every message is a JSON text frame, whatever
+// [Options.Format]: first one {"type":"subscribed","topic","cursor"} per
+// URL topic, in order, with the topic's own cursor it starts from; then
+// the events as envelopes that name their topic and carry the event's own
+// ID ({"topic","id","event","data"}), and gap notices as envelopes named
+// "gap" with the topic's cursor as id when no event of it follows.
+//
+// The client may send, at any time, {"type":"subscribe","topic","cursor"}
+// (the topic's own cursor; empty or absent starts with its next live
+// event), answered {"type":"subscribed",...} before any of its events, and
+// {"type":"unsubscribe","topic"}, answered {"type":"unsubscribed","topic"}
+// after the last of its events (also when it was not subscribed). A
+// subscription that is refused is answered {"type":"error","topic",
+// "status","message"} with the status an HTTP request would get (400 for
+// an invalid topic or cursor, a topic already followed or one past
+// MaxTopics; the hook's 401 or 403; 503), and the connection goes on; a
+// message that is not JSON, of an unknown type or without a topic,
+// {"type":"error","status":400,"message"}. The write loop serves these
+// messages one between two batches of events; a client that sends them
+// faster waits (TCP backpressure). Every inbound message also reaches
+// [Hooks.Message].
+//
+// Order is kept per topic; across topics only arrival order. Close codes
+// are those of [Server.Topic], but the close reason carries no cursor:
+// the client resumes each topic from the last ID it saw (or its
+// subscribed cursor), in a composite cursor ":ID1,ID2,..." on the URL or
+// in subscribe messages.
+func (s *Server) Topics(hub *framework.Hub) echo.HandlerFunc {
+	return s.topics(hub, session.Options{MaxTopics: s.opts.MaxTopics})
+}
+
+func (s *Server) topics(hub *framework.Hub, o session.Options) echo.HandlerFunc {
+	o.Retry = transport.DefaultRetryAfter
 	return func(c echo.Context) error {
 		cn, err := s.prepare(c, "")
 		if err != nil {
 			return err
 		}
 		defer cn.release()
-		sess, cursor, err := session.Open(c, hub, session.Options{Name: name, Retry: transport.DefaultRetryAfter})
+		sess, cursor, err := session.Open(c, hub, o)
 		if err != nil {
 			return transport.Refuse(err, 0).HTTPError(c)
 		}
 		defer sess.Close()
 		cn.sess.Cursor = cursor
+		if sess.Multi() {
+			cn.ctl = make(chan control, controlQueue)
+		}
 		if cn.accept(c) {
-			cn.serve(cn.sessionWriter(sess))
+			// The handler returns after serve: c stays valid for the
+			// guard of subscribe messages.
+			cn.serve(cn.sessionWriter(c, sess))
 		}
 		return nil
 	}

@@ -29,7 +29,7 @@ func TestAppendEnvelope(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := string(appendEnvelope(nil, tt.ev))
+			got := string(appendEnvelope(nil, "", tt.ev))
 			if got != tt.want {
 				t.Fatalf("got  %s\nwant %s", got, tt.want)
 			}
@@ -54,7 +54,7 @@ func checkEnvelope(t *testing.T, ev framework.Event, s string) {
 }
 
 func TestAppendGap(t *testing.T) {
-	got := string(appendGap(nil, framework.Gap{Last: "a-1", Next: "a-5"}, "a-4"))
+	got := string(appendGap(nil, "", framework.Gap{Last: "a-1", Next: "a-5"}, "a-4"))
 	want := transport.GapEnvelope(framework.Gap{Last: "a-1", Next: "a-5"})
 	want.ID = "a-4"
 	b, _ := json.Marshal(want)
@@ -86,7 +86,7 @@ func FuzzAppendEnvelope(f *testing.F) {
 	f.Add("\xff", "\xe2\x80", []byte{0xe2, 0x80, 0xa8, 0xff}, int64(-3))
 	f.Fuzz(func(t *testing.T, id, name string, data []byte, retryMS int64) {
 		ev := framework.Event{ID: id, Name: name, Data: data, Retry: time.Duration(retryMS) * time.Millisecond}
-		checkEnvelope(t, ev, string(appendEnvelope(nil, ev)))
+		checkEnvelope(t, ev, string(appendEnvelope(nil, "", ev)))
 	})
 }
 

@@ -10,6 +10,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 	"golang.org/x/sync/errgroup"
 
@@ -65,19 +66,42 @@ func (cn *conn) itemsWriter(obs rxgo.Observable) writer {
 	}
 }
 
-// sessionWriter is the write loop of hub topics.
-func (cn *conn) sessionWriter(sess *session.Session) writer {
-	cn.cursor = sess.Cursor
+// sessionWriter is the write loop of hub topics. A multiplexed session's
+// loop first acknowledges each topic of the URL, then also serves the
+// subscribe and unsubscribe messages the read loop hands it (cn.ctl), one
+// between two batches, so that the session is driven by this goroutine
+// alone. c is the request's context, for the guard of a subscribe message:
+// the loop runs in the handler's goroutine, before the handler returns.
+func (cn *conn) sessionWriter(c echo.Context, sess *session.Session) writer {
+	multi := sess.Multi()
+	if !multi {
+		cn.cursor = sess.Cursor // a composite is no use to a client: see Server.Topics
+	}
 	return func(ctx context.Context, g *errgroup.Group) (CloseStatus, error) {
+		if multi {
+			names, pos := sess.Topics()
+			for i, name := range names {
+				if err := cn.answer(answer{typ: typeSubscribed, topic: name, cursor: pos[i]}); err != nil {
+					return CloseStatus{}, err
+				}
+			}
+		}
 		tick, stop := cn.pinger()
 		defer stop()
 		for {
+			select {
+			case r := <-cn.ctl:
+				if err := cn.control(c, sess, r); err != nil {
+					return CloseStatus{}, err
+				}
+			default:
+			}
 			b, err := sess.Take(ctx, cn.opts.MaxBatch)
 			if ctx.Err() != nil {
 				return CloseStatus{}, nil
 			}
 			for _, it := range b.Items {
-				typ, p := cn.encodeItem(it)
+				typ, p := cn.encodeItem(multi, it)
 				if p == nil {
 					continue
 				}
@@ -96,6 +120,10 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 			cn.buf = transport.Idle(cn.buf)
 			select {
 			case <-sess.Ready():
+			case r := <-cn.ctl:
+				if err := cn.control(c, sess, r); err != nil {
+					return CloseStatus{}, err
+				}
 			case <-tick:
 				cn.ping(ctx, g)
 			case <-ctx.Done():
@@ -106,17 +134,25 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 }
 
 // encodeItem frames one item of a session; a nil p means nothing to send
-// (a gap notice in a raw format).
-func (cn *conn) encodeItem(it session.Item) (MessageType, []byte) {
-	if it.Gap == nil {
+// (a gap notice in a raw format). A multiplexed session's items are
+// always envelopes that name their topic.
+func (cn *conn) encodeItem(multi bool, it session.Item) (MessageType, []byte) {
+	switch {
+	case it.Gap == nil && !multi:
 		return cn.encodeEvent(it.Event)
-	}
-	if cn.opts.Format != FormatEnvelope {
+	case it.Gap == nil:
+		cn.buf = appendEnvelope(cn.buf[:0], it.Topic, it.Event)
+		return MessageText, cn.buf
+	case !multi && cn.opts.Format != FormatEnvelope:
 		return 0, nil
+	}
+	topic := ""
+	if multi {
+		topic = it.Topic
 	}
 	// The gap's id moves the client's cursor past it when no event
 	// follows.
-	cn.buf = appendGap(cn.buf[:0], *it.Gap, it.Pos)
+	cn.buf = appendGap(cn.buf[:0], topic, *it.Gap, it.Pos)
 	return MessageText, cn.buf
 }
 
@@ -154,7 +190,7 @@ func (cn *conn) encodeGap(g framework.Gap) (MessageType, []byte, error) {
 	if cn.opts.Format != FormatEnvelope {
 		return 0, nil, nil
 	}
-	cn.buf = appendGap(cn.buf[:0], g, "")
+	cn.buf = appendGap(cn.buf[:0], "", g, "")
 	return MessageText, cn.buf, nil
 }
 
@@ -168,7 +204,7 @@ func (cn *conn) encodeEvent(ev framework.Event) (MessageType, []byte) {
 	case FormatBinary:
 		return MessageBinary, ev.Data
 	}
-	cn.buf = appendEnvelope(cn.buf[:0], ev)
+	cn.buf = appendEnvelope(cn.buf[:0], "", ev)
 	return MessageText, cn.buf
 }
 
@@ -180,9 +216,15 @@ func messageType(m Message) MessageType {
 }
 
 // appendEnvelope appends the JSON envelope of ev ({"id","event","data"},
-// as transport.NewEnvelope makes it) without reflection or allocation.
-func appendEnvelope(b []byte, ev framework.Event) []byte {
+// as transport.NewEnvelope makes it), led by "topic" when topic is not
+// empty, without reflection or allocation.
+func appendEnvelope(b []byte, topic string, ev framework.Event) []byte {
 	b = append(b, '{')
+	if topic != "" {
+		b = append(b, `"topic":`...)
+		b = appendJSONString(b, validUTF8(topic))
+		b = append(b, ',')
+	}
 	if ev.ID != "" {
 		b = append(b, `"id":`...)
 		b = appendJSONString(b, validUTF8(ev.ID))
@@ -209,8 +251,8 @@ func appendEnvelope(b []byte, ev framework.Event) []byte {
 }
 
 // appendGap appends the gap notice as transport.GapEnvelope makes it, with
-// id when given.
-func appendGap(b []byte, g framework.Gap, id string) []byte {
+// topic and id when given.
+func appendGap(b []byte, topic string, g framework.Gap, id string) []byte {
 	// {"last":..,"next":..} as data: cursors are ASCII, but escape anyway.
 	var inner [2 * (framework.MaxCursorLen + 8)]byte
 	d := append(inner[:0], `{"last":`...)
@@ -218,7 +260,7 @@ func appendGap(b []byte, g framework.Gap, id string) []byte {
 	d = append(d, `,"next":`...)
 	d = appendJSONString(d, validUTF8(g.Next))
 	d = append(d, '}')
-	return appendEnvelope(b, framework.Event{ID: id, Name: "gap", Data: d})
+	return appendEnvelope(b, topic, framework.Event{ID: id, Name: "gap", Data: d})
 }
 
 func validUTF8(s string) string {

@@ -19,12 +19,20 @@
 // Order is kept per topic; across topics a batch takes what is ready in
 // turn, starting from a different topic each time, so that a busy topic
 // does not starve the others.
+//
+// A multiplexed session may grow and shrink while it is read (Add and
+// Remove, for the subscribe and unsubscribe messages of a WebSocket): its
+// composite cursor then names its current topics in the order they were
+// added.
 package session
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"slices"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -47,11 +55,18 @@ type Item struct {
 }
 
 // Session is the subscriptions of one connection. It has no goroutine of
-// its own; one reader drives it. Close may be called from any goroutine.
+// its own; one reader drives it: Take, Cursor, Topics, Add and Remove must
+// be called from one goroutine at a time. Close may be called from any
+// goroutine, concurrently with them.
 type Session struct {
 	multi  bool
-	topics []topic
+	hub    *framework.Hub
+	max    int           // MaxTopics
+	retry  time.Duration // Options.Retry
 	ready  chan struct{}
+	mu     sync.Mutex // guards topics' changes against Close, and closed
+	topics []topic
+	closed bool
 	next   int      // the topic a Take starts with
 	items  []Item   // behind the last Batch
 	buf    []byte   // composite cursors
@@ -82,11 +97,14 @@ type Options struct {
 // returns the session (the caller closes it) and the cursor the client
 // gave, or a [*transport.Refusal].
 func Open(c echo.Context, hub *framework.Hub, o Options) (*Session, string, error) {
-	s := &Session{multi: o.Name == nil, ready: make(chan struct{}, 1)}
+	s := &Session{multi: o.Name == nil, hub: hub, max: o.MaxTopics, retry: o.Retry, ready: make(chan struct{}, 1)}
+	if s.max <= 0 {
+		s.max = MaxTopics
+	}
 	var names []string
 	if s.multi {
 		var err error
-		if names, err = topicsOf(c, o.MaxTopics); err != nil {
+		if names, err = topicsOf(c, s.max); err != nil {
 			return nil, "", err
 		}
 	} else {
@@ -127,9 +145,6 @@ func Open(c echo.Context, hub *framework.Hub, o Options) (*Session, string, erro
 // topicsOf returns the topic query parameters of a multiplexed request:
 // 1 to max, each once.
 func topicsOf(c echo.Context, max int) ([]string, error) {
-	if max <= 0 {
-		max = MaxTopics
-	}
 	names := c.QueryParams()["topic"]
 	bad := func(format string, args ...any) error {
 		return &transport.Refusal{Status: http.StatusBadRequest, Err: fmt.Errorf("%w: "+format, append([]any{framework.ErrInvalidTopic}, args...)...)}
@@ -198,8 +213,11 @@ func (s *Session) Take(ctx context.Context, max int) (Batch, error) {
 	clear(s.items)
 	s.items = s.items[:0]
 	n := len(s.topics)
-	start := s.next
-	s.next = (s.next + 1) % n
+	if n == 0 {
+		return Batch{}, nil // every topic was removed
+	}
+	start := s.next % n
+	s.next = (start + 1) % n
 	for k := 0; k < n && len(s.items) < max; k++ {
 		t := &s.topics[(start+k)%n]
 		b, err := t.sub.Poll(ctx, max-len(s.items))
@@ -237,9 +255,98 @@ func (s *Session) cursor(t *topic) string {
 	return s.composite()
 }
 
-// Close ends every subscription. It is idempotent.
+// Close ends every subscription; a later Add fails. It is idempotent.
 func (s *Session) Close() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.closed = true
 	for _, t := range s.topics {
 		t.sub.Close()
 	}
+}
+
+// errSingle is the error of Add on a single-topic session.
+var errSingle = errors.New("rxstream: a single-topic session cannot follow more topics")
+
+// Topics returns the names of the session's topics, in order, and each
+// one's own cursor: where that topic resumes after what was taken (before
+// any Take, the cursor it started from: the one given, or the topic's tip).
+func (s *Session) Topics() (names, pos []string) {
+	for _, t := range s.topics {
+		names = append(names, t.name)
+		pos = append(pos, t.pos)
+	}
+	return names, pos
+}
+
+// Add subscribes a multiplexed session to one more topic, from cursor, the
+// topic's own ("EPOCH-SEQ"; "" starts with its next live event), as Open
+// does for each of a request's topics: the name is checked and the guard
+// set on c asked ([transport.Check]), and the subscription shares the
+// session's ready signal. It returns the topic's cursor it starts from
+// (the one given, or the topic's tip), or a [*transport.Refusal]: 400 for
+// an invalid name or cursor, a topic already followed or one past
+// Options.MaxTopics; the guard's status; 503 for a hub or topic at its
+// limits, a broker down, or a closed session.
+//
+// Add is called by the session's reader (see [Session]); c must still be
+// valid, which is the case while the handler that opened the session has
+// not returned.
+func (s *Session) Add(c echo.Context, name, cursor string) (string, error) {
+	bad := func(format string, args ...any) error {
+		return &transport.Refusal{Status: http.StatusBadRequest, Err: fmt.Errorf(format, args...)}
+	}
+	switch {
+	case !s.multi:
+		return "", bad("%w", errSingle)
+	case s.find(name) >= 0:
+		return "", bad("%w: topic %q already subscribed", framework.ErrInvalidTopic, name)
+	case len(s.topics) >= s.max:
+		return "", bad("%w: topic %q would be one more than %d", framework.ErrInvalidTopic, cut(name), s.max)
+	}
+	if err := transport.Check(c, name, transport.Subscribe); err != nil {
+		return "", transport.Refuse(err, s.retry)
+	}
+	sub, err := s.hub.SubscribeWith(name, cursor, &framework.SubscribeOptions{Ready: s.ready})
+	if err != nil {
+		return "", transport.Refuse(fmt.Errorf("topic %s: %w", name, err), s.retry)
+	}
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		sub.Close()
+		return "", transport.Refuse(fmt.Errorf("topic %s: %w", name, framework.ErrClosed), s.retry)
+	}
+	t := topic{name: name, sub: sub, pos: sub.Cursor()}
+	s.topics = append(s.topics, t)
+	s.mu.Unlock()
+	s.signal() // history is read by polling: look at once
+	return t.pos, nil
+}
+
+// Remove ends the session's subscription to name and reports whether
+// there was one. No item of that topic comes from a later Take. Remove is
+// called by the session's reader (see [Session]).
+func (s *Session) Remove(name string) bool {
+	i := s.find(name)
+	if i < 0 {
+		return false
+	}
+	s.mu.Lock()
+	s.topics[i].sub.Close()
+	s.topics = slices.Delete(s.topics, i, i+1) // keeps the order: the composite's
+	s.mu.Unlock()
+	if i < s.next {
+		s.next-- // the topic that was next still is
+	}
+	return true
+}
+
+func (s *Session) find(name string) int {
+	for i := range s.topics {
+		if s.topics[i].name == name {
+			return i
+		}
+	}
+	return -1
 }
