@@ -7,8 +7,10 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -18,6 +20,7 @@ import (
 	"github.com/rxstream/rxstream/adapters/longpoll"
 	"github.com/rxstream/rxstream/adapters/shortpoll"
 	"github.com/rxstream/rxstream/adapters/sse"
+	rxws "github.com/rxstream/rxstream/adapters/websocket"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -69,6 +72,16 @@ func muxTransports() []muxTransport {
 			},
 			client: func(base string) (multiClient, error) {
 				return shortpoll.NewMultiClient(base+"/topics", &shortpoll.ClientOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: muxQuiet})
+			},
+		},
+		{
+			name: "websocket",
+			mount: func(e *echo.Echo, hub *framework.Hub) {
+				s := must(rxws.New(nil))
+				e.GET("/topics", s.Topics(hub))
+			},
+			client: func(base string) (multiClient, error) {
+				return rxws.NewMultiClient(base+"/topics", &rxws.ClientOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: muxQuiet})
 			},
 		},
 	}
@@ -349,6 +362,7 @@ func TestMultiClientSubscribeMidStream(t *testing.T) {
 				col.waitFor(t, 3)
 				sub.Close()
 				col.closed(t)
+				time.Sleep(5 * time.Millisecond) // x goes on without it
 				evs := col.events(t)
 				gotX = append(gotX, evs...)
 				cursorX = evs[len(evs)-1].ID
@@ -492,5 +506,70 @@ func TestMultiClientClose(t *testing.T) {
 				t.Errorf("two Observes of one subscription emitted %v, want one ErrObserved", errs)
 			}
 		})
+	}
+}
+
+// TestWebSocketMultiClientOneConnection checks that subscribing and
+// unsubscribing are messages on the open connection, not reconnections,
+// and that a topic the server refuses ends alone.
+func TestWebSocketMultiClientOneConnection(t *testing.T) {
+	broker := must(framework.NewMemoryBroker(nil))
+	defer broker.Close()
+	hub := must(framework.NewHub(&framework.HubOptions{Broker: broker}))
+	defer hub.Close()
+	var handshakes atomic.Int32
+	e := echo.New()
+	s := must(rxws.New(&rxws.Options{MaxTopics: 2}))
+	e.GET("/topics", s.Topics(hub), func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			handshakes.Add(1)
+			return next(c)
+		}
+	})
+	srv := httptest.NewServer(e)
+	defer srv.Close()
+	defer s.Close()
+	c := must(rxws.NewMultiClient(srv.URL+"/topics", &rxws.ClientOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: muxQuiet}))
+	defer c.Close()
+	pub := func(topic, data string) framework.Event {
+		id := must(hub.Publish(context.Background(), topic, framework.Event{Data: []byte(data)}))
+		return framework.Event{ID: id, Data: []byte(data)}
+	}
+	colA := collect(must(c.Subscribe("a", pub("a", "seed").ID)))
+	want := []framework.Event{pub("a", "a 0")}
+	colA.waitFor(t, 1)
+	for i := range 3 {
+		b := must(c.Subscribe("b", pub("b", "seed").ID))
+		colB := collect(b)
+		wantB := pub("b", fmt.Sprint("b ", i))
+		colB.waitFor(t, 1)
+		sameEvents(t, "b", colB.events(t), []framework.Event{wantB})
+		b.Close()
+		colB.closed(t)
+		want = append(want, pub("a", fmt.Sprint("a ", i+1)))
+	}
+	// A third topic is over MaxTopics: refused, alone.
+	bs := must(c.Subscribe("b", ""))
+	b := collect(bs)
+	over := collect(must(c.Subscribe("c", "")))
+	over.closed(t)
+	items := over.snapshot()
+	var re *rxws.RefusedError
+	if len(items) != 1 || !errors.As(items[0].(error), &re) || re.Topic != "c" || re.Status != http.StatusBadRequest {
+		t.Fatalf("over MaxTopics: %v, want one RefusedError of c with 400", items)
+	}
+	for deadline := time.Now().Add(5 * time.Second); bs.Cursor() == ""; time.Sleep(time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("b was not acknowledged with its tip in 5s")
+		}
+	}
+	want = append(want, pub("a", "a last"))
+	colA.waitFor(t, len(want))
+	sameEvents(t, "a", colA.events(t), want)
+	wantB := pub("b", "b last")
+	b.waitFor(t, 1)
+	sameEvents(t, "b", b.events(t), []framework.Event{wantB})
+	if n := handshakes.Load(); n != 1 {
+		t.Errorf("%d handshakes, want the one connection", n)
 	}
 }
