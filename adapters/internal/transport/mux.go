@@ -84,7 +84,7 @@ func (m *Mux) Subscribe(topic, cursor string) (*Subscription, error) {
 			return nil, fmt.Errorf("%w: %q", ErrSubscribed, topic)
 		}
 	}
-	s := &Subscription{m: m, topic: topic, pos: cursor, items: make(chan rxgo.Item), done: make(chan struct{})}
+	s := &Subscription{m: m, topic: topic, pos: cursor, items: make(chan delivery), taken: make(chan struct{}, 1), done: make(chan struct{})}
 	m.subs = append(m.subs, s)
 	m.changedLocked()
 	return s, nil
@@ -125,15 +125,23 @@ func (m *Mux) Close() {
 type Subscription struct {
 	m     *Mux
 	topic string
-	items chan rxgo.Item // unbuffered: the connection waits for the observer
-	done  chan struct{}  // closed by end
+	items chan delivery // unbuffered: the connection waits for the observer
+	taken chan struct{} // the observer moved the cursor to what it took
+	done  chan struct{} // closed by end
 
 	once     sync.Once
 	err      error // set before done is closed
 	observed atomic.Bool
 
 	pos   string // guarded by m.mu: the cursor to resume from
-	ended bool   // guarded by m.mu: the cursor moves no more
+	ended bool   // guarded by m.mu: the server's positions apply no more
+}
+
+// delivery is an item on its way to the observer, and its topic's cursor
+// after it.
+type delivery struct {
+	it  rxgo.Item
+	pos string
 }
 
 // Topic returns the subscription's topic.
@@ -149,7 +157,7 @@ func (s *Subscription) Cursor() string {
 }
 
 // SetCursor moves the resume cursor of s to pos, unless pos is empty or s
-// has ended (its cursor stays the last item's its observer took).
+// has ended (its cursor stays that of the last item its observer took).
 func SetCursor(s *Subscription, pos string) {
 	if pos == "" {
 		return
@@ -182,37 +190,19 @@ func (s *Subscription) end(err error) {
 }
 
 // Deliver hands it to the observer of s and moves the cursor of s to pos
-// (when not empty) with it. It returns false when ctx ended first: the item
-// was not delivered and the cursor did not move. An ended subscription
-// drops the item, and its cursor stays the last item's its observer took.
-//
-// The cursor moves before the hand-off, so that a connection opened as soon
-// as Deliver returns resumes after it; only the loop serving s may call
-// Deliver, SetCursor and SetComposite for it.
+// (when not empty) as the observer takes it: when Deliver returns true,
+// the cursor names it, so a connection opened next resumes after it. It
+// returns false when ctx ended first: the item was not delivered and the
+// cursor did not move. An ended subscription drops the item. Only the
+// loop serving s may call Deliver, SetCursor and SetComposite for it.
 func Deliver(ctx context.Context, s *Subscription, it rxgo.Item, pos string) bool {
-	s.m.mu.Lock()
-	prev := s.pos
-	if pos != "" && !s.ended {
-		s.pos = pos
-	}
-	s.m.mu.Unlock()
 	select {
-	case s.items <- it:
+	case s.items <- delivery{it, pos}:
+		<-s.taken // the observer moved the cursor
 		return true
 	case <-s.done:
-	case <-ctx.Done():
-	}
-	s.m.mu.Lock()
-	s.pos = prev
-	s.m.mu.Unlock()
-	return ctx.Err() == nil || isDone(s.done)
-}
-
-func isDone(c <-chan struct{}) bool {
-	select {
-	case <-c:
 		return true
-	default:
+	case <-ctx.Done():
 		return false
 	}
 }
@@ -228,8 +218,14 @@ func (s *Subscription) Events() rxgo.Observable {
 		}
 		for {
 			select {
-			case it := <-s.items:
-				if !it.SendContext(ctx, next) {
+			case d := <-s.items:
+				s.m.mu.Lock()
+				if d.pos != "" {
+					s.pos = d.pos // even once ended: the observer took it
+				}
+				s.m.mu.Unlock()
+				s.taken <- struct{}{}
+				if !d.it.SendContext(ctx, next) {
 					s.Close()
 					return
 				}
