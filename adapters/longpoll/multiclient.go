@@ -7,8 +7,8 @@ import (
 )
 
 // Subscription is one topic of a [MultiClient]. Topic returns its topic;
-// Cursor the cursor it resumes from (the ID of the last item delivered or
-// waiting for its observer, or where the server placed it); Events its observable of [framework.Event]
+// Cursor the cursor it resumes from (the ID of the last item its observer
+// took, or where the server placed it); Events its observable of [framework.Event]
 // and [framework.Gap] items, which may be observed once and completes when
 // the subscription is closed (an error item first when the server refused
 // it); Close ends it. The observer's context ending closes it too.

@@ -148,8 +148,8 @@ type delivery struct {
 func (s *Subscription) Topic() string { return s.topic }
 
 // Cursor returns the cursor the topic resumes from: the ID of the last item
-// delivered, or of the one waiting for the observer to take it (or the
-// position the server reported since), or the cursor given to Subscribe.
+// its observer took (or the position the server reported since), or the
+// cursor given to Subscribe.
 func (s *Subscription) Cursor() string {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
