@@ -56,4 +56,6 @@
 //     handler constructors.
 //   - request.go: one request's wait, batching and answer.
 //   - client.go: [Client].
+//   - multiclient.go: [MultiClient], the topics of a [Server.Topics]
+//     endpoint in one poll loop, a [Subscription] each.
 package longpoll

@@ -32,4 +32,6 @@
 //
 //   - server.go: [Server], [Options], [Server.Topic].
 //   - client.go: [Client].
+//   - multiclient.go: [MultiClient], the topics of a [Server.Topics]
+//     endpoint in one poll loop, a [Subscription] each.
 package shortpoll

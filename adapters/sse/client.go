@@ -137,7 +137,7 @@ type run struct {
 }
 
 func (r *run) loop(ctx context.Context) error {
-	failures := 0
+	retry := r.c.retry()
 	for {
 		got, err := r.connect(ctx)
 		if ctx.Err() != nil {
@@ -153,22 +153,21 @@ func (r *run) loop(ctx context.Context) error {
 			return nil
 		}
 		if got {
-			failures = 0
+			retry.Reset()
 		}
-		failures++
-		if r.c.opts.MaxAttempts > 0 && failures > r.c.opts.MaxAttempts {
-			return fmt.Errorf("rxstream: sse: %d attempts failed, last: %w", failures-1, err)
+		d, gaveUp := retry.Failed(err, r.retry)
+		if gaveUp != nil {
+			return gaveUp
 		}
-		d := r.backoff(failures)
 		r.c.opts.Logger.Info("rxstream: sse: reconnecting", "url", r.c.url, "in", d, "lastEventId", r.lastID, "err", err)
-		t := time.NewTimer(d)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !transport.Sleep(ctx, d) {
 			return nil
 		}
 	}
+}
+
+func (c *Client) retry() transport.Retry {
+	return transport.Retry{Name: "sse", Min: c.opts.MinBackoff, Max: c.opts.MaxBackoff, MaxAttempts: c.opts.MaxAttempts}
 }
 
 // backoff is the delay before the n-th consecutive attempt (n >= 1).
@@ -186,44 +185,11 @@ var (
 func (r *run) connect(parent context.Context) (got bool, err error) {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.c.url, nil)
+	dec, closeBody, err := r.c.open(ctx, cancel, r.c.url, r.lastID, &r.retry)
 	if err != nil {
 		return false, err
 	}
-	for k, v := range r.c.opts.Header {
-		req.Header[k] = v
-	}
-	req.Header.Set("Accept", "text/event-stream")
-	req.Header.Set("Cache-Control", "no-cache")
-	if r.lastID != "" {
-		req.Header.Set("Last-Event-ID", r.lastID)
-	}
-	resp, err := r.c.opts.HTTPClient.Do(req)
-	if err != nil {
-		return false, err
-	}
-	defer resp.Body.Close()
-	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
-	switch {
-	case resp.StatusCode == http.StatusNoContent:
-		return false, errNoContent
-	case resp.StatusCode == http.StatusOK && ct == "text/event-stream":
-	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
-		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
-			r.retry = max(r.retry, time.Duration(s)*time.Second)
-		}
-		return false, fmt.Errorf("rxstream: sse: server answered %d", resp.StatusCode)
-	default:
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return false, &StatusError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)}
-	}
-	var body io.Reader = resp.Body
-	if r.c.opts.IdleTimeout > 0 {
-		w := newWatchdog(r.c.opts.IdleTimeout, cancel)
-		defer w.stop()
-		body = w.reader(resp.Body)
-	}
-	dec := NewDecoder(body)
+	defer closeBody()
 	for {
 		ev, err := dec.Next()
 		if d := dec.Retry(); d > 0 {
@@ -233,10 +199,7 @@ func (r *run) connect(parent context.Context) (got bool, err error) {
 			r.lastID = id // also set by a block without data (a tip)
 		}
 		if err != nil {
-			if err == io.EOF {
-				err = io.ErrUnexpectedEOF // the server ended the stream: reconnect
-			}
-			return got, err
+			return got, streamEnded(err)
 		}
 		got = true
 		item := rxgo.Of(ev)
@@ -253,6 +216,66 @@ func (r *run) connect(parent context.Context) (got bool, err error) {
 			return got, errStopped
 		}
 	}
+}
+
+// streamEnded is the error of a stream whose decoder returned err: the
+// server ending it is a reason to reconnect too.
+func streamEnded(err error) error {
+	if err == io.EOF {
+		return io.ErrUnexpectedEOF
+	}
+	return err
+}
+
+// open requests the stream at rawURL after lastID and returns its decoder
+// and the function that releases the response. A failed answer raises
+// *retry to the server's Retry-After. cancel ends ctx, the connection's
+// context: the idle watchdog calls it.
+func (c *Client) open(ctx context.Context, cancel func(), rawURL, lastID string, retry *time.Duration) (*Decoder, func(), error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, rawURL, nil)
+	if err != nil {
+		return nil, nil, err
+	}
+	for k, v := range c.opts.Header {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Cache-Control", "no-cache")
+	if lastID != "" {
+		req.Header.Set("Last-Event-ID", lastID)
+	}
+	resp, err := c.opts.HTTPClient.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
+	switch {
+	case resp.StatusCode == http.StatusNoContent:
+		resp.Body.Close()
+		return nil, nil, errNoContent
+	case resp.StatusCode == http.StatusOK && ct == "text/event-stream":
+	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
+		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
+			*retry = max(*retry, time.Duration(s)*time.Second)
+		}
+		resp.Body.Close()
+		return nil, nil, fmt.Errorf("rxstream: sse: server answered %d", resp.StatusCode)
+	default:
+		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+		resp.Body.Close()
+		return nil, nil, &StatusError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)}
+	}
+	var body io.Reader = resp.Body
+	release := func() { resp.Body.Close() }
+	if c.opts.IdleTimeout > 0 {
+		w := newWatchdog(c.opts.IdleTimeout, cancel)
+		body = w.reader(resp.Body)
+		release = func() {
+			w.stop()
+			resp.Body.Close()
+		}
+	}
+	return NewDecoder(body), release, nil
 }
 
 // watchdog cancels a connection on which nothing was read for a while.

@@ -18,6 +18,8 @@
 //
 //   - server.go: [Server], its [Options], the handlers.
 //   - client.go: [Client], reconnecting with backoff and jitter.
+//   - multiclient.go: [MultiClient], the topics of a [Server.Topics]
+//     endpoint on one connection, a [Subscription] each.
 //   - encode.go: [AppendEvent] and [AppendComment], the WHATWG wire format.
 //   - decode.go: [Decoder], the WHATWG parsing algorithm.
 package sse

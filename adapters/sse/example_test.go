@@ -92,3 +92,38 @@ func ExampleServer_Stream() {
 	// id: 3
 	// data: count 3
 }
+
+// Two hub topics followed with one connection: each subscription is an
+// observable of its own topic's events, resumed from its own cursor.
+func ExampleMultiClient() {
+	hub := &framework.Hub{}
+	defer hub.Close()
+	s, _ := sse.New(nil)
+	e := echo.New()
+	e.GET("/topics", s.Topics(hub))
+	ts := httptest.NewServer(e)
+	defer ts.Close()
+	ts.Config.RegisterOnShutdown(s.Close)
+
+	ctx := context.Background()
+	chat, _ := hub.Publish(ctx, "chat", framework.Event{Data: []byte("seen before")})
+	news, _ := hub.Publish(ctx, "news", framework.Event{Data: []byte("seen before")})
+
+	client, _ := sse.NewMultiClient(ts.URL+"/topics", nil)
+	defer client.Close()
+	chatSub, _ := client.Subscribe("chat", chat)
+	newsSub, _ := client.Subscribe("news", news)
+	chatItems, newsItems := chatSub.Events().Observe(), newsSub.Events().Observe()
+
+	hub.Publish(ctx, "news", framework.Event{Data: []byte("rates unchanged")})
+	hub.Publish(ctx, "chat", framework.Event{Data: []byte("hello")})
+	hub.Publish(ctx, "chat", framework.Event{Data: []byte("anyone?")})
+	for range 2 {
+		fmt.Printf("chat %s\n", (<-chatItems).V.(framework.Event).Data)
+	}
+	fmt.Printf("news %s\n", (<-newsItems).V.(framework.Event).Data)
+	// Output:
+	// chat hello
+	// chat anyone?
+	// news rates unchanged
+}

@@ -54,4 +54,7 @@
 //   - close.go: close reasons and statuses, [ReasonCursor].
 //   - upgrade.go: [IsUpgrade], [GzipSkipper], the origin check.
 //   - client.go: [Client], the Go client with backoff, resume and Send.
+//   - multiclient.go: [MultiClient], the topics of a [Server.Topics]
+//     endpoint on one connection, subscribed and unsubscribed with
+//     control messages, a [Subscription] each.
 package websocket

@@ -112,7 +112,7 @@ var errPollStopped = errors.New("rxstream: observer stopped")
 // failures. It sends [framework.Event] and [framework.Gap] values on next.
 func (p *PollClient) Run(ctx context.Context, next chan<- rxgo.Item) error {
 	st := pollState{cursor: p.Cursor}
-	failures := 0
+	retry := p.retry()
 	for {
 		pause, err := p.poll(ctx, &st, next)
 		if ctx.Err() != nil || errors.Is(err, errPollStopped) {
@@ -123,27 +123,32 @@ func (p *PollClient) Run(ctx context.Context, next chan<- rxgo.Item) error {
 			return err
 		}
 		if err == nil {
-			failures = 0
+			retry.Reset()
 			st.floor = 0
 		} else {
-			failures++
-			if p.MaxAttempts > 0 && failures > p.MaxAttempts {
-				return fmt.Errorf("rxstream: %s: %d attempts failed, last: %w", p.Name, failures-1, err)
+			if pause, err = p.failed(&retry, &st, err); err != nil {
+				return err
 			}
-			pause = Backoff(failures, p.MinBackoff, p.MaxBackoff, st.floor)
-			p.Logger.Info("rxstream: "+p.Name+": polling again", "url", p.URL.Redacted(), "in", pause, "cursor", st.cursor, "err", err)
 		}
-		if pause <= 0 {
-			continue
-		}
-		t := time.NewTimer(pause)
-		select {
-		case <-t.C:
-		case <-ctx.Done():
-			t.Stop()
+		if !Sleep(ctx, pause) {
 			return nil
 		}
 	}
+}
+
+func (p *PollClient) retry() Retry {
+	return Retry{Name: p.Name, Min: p.MinBackoff, Max: p.MaxBackoff, MaxAttempts: p.MaxAttempts}
+}
+
+// failed counts a failed poll, logs it and returns the pause before the
+// next one, or the error that ends the loop after MaxAttempts.
+func (p *PollClient) failed(r *Retry, st *pollState, err error) (time.Duration, error) {
+	pause, gaveUp := r.Failed(err, st.floor)
+	if gaveUp != nil {
+		return 0, gaveUp
+	}
+	p.Logger.Info("rxstream: "+p.Name+": polling again", "url", p.URL.Redacted(), "in", pause, "cursor", st.cursor, "err", err)
+	return pause, nil
 }
 
 // Backoff is the delay before the n-th consecutive retry (n >= 1) of every
@@ -163,15 +168,24 @@ func Backoff(n int, lo, hi, hint time.Duration) time.Duration {
 	return max(d/2+rand.N(d-d/2), hint)
 }
 
-// poll makes one request. It returns the pause before the next one, or an
-// error when the answer was a failure.
-func (p *PollClient) poll(ctx context.Context, st *pollState, next chan<- rxgo.Item) (time.Duration, error) {
+// answer is what one poll brought: a body when the server answered events
+// (200), nil otherwise (a long-poll's 204, a short-poll's 304), and the
+// pause the server suggests before the next poll.
+type answer struct {
+	body  *PollBody
+	pause time.Duration
+}
+
+// fetch makes one request to u after st's cursor and reads its answer; it
+// moves st's cursor where the answer carries one in its headers (a
+// request without a cursor learns the tip; a 204 its cursor) and keeps the
+// ETag. An error is a failure of the request.
+func (p *PollClient) fetch(ctx context.Context, u url.URL, st *pollState) (answer, error) {
 	if p.Timeout > 0 {
 		var cancel context.CancelFunc
 		ctx, cancel = context.WithTimeout(ctx, p.Timeout)
 		defer cancel()
 	}
-	u := *p.URL
 	if st.cursor != "" {
 		q := u.Query()
 		q.Set("cursor", st.cursor)
@@ -179,7 +193,7 @@ func (p *PollClient) poll(ctx context.Context, st *pollState, next chan<- rxgo.I
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u.String(), nil)
 	if err != nil {
-		return 0, err
+		return answer{}, err
 	}
 	for k, v := range p.Header {
 		req.Header[k] = v
@@ -190,7 +204,7 @@ func (p *PollClient) poll(ctx context.Context, st *pollState, next chan<- rxgo.I
 	}
 	resp, err := p.HTTPClient.Do(req)
 	if err != nil {
-		return 0, err
+		return answer{}, err
 	}
 	defer resp.Body.Close()
 	if st.cursor == "" {
@@ -204,22 +218,38 @@ func (p *PollClient) poll(ctx context.Context, st *pollState, next chan<- rxgo.I
 		if c := resp.Header.Get(CursorHeader); c != "" {
 			st.cursor = c
 		}
-		return 0, nil
+		return answer{}, nil
 	case resp.StatusCode == http.StatusNotModified: // short-poll, nothing new
-		return p.suggested(resp.Header), nil
+		return answer{pause: p.suggested(resp.Header)}, nil
 	case resp.StatusCode == http.StatusOK && ct == "application/json":
 	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
 		st.floor = retryAfter(resp.Header.Get("Retry-After"))
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
-		return 0, fmt.Errorf("rxstream: %s: server answered %d", p.Name, resp.StatusCode)
+		return answer{}, fmt.Errorf("rxstream: %s: server answered %d", p.Name, resp.StatusCode)
 	default:
 		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return 0, &PollStatusError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)}
+		return answer{}, &PollStatusError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)}
 	}
 	var b PollBody
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxPollBody)).Decode(&b); err != nil {
-		return 0, fmt.Errorf("rxstream: %s: reading answer: %w", p.Name, err)
+		return answer{}, fmt.Errorf("rxstream: %s: reading answer: %w", p.Name, err)
 	}
+	st.etag = resp.Header.Get("ETag")
+	a := answer{body: &b, pause: p.suggested(resp.Header)}
+	if b.Retry != nil {
+		a.pause = time.Duration(*b.Retry) * time.Millisecond
+	}
+	return a, nil
+}
+
+// poll makes one request. It returns the pause before the next one, or an
+// error when the answer was a failure.
+func (p *PollClient) poll(ctx context.Context, st *pollState, next chan<- rxgo.Item) (time.Duration, error) {
+	a, err := p.fetch(ctx, *p.URL, st)
+	if err != nil || a.body == nil {
+		return a.pause, err
+	}
+	b := a.body
 	if b.Gap != nil {
 		if !rxgo.Of(*b.Gap).SendContext(ctx, next) {
 			return 0, errPollStopped
@@ -228,7 +258,7 @@ func (p *PollClient) poll(ctx context.Context, st *pollState, next chan<- rxgo.I
 	for _, env := range b.Events {
 		ev, err := env.ToEvent()
 		if err != nil {
-			return 0, &PollStatusError{StatusCode: resp.StatusCode, ContentType: ct, Body: err.Error()}
+			return 0, &PollStatusError{StatusCode: http.StatusOK, ContentType: "application/json", Body: err.Error()}
 		}
 		if !rxgo.Of(ev).SendContext(ctx, next) {
 			return 0, errPollStopped
@@ -237,11 +267,7 @@ func (p *PollClient) poll(ctx context.Context, st *pollState, next chan<- rxgo.I
 	if b.Cursor != "" {
 		st.cursor = b.Cursor
 	}
-	st.etag = resp.Header.Get("ETag")
-	if b.Retry != nil {
-		return time.Duration(*b.Retry) * time.Millisecond, nil
-	}
-	return p.suggested(resp.Header), nil
+	return a.pause, nil
 }
 
 // suggested is the pause the server's X-Poll-Interval header asks for, or
