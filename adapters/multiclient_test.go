@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -572,4 +573,45 @@ func TestWebSocketMultiClientOneConnection(t *testing.T) {
 	if n := handshakes.Load(); n != 1 {
 		t.Errorf("%d handshakes, want the one connection", n)
 	}
+}
+
+// TestNewMultiClientRefuses: a single topic's cursor or a URL that already
+// names a topic is refused when the client is made, naming what is wrong.
+func TestNewMultiClientRefuses(t *testing.T) {
+	type made struct {
+		name string
+		err  error
+	}
+	for _, tc := range []struct {
+		name string
+		try  []made
+		says string
+	}{
+		{"a single topic's cursor", []made{
+			{"sse", second(sse.NewMultiClient("http://127.0.0.1:1/topics", &sse.ClientOptions{LastEventID: "e-1"}))},
+			{"longpoll", second(longpoll.NewMultiClient("http://127.0.0.1:1/topics", &longpoll.ClientOptions{Cursor: "e-1"}))},
+			{"shortpoll", second(shortpoll.NewMultiClient("http://127.0.0.1:1/topics", &shortpoll.ClientOptions{Cursor: "e-1"}))},
+			{"websocket", second(rxws.NewMultiClient("http://127.0.0.1:1/topics", &rxws.ClientOptions{Cursor: "e-1"}))},
+		}, "is for one topic"},
+		{"a topic in the URL", []made{
+			{"sse", second(sse.NewMultiClient("http://127.0.0.1:1/topics?topic=a", nil))},
+			{"longpoll", second(longpoll.NewMultiClient("http://127.0.0.1:1/topics?topic=a", nil))},
+			{"shortpoll", second(shortpoll.NewMultiClient("http://127.0.0.1:1/topics?topic=a", nil))},
+			{"websocket", second(rxws.NewMultiClient("http://127.0.0.1:1/topics?topic=a", nil))},
+		}, "no topic parameter"},
+	} {
+		for _, m := range tc.try {
+			if m.err == nil || !strings.Contains(m.err.Error(), tc.says) || !strings.Contains(m.err.Error(), m.name) {
+				t.Errorf("%s, %s: %v; want an error of %s saying %q", tc.name, m.name, m.err, m.name, tc.says)
+			}
+		}
+	}
+}
+
+// second returns the error of a constructor's answer, closing what it made.
+func second[T interface{ Close() }](v T, err error) error {
+	if err == nil {
+		v.Close()
+	}
+	return err
 }

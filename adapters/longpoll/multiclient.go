@@ -1,8 +1,6 @@
 package longpoll
 
 import (
-	"errors"
-
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 )
 
@@ -45,17 +43,15 @@ type MultiClient struct {
 // topic parameters: they come from [MultiClient.Subscribe]); opts may be
 // nil. Its Cursor must be empty: each topic's cursor is given to Subscribe.
 func NewMultiClient(rawURL string, opts *ClientOptions) (*MultiClient, error) {
-	if opts != nil && opts.Cursor != "" {
-		return nil, errors.New("rxstream: longpoll: ClientOptions.Cursor is for one topic; give each topic's cursor to Subscribe")
-	}
 	c, err := NewClient(rawURL, opts)
 	if err != nil {
 		return nil, err
 	}
-	if c.loop.URL.Query().Has("topic") {
-		return nil, errors.New("rxstream: longpoll: the URL of a MultiClient has no topic parameter; Subscribe adds them")
+	m, err := c.loop.NewMux()
+	if err != nil {
+		return nil, err
 	}
-	return &MultiClient{mux: transport.NewMux(c.loop.RunMux)}, nil
+	return &MultiClient{mux: m}, nil
 }
 
 // Subscribe follows topic after cursor (one topic's event ID; empty starts

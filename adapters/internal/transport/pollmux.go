@@ -13,6 +13,19 @@ import (
 	"github.com/rxstream/rxstream/framework"
 )
 
+// NewMux returns the Mux of a poll client made for a MultiClient: one
+// whose Cursor is empty (each topic's cursor goes to Subscribe) and whose
+// URL names no topic (Subscribe adds them).
+func (p *PollClient) NewMux() (*Mux, error) {
+	if p.Cursor != "" {
+		return nil, errors.New("rxstream: " + p.Name + ": ClientOptions.Cursor is for one topic; give each topic's cursor to Subscribe")
+	}
+	if p.URL.Query().Has("topic") {
+		return nil, errors.New("rxstream: " + p.Name + ": the URL of a MultiClient has no topic parameter; Subscribe adds them")
+	}
+	return NewMux(p.RunMux), nil
+}
+
 // RunMux polls for the subscriptions of m until ctx ends: one request for
 // all of them (a topic query parameter each, in subscription order), each
 // event and gap notice delivered to its topic's subscription. A change of
