@@ -399,40 +399,36 @@ func (st *stream) appendItem(it rxgo.Item) bool {
 
 func (st *stream) serveSession(sess *session.Session) {
 	defer st.end()
-	for {
-		b, err := sess.Take(st.ctx, st.opts.MaxBatch)
-		if len(b.Items) > 0 {
+	err, _ := session.Pump(st.ctx, sess, session.Stream[struct{}]{
+		Max: st.opts.MaxBatch,
+		Write: func(items []session.Item) error {
 			st.buf = st.buf[:0]
-			for _, it := range b.Items {
+			for _, it := range items {
 				st.appendSessionItem(sess.Multi(), it)
 			}
 			if !st.flush() {
-				return
+				return errGone
 			}
-		}
-		if err != nil {
-			// ErrOverflow or the hub closing: end the response; the client
-			// reconnects with its Last-Event-ID and resumes from history.
-			if !errors.Is(err, context.Canceled) && st.ctx.Err() == nil {
-				st.opts.Logger.Debug("rxstream: sse: subscription ended", "err", err)
-			}
-			return
-		}
-		if len(b.Items) > 0 {
-			continue
-		}
-		st.buf = transport.Idle(st.buf)
-		select {
-		case <-sess.Ready():
-		case <-st.hbC:
+			return nil
+		},
+		Tick: st.hbC,
+		Beat: func() error {
 			if !st.heartbeat() {
-				return
+				return errGone
 			}
-		case <-st.ctx.Done():
-			return
-		}
+			return nil
+		},
+		Idle: func() { st.buf = transport.Idle(st.buf) },
+	})
+	if err != nil && st.ctx.Err() == nil {
+		// ErrOverflow or the hub closing: end the response; the client
+		// reconnects with its Last-Event-ID and resumes from history.
+		st.opts.Logger.Debug("rxstream: sse: subscription ended", "err", err)
 	}
 }
+
+// errGone is what a write that found the client gone tells Pump.
+var errGone = errors.New("rxstream: sse: client gone")
 
 // muxEvent is the data of an event of a multiplexed stream.
 type muxEvent struct {

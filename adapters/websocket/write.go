@@ -88,48 +88,33 @@ func (cn *conn) sessionWriter(c echo.Context, sess *session.Session) writer {
 		}
 		tick, stop := cn.pinger()
 		defer stop()
-		for {
-			select {
-			case r := <-cn.ctl:
-				if err := cn.control(c, sess, r); err != nil {
-					return CloseStatus{}, err
+		err, werr := session.Pump(ctx, sess, session.Stream[control]{
+			Max: cn.opts.MaxBatch,
+			Write: func(items []session.Item) error {
+				for _, it := range items {
+					if typ, p := cn.encodeItem(multi, it); p != nil {
+						if err := cn.send(typ, p); err != nil {
+							return err
+						}
+					}
 				}
-			default:
-			}
-			b, err := sess.Take(ctx, cn.opts.MaxBatch)
-			if ctx.Err() != nil {
-				return CloseStatus{}, nil
-			}
-			for _, it := range b.Items {
-				typ, p := cn.encodeItem(multi, it)
-				if p == nil {
-					continue
-				}
-				if err := cn.send(typ, p); err != nil {
-					return CloseStatus{}, err
-				}
-			}
-			switch {
-			case errors.Is(err, framework.ErrClosed):
-				return CloseStatus{Code: StatusGoingAway, Reason: "hub closed"}, nil
-			case err != nil:
-				return errorStatus(err), nil
-			case len(b.Items) > 0:
-				continue
-			}
-			cn.buf = transport.Idle(cn.buf)
-			select {
-			case <-sess.Ready():
-			case r := <-cn.ctl:
-				if err := cn.control(c, sess, r); err != nil {
-					return CloseStatus{}, err
-				}
-			case <-tick:
-				cn.ping(ctx, g)
-			case <-ctx.Done():
-				return CloseStatus{}, nil
-			}
+				return nil
+			},
+			Tick:    tick,
+			Beat:    func() error { cn.ping(ctx, g); return nil },
+			Idle:    func() { cn.buf = transport.Idle(cn.buf) },
+			Control: cn.ctl,
+			Serve:   func(r control) error { return cn.control(c, sess, r) },
+		})
+		switch {
+		case werr != nil:
+			return CloseStatus{}, werr
+		case errors.Is(err, framework.ErrClosed):
+			return CloseStatus{Code: StatusGoingAway, Reason: "hub closed"}, nil
+		case err != nil:
+			return errorStatus(err), nil
 		}
+		return CloseStatus{}, nil
 	}
 }
 

@@ -7,9 +7,12 @@
 //	        -> Session: the subscriptions, one ready signal for all of them,
 //	           Take(max) -> Batch of items (events and per-topic gap
 //	           notices), each with the cursor to resume from after it
+//	        -> the transport's waiting: Pump, the one loop of the streams
+//	           (SSE, WebSocket: batches, heartbeats or pings, control
+//	           messages, the session's end), or Gather for a poll answer
+//	           (first batch and a window; answer now)
 //	        -> the transport's encoder (SSE frames, JSON envelopes, a poll
-//	           answer) and its waiting (stream; first batch and a window;
-//	           answer now)
+//	           answer)
 //
 // A single topic is the one-element case: its cursor is the topic's own
 // ("EPOCH-SEQ"). A multiplexed session's cursor is composite (see
