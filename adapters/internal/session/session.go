@@ -161,7 +161,7 @@ func topicsOf(c echo.Context, max int) ([]string, error) {
 	seen := make(map[string]bool, len(names))
 	for _, n := range names {
 		if seen[n] {
-			return nil, bad("topic %q named twice", n)
+			return nil, bad("topic %q named twice", cut(n))
 		}
 		seen[n] = true
 	}
