@@ -2,8 +2,9 @@
 // and reads them back with a Go client.
 //
 // A [Server] makes the handlers: [Server.Stream] for a per-request rxgo
-// producer, [Server.Topic] for a hub topic. Both resume from the client's
-// Last-Event-ID (header, or the lastEventId query parameter), coalesce
+// producer, [Server.Topic] for a hub topic, [Server.Topics] for several
+// hub topics on one stream. All resume from the client's cursor (the
+// Last-Event-ID header, or the lastEventId or cursor query parameter), coalesce
 // queued events into one write and one flush, send heartbeat comments, put a
 // deadline on every write, and end cleanly when the client leaves, the
 // stream ends, or [Server.Close] runs at shutdown.
