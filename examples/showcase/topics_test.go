@@ -236,6 +236,7 @@ type topicRequests struct {
 	sets map[string][]string
 	n    map[string]int
 	ids  []string // Last-Event-ID headers of SSE requests
+	log  []string // every request, for a failure to show
 }
 
 func watchTopics(e *echo.Echo, path string) *topicRequests {
@@ -253,6 +254,7 @@ func watchTopics(e *echo.Echo, path string) *topicRequests {
 				}
 				set := strings.Join(req.URL.Query()["topic"], ",")
 				r.mu.Lock()
+				r.log = append(r.log, fmt.Sprintf("%s %s cursor=%s timeout=%s", time.Now().Format("15:04:05.000"), set, req.URL.Query().Get("cursor"), req.URL.Query().Get("timeout")))
 				r.n[tr]++
 				if s := r.sets[tr]; len(s) == 0 || s[len(s)-1] != set {
 					r.sets[tr] = append(s, set)
@@ -272,6 +274,32 @@ func (r *topicRequests) get(tr string) (sets []string, n int) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return slices.Clone(r.sets[tr]), r.n[tr]
+}
+
+// sameChanges reports whether the topic sets a transport's requests asked
+// for, in the order the server saw them, are the changes want: exactly, on
+// the streams; on the polls, the old set may come once more after the new
+// one, because a poll the client aborted when it reopened can reach the
+// server after the reopened one, but no other set may (a client that
+// reopened per subscribe would ask for 6, 7, ... topics).
+func sameChanges(tr string, sets, want []string) bool {
+	if tr == "sse" || tr == "websocket" || slices.Equal(sets, want) {
+		return slices.Equal(sets, want)
+	}
+	if len(sets) < len(want) || sets[0] != want[0] || sets[len(sets)-1] != want[len(want)-1] {
+		return false
+	}
+	for _, set := range sets {
+		if !slices.Contains(want, set) {
+			return false
+		}
+	}
+	for _, w := range want {
+		if !slices.Contains(sets, w) {
+			return false
+		}
+	}
+	return true
 }
 
 // muxTransports are the transports, in the browser client's order.
@@ -321,7 +349,7 @@ func TestBrowserTopics(t *testing.T) {
 					return o.hub.Stats().Subscribers == len(first)
 				}
 				sets, _ := reqs.get(tr)
-				return len(sets) == len(want)
+				return len(sets) >= len(want) && sets[len(sets)-1] == want[len(want)-1]
 			})
 			log.each(first, 2)
 			m := waitMux(t, ctx, "every event", log.received)
@@ -334,7 +362,10 @@ func TestBrowserTopics(t *testing.T) {
 				}
 			}
 			sets, n := reqs.get(tr)
-			if !slices.Equal(sets, want) {
+			if !sameChanges(tr, sets, want) {
+				reqs.mu.Lock()
+				t.Logf("requests:\n%s", strings.Join(reqs.log, "\n"))
+				reqs.mu.Unlock()
 				t.Errorf("%s requests asked for the topic sets %q, want %q", tr, sets, want)
 			}
 			if (tr == "sse" || tr == "websocket") && n != len(want) {
