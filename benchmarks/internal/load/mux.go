@@ -1,12 +1,10 @@
 package load
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
 	"net"
-	"net/http"
 	"net/url"
 	"slices"
 	"strings"
@@ -137,34 +135,7 @@ func sseTopicsOnce(ctx context.Context, d *Dialer, addr, path string, m *muxRout
 }
 
 func readSSETopics(conn net.Conn, m *muxRouter, lastID *string) error {
-	br := bufio.NewReader(conn)
-	resp, err := http.ReadResponse(br, nil)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return fmt.Errorf("sse: %s", resp.Status)
-	}
-	body := bufio.NewReaderSize(resp.Body, 16<<10)
-	gap := false
-	for {
-		line, err := body.ReadSlice('\n')
-		if err != nil {
-			return err
-		}
-		line = bytes.TrimRight(line, "\r\n")
-		switch {
-		case len(line) == 0:
-			gap = false
-		case bytes.Equal(line, []byte("event: gap")):
-			gap = true
-		case bytes.HasPrefix(line, []byte("data:")):
-			m.envelope(line[5:], gap)
-		case bytes.HasPrefix(line, []byte("id:")):
-			*lastID = string(bytes.TrimPrefix(line[3:], []byte(" ")))
-		}
-	}
+	return readSSEBlocks(conn, lastID, m.envelope, nil)
 }
 
 // WebSocketTopics is the multiplexed WebSocket client: one upgrade of GET

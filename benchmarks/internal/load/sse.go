@@ -52,6 +52,17 @@ func sseOnce(ctx context.Context, d *Dialer, addr string, s *Sub, c *Counters, l
 }
 
 func readSSE(conn net.Conn, s *Sub, lastID *string) error {
+	return readSSEBlocks(conn, lastID, func(data []byte, gap bool) {
+		if !gap {
+			s.Payload(bytes.TrimPrefix(data, []byte(" ")))
+		}
+	}, s.Gap)
+}
+
+// readSSEBlocks reads an SSE response from conn, handing each data line to
+// data (with whether its block is a gap notice), calling gap at each
+// "event: gap", and keeping the last id in lastID.
+func readSSEBlocks(conn net.Conn, lastID *string, data func(line []byte, gap bool), gap func()) error {
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -62,7 +73,7 @@ func readSSE(conn net.Conn, s *Sub, lastID *string) error {
 		return fmt.Errorf("sse: %s", resp.Status)
 	}
 	body := bufio.NewReaderSize(resp.Body, 16<<10)
-	gap := false
+	inGap := false
 	for {
 		line, err := body.ReadSlice('\n')
 		if err != nil {
@@ -71,14 +82,14 @@ func readSSE(conn net.Conn, s *Sub, lastID *string) error {
 		line = bytes.TrimRight(line, "\r\n")
 		switch {
 		case len(line) == 0:
-			gap = false
+			inGap = false
 		case bytes.Equal(line, []byte("event: gap")):
-			gap = true
-			s.Gap()
-		case bytes.HasPrefix(line, []byte("data:")):
-			if !gap {
-				s.Payload(bytes.TrimPrefix(line[5:], []byte(" ")))
+			inGap = true
+			if gap != nil {
+				gap()
 			}
+		case bytes.HasPrefix(line, []byte("data:")):
+			data(line[5:], inGap)
 		case bytes.HasPrefix(line, []byte("id:")):
 			*lastID = string(bytes.TrimPrefix(line[3:], []byte(" ")))
 		}
