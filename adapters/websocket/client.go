@@ -257,20 +257,10 @@ func (r *run) endpoint() string {
 // connect reads one connection until it ends. got reports whether it
 // delivered anything (so the backoff starts over).
 func (r *run) connect(ctx context.Context) (got bool, err error) {
-	o := &r.c.opts
-	conn, resp, err := websocket.Dial(ctx, r.endpoint(), &websocket.DialOptions{
-		HTTPClient:   o.HTTPClient,
-		HTTPHeader:   o.Header,
-		Subprotocols: o.Subprotocols,
-	})
+	conn, err := r.dial(ctx, r.endpoint())
 	if err != nil {
-		if resp == nil {
-			return false, err
-		}
-		return false, r.refused(resp, err)
+		return false, err
 	}
-	conn.SetReadLimit(o.ReadLimit)
-	r.retry = 0
 	// The observer's end closes the connection with a handshake; the read
 	// below then returns.
 	closed := make(chan struct{})
@@ -312,6 +302,27 @@ func (r *run) connect(ctx context.Context) (got bool, err error) {
 
 // refused turns a refused handshake into a retryable error or a
 // [*StatusError].
+// dial opens a connection to rawURL with the client's options; a refused
+// handshake is [*StatusError] or the refusal's error. It starts the
+// backoff over.
+func (r *run) dial(ctx context.Context, rawURL string) (*websocket.Conn, error) {
+	o := &r.c.opts
+	conn, resp, err := websocket.Dial(ctx, rawURL, &websocket.DialOptions{
+		HTTPClient:   o.HTTPClient,
+		HTTPHeader:   o.Header,
+		Subprotocols: o.Subprotocols,
+	})
+	if err != nil {
+		if resp == nil {
+			return nil, err
+		}
+		return nil, r.refused(resp, err)
+	}
+	conn.SetReadLimit(o.ReadLimit)
+	r.retry = 0
+	return conn, nil
+}
+
 func (r *run) refused(resp *http.Response, err error) error {
 	if resp.Body != nil {
 		defer resp.Body.Close()

@@ -176,7 +176,6 @@ type muxMessage struct {
 // ctx ends: a read loop that delivers what arrives, and a loop that tells
 // the server of each change of the set.
 func (m *MultiClient) connect(ctx context.Context, r *run, mux *transport.Mux, subs []*transport.Subscription) (got bool, err error) {
-	o := &m.c.opts
 	u := *m.c.url
 	u.RawQuery = transport.WithTopics(u.RawQuery, subs)
 	if c := transport.Composite(subs); c != "" {
@@ -184,19 +183,10 @@ func (m *MultiClient) connect(ctx context.Context, r *run, mux *transport.Mux, s
 		q.Set("cursor", c)
 		u.RawQuery = q.Encode()
 	}
-	conn, resp, err := websocket.Dial(ctx, u.String(), &websocket.DialOptions{
-		HTTPClient:   o.HTTPClient,
-		HTTPHeader:   o.Header,
-		Subprotocols: o.Subprotocols,
-	})
+	conn, err := r.dial(ctx, u.String())
 	if err != nil {
-		if resp == nil {
-			return false, err
-		}
-		return false, r.refused(resp, err)
+		return false, err
 	}
-	conn.SetReadLimit(o.ReadLimit)
-	r.retry = 0
 	cn := &wsConn{asked: map[string]*transport.Subscription{}, acked: map[string]*transport.Subscription{}}
 	for _, s := range subs {
 		cn.asked[s.Topic()] = s

@@ -209,16 +209,12 @@ func TestBrowserFallback(t *testing.T) {
 	}
 }
 
-// TestBrowserTwoPages: a message typed in one tab shows in both. The page
-// holds several streams; two tabs of it need HTTP/2 (over HTTP/1.1 the
-// browser's six connections per origin run out, as with any page).
-func TestBrowserTwoPages(t *testing.T) {
-	srv := newTLSServer(t, true)
-	a := browsertest.New(t, "ignore-certificate-errors")
-	b, cancel := chromedp.NewContext(a) // a second tab of the same browser
-	defer cancel()
+// chatInTwoTabs opens the page at base in tabs a and b, types a message in
+// a's chat, and checks that both tabs show it.
+func chatInTwoTabs(t *testing.T, base string, a, b context.Context) {
+	t.Helper()
 	for _, tab := range []context.Context{a, b} {
-		if err := chromedp.Do(tab, chromedp.Navigate(srv.URL+"/")); err != nil {
+		if err := chromedp.Do(tab, chromedp.Navigate(base+"/")); err != nil {
 			t.Fatal(err)
 		}
 		waitChat(t, tab, "open", func(r received) bool { return len(r.Transports) > 0 })
@@ -237,6 +233,16 @@ func TestBrowserTwoPages(t *testing.T) {
 			t.Fatalf("tab got %q", r.Events[0].Data)
 		}
 	}
+}
+
+// TestBrowserTwoPages: a message typed in one tab shows in both, over
+// HTTP/2 (TestBrowserTwoTabsHTTP1 does it over HTTP/1.1).
+func TestBrowserTwoPages(t *testing.T) {
+	srv := newTLSServer(t, true)
+	a := browsertest.New(t, "ignore-certificate-errors")
+	b, cancel := chromedp.NewContext(a) // a second tab of the same browser
+	defer cancel()
+	chatInTwoTabs(t, srv.URL, a, b)
 	browsertest.Screenshot(t, b, "showcase-two-tabs.png")
 }
 

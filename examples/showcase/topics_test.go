@@ -524,25 +524,8 @@ func TestBrowserTwoTabsHTTP1(t *testing.T) {
 	o := newOrigin(t, config{})
 	a := browsertest.New(t)
 	b := newTab(t, a)
+	chatInTwoTabs(t, o.URL, a, b)
 	for _, tab := range []context.Context{a, b} {
-		if err := chromedp.Do(tab, chromedp.Navigate(o.URL+"/")); err != nil {
-			t.Fatal(err)
-		}
-		waitChat(t, tab, "open", func(r received) bool { return len(r.Transports) > 0 })
-	}
-	if err := chromedp.Do(a,
-		chromedp.SendKeys(`#chat-form input[name=text]`, "hello from tab A ✓"),
-		chromedp.Click(`#chat-form button`),
-	); err != nil {
-		t.Fatal(err)
-	}
-	for _, tab := range []context.Context{a, b} {
-		r := waitChat(t, tab, "the message", func(r received) bool { return len(r.Events) > 0 })
-		var msg struct{ Text string }
-		json.Unmarshal([]byte(r.Events[0].Data), &msg)
-		if msg.Text != "hello from tab A ✓" {
-			t.Fatalf("tab got %q", r.Events[0].Data)
-		}
 		for _, panel := range []string{"#sse-topic", "#poll-long", "#poll-short", "#ws-topic"} {
 			if err := chromedp.Do(tab, chromedp.WaitVisible(panel+` ol li`)); err != nil {
 				t.Fatal(panel, err)
