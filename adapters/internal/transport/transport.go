@@ -12,8 +12,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/labstack/echo/v4"
 )
 
 // ErrShutdown is the cause of a stream context ended by [Registry.Close].
@@ -100,23 +98,20 @@ func Idle(b []byte) []byte {
 	return b[:0]
 }
 
-// CanFlush reports whether w, unwrapped past echo's Response (whose Flush
-// panics when it cannot flush), can flush. Writers that wrap another expose
-// it with Unwrap, as http.ResponseController expects.
+// CanFlush reports whether w can flush. Writers that wrap another (echo's
+// Response, whose Flush panics when it cannot flush, or a middleware's)
+// expose it with Unwrap, as http.ResponseController expects; they are
+// looked through first.
 func CanFlush(w http.ResponseWriter) bool {
 	for {
-		if r, ok := w.(*echo.Response); ok {
-			w = r.Writer
+		if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
+			w = u.Unwrap()
 			continue
 		}
 		switch w.(type) {
 		case interface{ FlushError() error }, http.Flusher:
 			return true
 		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return false
-		}
-		w = u.Unwrap()
+		return false
 	}
 }
