@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"testing"
 
-
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
