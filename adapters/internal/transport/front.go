@@ -264,3 +264,15 @@ func ReadStatus(resp *http.Response) *StatusError {
 	}
 	return se
 }
+
+// Allow asks the guard set on r (if any) whether r may follow a producer's
+// stream, which names no topic: it is asked with topic "" and [Subscribe].
+// Every transport's Stream handler calls it before the producer runs.
+func Allow(r *http.Request) error {
+	if g, _ := r.Context().Value(guardKey{}).(Guard); g != nil {
+		if err := g(r, "", Subscribe); err != nil {
+			return Denied(err)
+		}
+	}
+	return nil
+}
