@@ -22,7 +22,7 @@ import (
 	"github.com/rxstream/rxstream/adapters/longpoll"
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/adapters/websocket"
-	natsbroker "github.com/rxstream/rxstream/broker/nats"
+	"github.com/rxstream/rxstream/broker/natsbroker"
 	"github.com/rxstream/rxstream/framework"
 )
 
