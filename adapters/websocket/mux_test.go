@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	cws "github.com/coder/websocket"
+	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
@@ -463,5 +465,47 @@ func TestTopicsClose(t *testing.T) {
 	}
 	if cl := f.rec.next(t); cl.reason != ErrShutdown {
 		t.Fatalf("Closed hook got %v, want ErrShutdown", cl.reason)
+	}
+}
+
+// TestMultiClientRefused: a subscription the server refuses on the open
+// connection ends with a *StatusError naming its topic, with the status
+// and message of the server's error message; the other topics go on.
+func TestMultiClientRefused(t *testing.T) {
+	guard := func(_ *http.Request, topic string, _ transport.Action) error {
+		if topic == "secret" {
+			return &StatusError{Code: http.StatusForbidden, Message: "not yours"}
+		}
+		return nil
+	}
+	f := newMuxFixture(t, nil, nil, guard)
+	m, err := NewMultiClient(f.url("/topics"), &ClientOptions{MinBackoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	a, err := m.Subscribe("a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	items := a.Events().Observe(rxgo.WithContext(ctx))
+	waitFor(t, "the server to follow a", func() bool { return f.hub.Topics() == 1 })
+	secret, err := m.Subscribe("secret", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []rxgo.Item
+	for it := range secret.Events().Observe(rxgo.WithContext(ctx)) {
+		got = append(got, it)
+	}
+	var se *StatusError
+	if len(got) != 1 || !errors.As(got[0].E, &se) || se.Topic != "secret" || se.Code != http.StatusForbidden || se.Message != "not yours" {
+		t.Fatalf("refused subscription got %+v, want a 403 StatusError of secret", got)
+	}
+	id := f.publish(t, "a", "still here")
+	if it := <-items; it.E != nil || it.V.(framework.Event).ID != id {
+		t.Fatalf("a got %+v after the refusal, want %s", it, id)
 	}
 }

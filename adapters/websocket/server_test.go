@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -356,6 +357,61 @@ func TestRefusals(t *testing.T) {
 	}
 	if n := f.rec.opened(); n != 0 {
 		t.Fatalf("%d refused requests opened", n)
+	}
+}
+
+// TestConn: the hooks' Conn describes the connection, the producer's
+// request lives as long as the connection, and a peer's going away is
+// told to the Closed hook with the peer's code.
+func TestConn(t *testing.T) {
+	hub := newHub(t)
+	defer hub.Close()
+	opened := make(chan *Conn, 4)
+	f := newFixture(t, &Options{Subprotocols: []string{"rx.v1"}, Hooks: Hooks{Opened: func(c *Conn) { opened <- c }}})
+	lives := make(chan context.Context, 1)
+	f.mux.Handle("GET /ws", f.s.Stream(func(r *http.Request, _ string) (rxgo.Observable, error) {
+		lives <- r.Context()
+		return rxgo.Never(), nil
+	}))
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
+	f.mux.Handle("GET /topics", f.s.Topics(hub))
+	next := func() *Conn {
+		select {
+		case c := <-opened:
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatal("no Opened hook")
+			return nil
+		}
+	}
+
+	c := f.dial("/ws?cursor=abc-1", &cws.DialOptions{Subprotocols: []string{"rx.v1"}, HTTPHeader: http.Header{"X-Who": {"me"}}})
+	conn := next()
+	if conn.Transport != "websocket" || conn.Subprotocol != "rx.v1" || conn.Cursor != "abc-1" || conn.Topics != nil ||
+		conn.URL.Path != "/ws" || conn.Header.Get("X-Who") != "me" || conn.RemoteAddr == "" || conn.ID == "" {
+		t.Fatalf("Conn %+v", conn)
+	}
+	life := <-lives
+	if err := c.Close(cws.StatusGoingAway, "tab closed"); err != nil {
+		t.Fatal(err)
+	}
+	cl := f.rec.next(t)
+	if ce, ok := peerClosed(cl.reason); cl.c != conn || !ok || ce.Code != cws.StatusGoingAway || ce.Reason != "tab closed" || CloseCode(cl.reason) != StatusGoingAway {
+		t.Fatalf("Closed hook got %v", cl.reason)
+	}
+	select {
+	case <-life.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the producer's request outlived the connection")
+	}
+
+	f.dial("/topics/news/ws", nil)
+	if conn := next(); !slices.Equal(conn.Topics, []string{"news"}) || conn.Subprotocol != "" {
+		t.Fatalf("a topic's Conn %+v", conn)
+	}
+	f.dial("/topics?topic=a&topic=b", nil)
+	if conn := next(); !slices.Equal(conn.Topics, []string{"a", "b"}) {
+		t.Fatalf("a multiplexed Conn %+v", conn)
 	}
 }
 
