@@ -114,6 +114,42 @@ func ExampleServer_Topic() {
 	// Output: update second
 }
 
+// Several hub topics on one connection, followed by the Go client: a
+// topic the server refuses ends with a *StatusError naming it, the
+// others go on.
+func ExampleServer_Topics() {
+	hub, _ := framework.NewHub(nil)
+	defer hub.Close()
+	s, _ := websocket.New(&websocket.Options{MaxTopics: 1})
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics", s.Topics(hub))
+	base, stop := serve(mux, s)
+	defer stop()
+
+	client, _ := websocket.NewMultiClient(base+"/topics", nil)
+	defer client.Close()
+	news, _ := client.Subscribe("news", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	items := news.Events().Observe(rxgo.WithContext(ctx))
+	for hub.Topics() == 0 { // until the server follows news
+		time.Sleep(time.Millisecond)
+	}
+	_, _ = hub.Publish(ctx, "news", framework.Event{Data: []byte("hello")})
+	fmt.Println(string((<-items).V.(framework.Event).Data))
+
+	sport, _ := client.Subscribe("sport", "") // one more than MaxTopics
+	var se *websocket.StatusError
+	for item := range sport.Events().Observe(rxgo.WithContext(ctx)) {
+		if errors.As(item.E, &se) {
+			fmt.Println(se.Topic, se.Code)
+		}
+	}
+	// Output:
+	// hello
+	// sport 400
+}
+
 // The callbacks every transport shares, the inbound messages, and an
 // explicit list of allowed origins; Close is registered with the
 // http.Server, whose Shutdown does not end hijacked connections.
