@@ -55,15 +55,18 @@ func (r *Registry) Open(parent context.Context) (ctx context.Context, done func(
 func (r *Registry) Close() {
 	r.mu.Lock()
 	r.closed = true
-	cancels := r.cancels
-	r.cancels = nil
+	cancels := make([]*context.CancelCauseFunc, 0, len(r.cancels))
+	for c := range r.cancels {
+		cancels = append(cancels, c)
+	}
 	r.mu.Unlock()
-	for c := range cancels {
+	for _, c := range cancels {
 		(*c)(ErrShutdown)
 	}
 }
 
-// Len returns the number of open streams.
+// Len returns the number of open streams: those whose done has not been
+// called, also after Close ended them.
 func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
