@@ -15,8 +15,8 @@
 //	}
 //	mux := http.NewServeMux()
 //	mux.Handle("GET /chat", s.Duplex(func(r *http.Request, in rxgo.Observable) (rxgo.Observable, error) {
-//		return streams.Map(in, func(v any) (any, error) {
-//			return "服务器回复: " + v.(websocket.Message).Text(), nil
+//		return streams.Map(in, func(m websocket.Message) string {
+//			return "服务器回复: " + m.Text()
 //		}), nil
 //	}))
 //	mux.Handle("GET /topics/{topic}/ws", s.Topic(hub, func(r *http.Request) string {

@@ -37,8 +37,8 @@ func ExampleServer_Duplex() {
 	s, _ := websocket.New(&websocket.Options{Format: websocket.FormatText})
 	mux := http.NewServeMux()
 	mux.Handle("GET /ws", s.Duplex(func(_ *http.Request, in rxgo.Observable) (rxgo.Observable, error) {
-		return streams.Map(in, func(v any) (any, error) {
-			return "服务器回复: " + v.(websocket.Message).Text(), nil
+		return streams.Map(in, func(m websocket.Message) string {
+			return "服务器回复: " + m.Text()
 		}), nil
 	}))
 	base, stop := serve(mux, s)

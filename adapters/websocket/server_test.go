@@ -26,8 +26,8 @@ import (
 
 // reply is the seed's handler: every message answered with a prefix.
 func reply(_ *http.Request, in rxgo.Observable) (rxgo.Observable, error) {
-	return streams.Map(in, func(v any) (any, error) {
-		return "服务器回复: " + v.(Message).Text(), nil
+	return streams.Map(in, func(m Message) string {
+		return "服务器回复: " + m.Text()
 	}), nil
 }
 
@@ -748,11 +748,11 @@ func TestTopicOverflow(t *testing.T) {
 func TestPingHealthyPeer(t *testing.T) {
 	f := newFixture(t, &Options{PingInterval: time.Millisecond, PongTimeout: time.Second})
 	f.mux.Handle("GET /ws", f.s.Stream(func(*http.Request, string) (rxgo.Observable, error) {
-		return streams.Map(streams.Interval(5*time.Millisecond), func(v any) (any, error) {
-			if v.(int64) == 10 {
-				return nil, errors.New("done")
+		return streams.TryMap(streams.Interval(5*time.Millisecond), func(n int64) (string, error) {
+			if n == 10 {
+				return "", errors.New("done")
 			}
-			return strconv.FormatInt(v.(int64), 10), nil
+			return strconv.FormatInt(n, 10), nil
 		}), nil
 	}))
 	var pings atomic.Int32
