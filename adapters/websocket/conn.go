@@ -77,10 +77,14 @@ func (s *Server) prepare(w http.ResponseWriter, r *http.Request) (*conn, *http.R
 	return &conn{opts: opts, ctx: ctx, release: release, inDone: make(chan struct{})}, r.WithContext(ctx), true
 }
 
-// requestCursor reads the cursor of a producer's request, or answers the
-// request 400.
+// requestCursor reads the cursor of a producer's request and asks the
+// guard (if any) about it, or answers the request: 400 for a bad cursor,
+// the guard's refusal as it is.
 func requestCursor(w http.ResponseWriter, r *http.Request) (string, bool) {
 	cursor, err := transport.RequestCursor(r, framework.MaxCursorLen)
+	if err == nil {
+		err = transport.Allow(r) // a producer's stream names no topic: the guard is asked with ""
+	}
 	if err != nil {
 		transport.WriteError(w, err, 0)
 		return "", false
