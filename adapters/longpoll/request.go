@@ -94,7 +94,7 @@ func (v *waiter) serve() {
 			if q.Body.Gap != nil {
 				q.Answer()
 			} else {
-				q.NoContent(ErrTimeout)
+				q.NoBody(http.StatusNoContent, ErrTimeout)
 			}
 			return
 		case <-ctx.Done():

@@ -136,10 +136,11 @@ func (q *Request) Answer() {
 	q.End(transport.ErrCompleted)
 }
 
-// NoContent answers 204 No Content; reason is why the request ended.
-func (q *Request) NoContent(reason error) {
+// NoBody answers code without a body (204 No Content, 304 Not
+// Modified); reason is why the request ended.
+func (q *Request) NoBody(code int, reason error) {
 	q.prepare()
-	q.W.WriteHeader(http.StatusNoContent)
+	q.W.WriteHeader(code)
 	q.End(reason)
 }
 
@@ -186,7 +187,7 @@ func (q *Request) Produce(p transport.Producer, cursor string, pol Policy, timed
 		}
 		q.Answer()
 	case TimedOut:
-		q.NoContent(timedOut)
+		q.NoBody(http.StatusNoContent, timedOut)
 	case Ended:
 		q.Ended()
 	default:
