@@ -157,8 +157,9 @@ func Backoff(n int, lo, hi, hint time.Duration) time.Duration {
 }
 
 // answer is what one poll brought: a body when the server answered events
-// (200), nil otherwise (a long-poll's 204, a short-poll's 304), and the
-// pause the server suggests before the next poll.
+// (200), nil otherwise (a 204, a short-poll's 304), and the pause the
+// server suggests before the next poll (a long-poll client, whose Interval
+// is 0, polls again at once unless told otherwise).
 type answer struct {
 	body  *PollBody
 	pause time.Duration
@@ -202,11 +203,11 @@ func (p *PollClient) fetch(ctx context.Context, u url.URL, st *pollState) (answe
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {
-	case resp.StatusCode == http.StatusNoContent: // long-poll timeout
+	case resp.StatusCode == http.StatusNoContent: // long-poll timeout, or nothing from a producer
 		if c := resp.Header.Get(CursorHeader); c != "" {
 			st.cursor = c
 		}
-		return answer{}, nil
+		return answer{pause: p.suggested(resp.Header)}, nil
 	case resp.StatusCode == http.StatusNotModified: // short-poll, nothing new
 		return answer{pause: p.suggested(resp.Header)}, nil
 	case resp.StatusCode == http.StatusOK && ct == "application/json":
