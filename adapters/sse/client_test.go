@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/framework"
@@ -34,7 +33,7 @@ func fast(o ClientOptions) *ClientOptions {
 	return &o
 }
 
-// requestLog is an echo middleware that records the Last-Event-ID of every
+// requestLog is a middleware that records the Last-Event-ID of every
 // request and, when cut is positive, ends every request's context after cut,
 // so every stream ends quickly and the client must reconnect.
 type requestLog struct {
@@ -43,18 +42,18 @@ type requestLog struct {
 	ids []string
 }
 
-func (l *requestLog) middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
+func (l *requestLog) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l.mu.Lock()
-		l.ids = append(l.ids, c.Request().Header.Get("Last-Event-ID"))
+		l.ids = append(l.ids, r.Header.Get("Last-Event-ID"))
 		l.mu.Unlock()
 		if l.cut > 0 {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), l.cut)
+			ctx, cancel := context.WithTimeout(r.Context(), l.cut)
 			defer cancel()
-			c.SetRequest(c.Request().WithContext(ctx))
+			r = r.WithContext(ctx)
 		}
-		return next(c)
-	}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (l *requestLog) requests() []string {
@@ -66,7 +65,7 @@ func (l *requestLog) requests() []string {
 func TestClientReconnectsAndResumes(t *testing.T) {
 	a := newApp(t, &Options{Heartbeat: -1}, nil)
 	log := &requestLog{cut: 30 * time.Millisecond}
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), log.middleware)
+	a.mux.Handle("GET /topics/{topic}", log.wrap(a.s.Topic(a.hub, pathTopic)))
 	seed := a.publish(t, "feed", "seed")
 
 	const n = 200
@@ -88,7 +87,7 @@ func TestClientReconnectsAndResumes(t *testing.T) {
 		<-published
 	}()
 
-	items := clientEvents(t, a.ts.URL+"/topics/feed", fast(ClientOptions{LastEventID: seed}), n)
+	items := clientEvents(t, a.ts.URL+"/topics/feed", fast(ClientOptions{Cursor: seed}), n)
 	if len(items) != n {
 		t.Fatalf("got %d items, want %d", len(items), n)
 	}
@@ -116,7 +115,7 @@ func TestClientRetryHint(t *testing.T) {
 	const hint = 40 * time.Millisecond
 	a := newApp(t, &Options{Retry: hint, Heartbeat: -1}, nil)
 	log := &requestLog{cut: time.Millisecond}
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), log.middleware)
+	a.mux.Handle("GET /topics/{topic}", log.wrap(a.s.Topic(a.hub, pathTopic)))
 	c, err := NewClient(a.ts.URL+"/topics/hinted", fast(ClientOptions{}))
 	if err != nil {
 		t.Fatal(err)
@@ -182,25 +181,33 @@ func TestClientBackoff(t *testing.T) {
 }
 
 func TestClientEnds(t *testing.T) {
-	a := newApp(t, nil, nil)
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
-	a.e.GET("/done", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
-	a.e.GET("/html", func(c echo.Context) error { return c.HTML(http.StatusOK, "<p>not a stream</p>") })
+	a := newApp(t, &Options{Logger: quiet}, nil)
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
+	a.mux.HandleFunc("GET /done", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	a.mux.HandleFunc("GET /html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte("<p>not a stream</p>"))
+	})
+	a.mux.Handle("GET /forbidden", a.s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
+		return nil, &StatusError{Code: http.StatusForbidden, Message: "not yours"}
+	}))
 	tests := []struct {
-		name   string
-		path   string
-		cursor string
-		status int // 0: completes without error
+		name    string
+		path    string
+		cursor  string
+		status  int    // 0: completes without error
+		message string // in the StatusError's message
 	}{
-		{"404", "/nowhere", "", http.StatusNotFound},
-		{"400 malformed cursor", "/topics/feed", "garbage", http.StatusBadRequest},
-		{"400 bad topic", "/topics/a..b", "", http.StatusBadRequest},
-		{"200 not a stream", "/html", "", http.StatusOK},
-		{"204 completes", "/done", "", 0},
+		{"404", "/nowhere", "", http.StatusNotFound, "not found"},
+		{"400 malformed cursor", "/topics/feed", "garbage", http.StatusBadRequest, "cursor"},
+		{"400 bad topic", "/topics/a..b", "", http.StatusBadRequest, "topic"},
+		{"403 from the producer", "/forbidden", "", http.StatusForbidden, "not yours"},
+		{"200 not a stream", "/html", "", http.StatusOK, "<p>not a stream</p>"},
+		{"204 completes", "/done", "", 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			items := clientEvents(t, a.ts.URL+tt.path, fast(ClientOptions{LastEventID: tt.cursor}), 2)
+			items := clientEvents(t, a.ts.URL+tt.path, fast(ClientOptions{Cursor: tt.cursor}), 2)
 			if tt.status == 0 {
 				if len(items) != 0 {
 					t.Errorf("items %+v, want completion", items)
@@ -211,11 +218,11 @@ func TestClientEnds(t *testing.T) {
 				t.Fatalf("items %+v, want one error", items)
 			}
 			var se *StatusError
-			if !errors.As(items[0].E, &se) || se.StatusCode != tt.status {
+			if !errors.As(items[0].E, &se) || se.Code != tt.status {
 				t.Fatalf("error %v, want a *StatusError %d", items[0].E, tt.status)
 			}
-			if tt.status == http.StatusBadRequest && !strings.Contains(se.Body, "message") {
-				t.Errorf("StatusError body %q, want echo's JSON message", se.Body)
+			if !strings.Contains(se.Message, tt.message) || strings.HasPrefix(se.Message, "{") {
+				t.Errorf("StatusError message %q, want the answer's message, holding %q", se.Message, tt.message)
 			}
 		})
 	}
@@ -224,9 +231,9 @@ func TestClientEnds(t *testing.T) {
 func TestClientIdleTimeout(t *testing.T) {
 	a := newApp(t, &Options{Heartbeat: -1}, nil)
 	log := &requestLog{}
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), log.middleware)
+	a.mux.Handle("GET /topics/{topic}", log.wrap(a.s.Topic(a.hub, pathTopic)))
 	seed := a.publish(t, "silent", "seed")
-	c, err := NewClient(a.ts.URL+"/topics/silent", fast(ClientOptions{IdleTimeout: 20 * time.Millisecond, LastEventID: seed}))
+	c, err := NewClient(a.ts.URL+"/topics/silent", fast(ClientOptions{IdleTimeout: 20 * time.Millisecond, Cursor: seed}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,12 +265,12 @@ func TestClientIdleTimeout(t *testing.T) {
 // connection may be dropped, but the client resumes after the last event.
 func TestClientSlowConsumer(t *testing.T) {
 	a := newApp(t, &Options{Heartbeat: -1}, nil)
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
 	seed := a.publish(t, "slow", "seed")
 	for i := range 3 {
 		a.publish(t, "slow", strconv.Itoa(i))
 	}
-	c, err := NewClient(a.ts.URL+"/topics/slow", fast(ClientOptions{IdleTimeout: 10 * time.Millisecond, LastEventID: seed}))
+	c, err := NewClient(a.ts.URL+"/topics/slow", fast(ClientOptions{IdleTimeout: 10 * time.Millisecond, Cursor: seed}))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/sse"
@@ -21,9 +20,9 @@ func ExampleServer_Topic() {
 	hub := &framework.Hub{}
 	defer hub.Close()
 	s, _ := sse.New(nil)
-	e := echo.New()
-	e.GET("/topics/:topic", s.Topic(hub, sse.Param("topic")))
-	ts := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics/{topic}", s.Topic(hub, func(r *http.Request) string { return r.PathValue("topic") }))
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	ts.Config.RegisterOnShutdown(s.Close)
 
@@ -32,7 +31,7 @@ func ExampleServer_Topic() {
 	hub.Publish(ctx, "news", framework.Event{Data: []byte("服务器回复: 你好")})
 	hub.Publish(ctx, "news", framework.Event{Name: "update", Data: []byte("two\nlines")})
 
-	client, _ := sse.NewClient(ts.URL+"/topics/news", &sse.ClientOptions{LastEventID: first})
+	client, _ := sse.NewClient(ts.URL+"/topics/news", &sse.ClientOptions{Cursor: first})
 	ctx, cancel := context.WithCancel(ctx)
 	items := client.Events().Observe(rxgo.WithContext(ctx))
 	for range 2 {
@@ -55,8 +54,8 @@ func ExampleServer_Topic() {
 // response ends when the producer completes.
 func ExampleServer_Stream() {
 	s, _ := sse.New(nil)
-	e := echo.New()
-	e.GET("/count", s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /count", s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
 		return streams.Generate(func(ctx context.Context, emit func(any) error) error {
 			for i := 1; i <= 3; i++ {
 				ev := framework.Event{ID: fmt.Sprint(i), Data: []byte(fmt.Sprint("count ", i))}
@@ -67,7 +66,7 @@ func ExampleServer_Stream() {
 			return nil
 		}), nil
 	}))
-	ts := httptest.NewServer(e)
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 
 	resp, err := http.Get(ts.URL + "/count")
@@ -99,9 +98,9 @@ func ExampleMultiClient() {
 	hub := &framework.Hub{}
 	defer hub.Close()
 	s, _ := sse.New(nil)
-	e := echo.New()
-	e.GET("/topics", s.Topics(hub))
-	ts := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics", s.Topics(hub))
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	ts.Config.RegisterOnShutdown(s.Close)
 

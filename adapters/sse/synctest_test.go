@@ -9,8 +9,6 @@ import (
 	"testing/synctest"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/rxstream/rxstream/adapters/internal/pipenet"
 	"github.com/rxstream/rxstream/framework"
 )
@@ -35,10 +33,10 @@ func newBubble(t *testing.T, opts *Options) *bubble {
 		t.Fatal(err)
 	}
 	b := &bubble{s: s, hub: &framework.Hub{}, done: make(chan struct{})}
-	e := echo.New()
-	e.GET("/topics/:topic", s.Topic(b.hub, Param("topic")))
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics/{topic}", s.Topic(b.hub, pathTopic))
 	l := pipenet.Listen()
-	b.srv = &http.Server{Handler: e} // WriteTimeout 0, as streams need
+	b.srv = &http.Server{Handler: mux} // WriteTimeout 0, as streams need
 	go func() {
 		defer close(b.done)
 		b.srv.Serve(l)
@@ -124,7 +122,7 @@ func TestHeartbeatOff(t *testing.T) {
 		// it (and the write deadline would drop the stream).
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		if b.s.Open() != 1 {
+		if b.s.Connections() != 1 {
 			t.Fatal("stream dropped while idle")
 		}
 		id, err := b.hub.Publish(context.Background(), "quiet", framework.Event{Data: []byte("x")})
@@ -153,17 +151,17 @@ func TestWriteTimeout(t *testing.T) {
 			}
 		}
 		synctest.Wait()
-		if n := b.s.Open(); n != 1 {
+		if n := b.s.Connections(); n != 1 {
 			t.Fatalf("%d streams open while the write blocks, want 1", n)
 		}
 		time.Sleep(timeout - time.Nanosecond)
 		synctest.Wait()
-		if n := b.s.Open(); n != 1 {
+		if n := b.s.Connections(); n != 1 {
 			t.Fatalf("%d streams open before the write timeout, want 1", n)
 		}
 		time.Sleep(time.Nanosecond)
 		synctest.Wait()
-		if n := b.s.Open(); n != 0 {
+		if n := b.s.Connections(); n != 0 {
 			t.Fatalf("%d streams open after the write timeout, want 0", n)
 		}
 		if n := b.hub.Topics(); n != 0 {
