@@ -480,6 +480,13 @@ func TestStream(t *testing.T) {
 			want: []rawEvent{{data: "a"}, {event: "error", data: "boom"}},
 		},
 		{
+			name: "an item that cannot be sent ends the response",
+			producer: func(string) rxgo.Observable {
+				return rxgo.Just(framework.Event{Data: []byte("a")}, framework.Event{Data: []byte("\xff")}, framework.Event{Data: []byte("never")})()
+			},
+			want: []rawEvent{{data: "a"}, {event: "error", data: "rxstream: sse: event cannot be sent: rxstream: sse: data is not valid UTF-8"}},
+		},
+		{
 			name: "cursor is passed",
 			producer: func(cursor string) rxgo.Observable {
 				return rxgo.Just(framework.Event{Data: []byte("resumed after " + cursor)})()
@@ -755,7 +762,7 @@ func (p plainWriter) WriteHeader(code int)        { p.w.WriteHeader(code) }
 // with a 500 that names the likely cause, before any subscription or
 // producer.
 func TestCannotFlush(t *testing.T) {
-	a := newApp(t, nil, nil)
+	a := newApp(t, &Options{Hooks: noHooks(t)}, nil)
 	producer := a.s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
 		t.Error("producer called")
 		return nil, nil

@@ -3,7 +3,9 @@ package sse
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -139,7 +141,8 @@ func TestHeartbeatOff(t *testing.T) {
 func TestWriteTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const timeout = 3 * time.Second
-		b := newBubble(t, &Options{WriteTimeout: timeout, Heartbeat: -1})
+		log := &hookLog{t: t}
+		b := newBubble(t, &Options{WriteTimeout: timeout, Heartbeat: -1, Hooks: log.hooks(), Logger: quiet})
 		defer b.close()
 		resp, _ := b.get(t, "/topics/firehose")
 		defer resp.Body.Close()
@@ -166,6 +169,11 @@ func TestWriteTimeout(t *testing.T) {
 		}
 		if n := b.hub.Topics(); n != 0 {
 			t.Errorf("%d topics after the stream was dropped", n)
+		}
+		// The write that timed out is an error; the client is gone.
+		log.check(t, b.s, ErrClientGone, 1)
+		if err := log.errs[0]; !errors.Is(log.reason, err) || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Error %v, Closed %v; want the write's timeout in both", err, log.reason)
 		}
 	})
 }
