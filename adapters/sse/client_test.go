@@ -10,11 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -228,6 +230,37 @@ func TestClientEnds(t *testing.T) {
 	}
 }
 
+// TestClientRetries: a 5xx is retried after the backoff, a 503 no sooner
+// than its Retry-After; the client then reads the stream.
+func TestClientRetries(t *testing.T) {
+	a := newApp(t, nil, nil)
+	var calls atomic.Int32
+	topic := a.s.Topic(a.hub, pathTopic)
+	a.mux.HandleFunc("GET /flaky/{topic}", func(w http.ResponseWriter, r *http.Request) {
+		switch calls.Add(1) {
+		case 1:
+			http.Error(w, "oops", http.StatusBadGateway)
+		case 2:
+			transport.WriteError(w, &StatusError{Code: http.StatusServiceUnavailable, Message: "busy", RetryAfter: time.Second}, 0)
+		default:
+			topic.ServeHTTP(w, r)
+		}
+	})
+	seed := a.publish(t, "flaky", "seed")
+	id := a.publish(t, "flaky", "after the failures")
+	start := time.Now()
+	items := clientEvents(t, a.ts.URL+"/flaky/flaky", fast(ClientOptions{Cursor: seed}), 1)
+	if ev, _ := items[0].V.(framework.Event); items[0].E != nil || ev.ID != id {
+		t.Fatalf("item %+v, want the event %q", items[0], id)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d requests, want 3", n)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("retried after %v, before the 503's Retry-After of 1s", d)
+	}
+}
+
 func TestClientIdleTimeout(t *testing.T) {
 	a := newApp(t, &Options{Heartbeat: -1}, nil)
 	log := &requestLog{}
@@ -329,5 +362,45 @@ func TestNewClientRefuses(t *testing.T) {
 				t.Error("no error")
 			}
 		})
+	}
+}
+
+// TestMultiClientRefused: an answer that reconnecting will not fix ends
+// every subscription with the server's *StatusError; one that it will
+// fix (a 503) is retried.
+func TestMultiClientRefused(t *testing.T) {
+	a := newApp(t, nil, nil)
+	var calls atomic.Int32
+	a.mux.HandleFunc("GET /topics", func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			transport.WriteError(w, &StatusError{Code: http.StatusServiceUnavailable, Message: "busy"}, 0)
+			return
+		}
+		transport.WriteError(w, &StatusError{Code: http.StatusForbidden, Message: "not yours"}, 0)
+	})
+	m, err := NewMultiClient(a.ts.URL+"/topics", fast(ClientOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	sub, err := m.Subscribe("secret", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := sub.Events().Observe()
+	select {
+	case it := <-items:
+		var se *StatusError
+		if !errors.As(it.E, &se) || se.Code != http.StatusForbidden || se.Message != "not yours" {
+			t.Fatalf("item %+v, want the 403's *StatusError", it)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no item")
+	}
+	if _, ok := <-items; ok {
+		t.Error("the subscription goes on after its refusal")
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
 	}
 }
