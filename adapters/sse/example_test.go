@@ -3,7 +3,10 @@ package sse_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 
@@ -125,4 +128,76 @@ func ExampleMultiClient() {
 	// chat hello
 	// chat anyone?
 	// news rates unchanged
+}
+
+// Several hub topics on one stream, read with plain net/http and the
+// package's Decoder: each event's data names its topic.
+func ExampleServer_Topics() {
+	hub := &framework.Hub{}
+	defer hub.Close()
+	s, _ := sse.New(nil)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics", s.Topics(hub))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	ts.Config.RegisterOnShutdown(s.Close)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/topics?topic=chat&topic=news", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+
+	dec := sse.NewDecoder(resp.Body)
+	for _, ev := range []struct{ topic, name, data string }{
+		{"news", "", "rates unchanged"},
+		{"chat", "joined", "ada"},
+	} {
+		hub.Publish(ctx, ev.topic, framework.Event{Name: ev.name, Data: []byte(ev.data)})
+		ev, err := dec.Next()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		var d struct{ Topic, Data string }
+		json.Unmarshal(ev.Data, &d)
+		fmt.Printf("%s %q %s\n", d.Topic, ev.Name, d.Data)
+	}
+	// Output:
+	// news "" rates unchanged
+	// chat "joined" ada
+}
+
+// Hooks told about every stream: here a producer's, which completes.
+func ExampleHooks() {
+	closed := make(chan error, 1)
+	s, _ := sse.New(&sse.Options{Hooks: sse.Hooks{
+		Opened: func(c *sse.Conn) { fmt.Println("opened", c.Transport, c.URL.Path, "from cursor", c.Cursor) },
+		Closed: func(c *sse.Conn, reason error) { closed <- reason },
+	}})
+	mux := http.NewServeMux()
+	mux.Handle("GET /hello", s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
+		return rxgo.Just(framework.Event{Data: []byte("hello")})(), nil
+	}))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/hello", nil)
+	req.Header.Set("Last-Event-ID", "41")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body) // to the end of the response
+	resp.Body.Close()
+	reason := <-closed
+	fmt.Println("closed:", reason, errors.Is(reason, sse.ErrCompleted))
+	// Output:
+	// opened sse /hello from cursor 41
+	// closed: rxstream: completed true
 }
