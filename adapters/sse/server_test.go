@@ -446,8 +446,8 @@ func TestStream(t *testing.T) {
 		{
 			name: "interval",
 			producer: func(string) rxgo.Observable {
-				return streams.Map(streams.Interval(time.Millisecond), func(v any) (any, error) {
-					return framework.Event{ID: fmt.Sprint(v), Name: "tick", Data: []byte(fmt.Sprint("tick ", v))}, nil
+				return streams.Map(streams.Interval(time.Millisecond), func(n int64) framework.Event {
+					return framework.Event{ID: fmt.Sprint(n), Name: "tick", Data: []byte(fmt.Sprint("tick ", n))}
 				})
 			},
 			want: []rawEvent{{id: "0", event: "tick", data: "tick 0"}, {id: "1", event: "tick", data: "tick 1"}, {id: "2", event: "tick", data: "tick 2"}},
