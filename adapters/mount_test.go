@@ -223,7 +223,7 @@ func TestStreamEndpoint(t *testing.T) {
 
 func TestAuthorizeEveryTransport(t *testing.T) {
 	s := newServer(t, &adapters.Options{Publish: true, Authorize: func(r *http.Request, topic string, a adapters.Action) error {
-		if topic == "secret" || (a == adapters.Publish && topic == "readonly") {
+		if topic == "secret" || (a == adapters.Publish && topic == "readonly") || (topic == "" && r.URL.Query().Has("deny")) {
 			return &adapters.StatusError{Code: http.StatusForbidden, Message: "not for you"}
 		}
 		return nil
@@ -239,6 +239,11 @@ func TestAuthorizeEveryTransport(t *testing.T) {
 		{"POST", "/topics/readonly", nil, 403},
 		{"POST", "/topics/open", nil, 200},
 		{"GET", "/topics/readonly?transport=poll", nil, 200},
+		// A producer's stream names no topic: the hook is asked with "".
+		{"GET", "/count?deny", map[string]string{"Accept": "text/event-stream"}, 403},
+		{"GET", "/count?deny&transport=longpoll", nil, 403},
+		{"GET", "/count?deny&transport=poll", nil, 403},
+		{"GET", "/count?transport=poll", nil, 200},
 	} {
 		if code, body := status(t, tc.method, s.url+tc.path, "x", tc.header); code != tc.want {
 			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, code, body, tc.want)
@@ -246,9 +251,11 @@ func TestAuthorizeEveryTransport(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, resp, err := websocket.Dial(ctx, strings.Replace(s.url, "http", "ws", 1)+"/topics/secret", nil)
-	if err == nil || resp == nil || resp.StatusCode != 403 {
-		t.Fatalf("WebSocket to a forbidden topic: %v %v", resp, err)
+	for _, path := range []string{"/topics/secret", "/count?deny"} {
+		_, resp, err := websocket.Dial(ctx, strings.Replace(s.url, "http", "ws", 1)+path, nil)
+		if err == nil || resp == nil || resp.StatusCode != 403 {
+			t.Fatalf("WebSocket to forbidden %s: %v %v", path, resp, err)
+		}
 	}
 }
 

@@ -75,16 +75,14 @@ func Context(r *http.Request) echo.Context {
 // *echo.Echo or an *echo.Group.
 type Router interface {
 	GET(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
-	POST(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) *echo.Route
+	Any(path string, h echo.HandlerFunc, m ...echo.MiddlewareFunc) []*echo.Route
 }
 
-// Mount registers h at path on r for GET and POST: an Endpoint's Topic
-// publishes on POST when it is enabled, and every handler answers a
-// method it does not serve with 405.
+// Mount registers h at path on r for every method: an Endpoint's Topic
+// publishes on POST when that is enabled, and every handler answers a
+// method it does not serve with 405 and an Allow header.
 func Mount(r Router, path string, h http.Handler, m ...echo.MiddlewareFunc) {
-	hf := Wrap(h)
-	r.GET(path, hf, m...)
-	r.POST(path, hf, m...)
+	r.Any(path, Wrap(h), m...)
 }
 
 // ServeClient registers the browser client's files on r at

@@ -145,6 +145,9 @@ func (s *Server) Stream(p Producer) http.Handler {
 			return
 		}
 		cursor, err := transport.RequestCursor(r, framework.MaxCursorLen)
+		if err == nil {
+			err = transport.Allow(r) // a producer names no topic: the guard is asked with ""
+		}
 		if err != nil {
 			transport.WriteError(w, err, 0)
 			return
