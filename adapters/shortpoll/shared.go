@@ -45,9 +45,6 @@ var (
 	// ErrCompleted: the request was answered (events or none, 304, or a
 	// producer's 204).
 	ErrCompleted = transport.ErrCompleted
-	// ErrTimeout is never the reason of a short-poll, which does not
-	// wait; it is here as on every transport.
-	ErrTimeout = transport.ErrTimeout
 	// ErrClientGone: the client left before the answer, or its write
 	// failed.
 	ErrClientGone = transport.ErrClientGone

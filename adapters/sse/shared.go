@@ -46,8 +46,6 @@ type (
 var (
 	// ErrCompleted: the producer completed.
 	ErrCompleted = transport.ErrCompleted
-	// ErrTimeout: a long-poll timed out; an SSE stream never ends with it.
-	ErrTimeout = transport.ErrTimeout
 	// ErrClientGone: the client went away (it closed the connection, or a
 	// write to it failed or timed out; the write's error is wrapped too).
 	ErrClientGone = transport.ErrClientGone

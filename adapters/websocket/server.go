@@ -65,9 +65,6 @@ type Conn = transport.Conn
 var (
 	// ErrCompleted: the outbound observable completed (closed with 1000).
 	ErrCompleted = transport.ErrCompleted
-	// ErrTimeout is never a WebSocket connection's reason: it is the
-	// long-poll's.
-	ErrTimeout = transport.ErrTimeout
 	// ErrClientGone: the peer closed the connection, and the reason
 	// wraps its [CloseError] (errors.As gives its code); or the peer
 	// vanished without a closing handshake (no pong, a write that failed

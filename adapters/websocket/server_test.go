@@ -178,7 +178,7 @@ func is(target error) func(error) bool {
 // notSentinel matches an error that is none of the ends the package
 // names.
 func notSentinel(err error) bool {
-	for _, s := range []error{ErrCompleted, ErrClientGone, ErrShutdown, ErrTimeout} {
+	for _, s := range []error{ErrCompleted, ErrClientGone, ErrShutdown, transport.ErrTimeout} {
 		if errors.Is(err, s) {
 			return false
 		}
