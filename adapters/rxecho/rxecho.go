@@ -16,7 +16,8 @@
 // The handlers write their own answers, errors included (JSON
 // {"message": ...}, the same as on net/http): echo's HTTPErrorHandler does
 // not see them, and echo's Logger and Recover middleware see a stream as
-// one long request. [Producer] lets a producer written against
+// one long request. A WebSocket's 101 is written past echo's Response, so
+// the Logger reports the upgrade with the status echo's Response holds. [Producer] lets a producer written against
 // echo.Context run behind the net/http core, and [Authorize] is the
 // rxstream authorization hook as echo middleware.
 package rxecho
