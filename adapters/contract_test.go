@@ -20,13 +20,12 @@ import (
 	"github.com/labstack/echo/v4"
 
 	"github.com/rxstream/rxstream/adapters"
-	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/adapters/longpoll"
+	"github.com/rxstream/rxstream/adapters/rxecho"
 	"github.com/rxstream/rxstream/adapters/shortpoll"
 	"github.com/rxstream/rxstream/adapters/sse"
 	rxws "github.com/rxstream/rxstream/adapters/websocket"
 	"github.com/rxstream/rxstream/framework"
-	"github.com/rxstream/rxstream/streams"
 )
 
 // The contract every transport keeps, as one table run against every
@@ -106,50 +105,60 @@ func (tg target) askMulti(t *testing.T, base, topic string, h http.Header, q url
 	return a
 }
 
-// mount serves hub on every target's route of e: the Endpoint on
-// /rooms/:room, each transport on /own/<transport>/:room behind the
-// Authorize middleware.
-func mount(t *testing.T, e *echo.Echo, hub *framework.Hub, authorize adapters.AuthorizeFunc) {
+// routers are the two ways a user serves rxstream: the standard library's
+// mux, and echo through rxecho. Every contract row runs on both, with the
+// same expectations.
+var routers = []string{"net/http", "echo"}
+
+// mount serves hub on every target's route of router: the Endpoint on
+// /rooms/{room}, each transport on /own/<transport>/{room} and
+// /multi/<transport> behind the Authorize wrapper (the echo middleware on
+// echo).
+func mount(t *testing.T, router string, hub *framework.Hub, authorize adapters.AuthorizeFunc) http.Handler {
 	ep, err := adapters.New(&adapters.Options{Authorize: authorize, Publish: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(ep.Close)
-	ep.MountTopic(e, "/rooms/:room", hub, adapters.Param("room"))
-	ep.MountTopics(e, "/topics", hub)
-
-	var mw []echo.MiddlewareFunc
-	if authorize != nil {
-		m, err := adapters.Authorize(adapters.AuthorizeConfig{Authorize: authorize, Topic: adapters.Param("room")})
-		if err != nil {
-			t.Fatal(err)
-		}
-		mw = append(mw, m)
-	}
-	s, lp, ws := &sse.Server{}, &longpoll.Server{}, &rxws.Server{}
+	s, lp, sp, ws := &sse.Server{}, &longpoll.Server{}, &shortpoll.Server{}, &rxws.Server{}
 	t.Cleanup(s.Close)
 	t.Cleanup(lp.Close)
+	t.Cleanup(sp.Close)
 	t.Cleanup(ws.Close)
-	e.GET("/own/sse/:room", s.Topic(hub, sse.Param("room")), mw...)
-	e.GET("/own/longpoll/:room", lp.Topic(hub, longpoll.Param("room"), nil), mw...)
-	e.GET("/own/poll/:room", (&shortpoll.Server{}).Topic(hub, shortpoll.Param("room")), mw...)
-	e.GET("/own/websocket/:room", ws.Topic(hub, rxws.Param("room")), mw...)
-
-	// Multiplexed routes ask the hook about each topic; their guard is the
-	// one the Endpoint sets.
-	guard := func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if authorize != nil {
-				transport.SetGuard(c, transport.Guard(authorize))
-			}
-			return next(c)
-		}
+	room := adapters.Param("room")
+	own := map[string]http.Handler{
+		"/own/sse/{room}":       s.Topic(hub, room),
+		"/own/longpoll/{room}":  lp.Topic(hub, room),
+		"/own/poll/{room}":      sp.Topic(hub, room),
+		"/own/websocket/{room}": ws.Topic(hub, room),
+		"/multi/sse":            s.Topics(hub),
+		"/multi/longpoll":       lp.Topics(hub),
+		"/multi/poll":           sp.Topics(hub),
+		"/multi/websocket":      ws.Topics(hub),
 	}
-	e.GET("/multi/sse", s.Topics(hub), guard)
-	e.GET("/multi/longpoll", lp.Topics(hub, nil), guard)
-	e.GET("/multi/poll", (&shortpoll.Server{}).Topics(hub), guard)
-	e.GET("/multi/websocket", ws.Topics(hub), guard)
-
+	if router == "echo" {
+		e := echo.New()
+		var mw []echo.MiddlewareFunc
+		if authorize != nil {
+			mw = append(mw, rxecho.Authorize(authorize))
+		}
+		rxecho.Mount(e, "/rooms/:room", ep.Topic(hub, room))
+		rxecho.Mount(e, "/topics", ep.Topics(hub))
+		for path, h := range own {
+			e.GET(strings.Replace(path, "{room}", ":room", 1), rxecho.Wrap(h), mw...)
+		}
+		return e
+	}
+	mux := http.NewServeMux()
+	mux.Handle("/rooms/{room}", ep.Topic(hub, room))
+	mux.Handle("/topics", ep.Topics(hub))
+	for path, h := range own {
+		if authorize != nil {
+			h = adapters.Authorize(h, authorize)
+		}
+		mux.Handle("GET "+path, h)
+	}
+	return mux
 }
 
 func targets() []target {
@@ -476,81 +485,81 @@ func TestContract(t *testing.T) {
 			status: 503},
 	} {
 		t.Run(row.name, func(t *testing.T) {
-			for _, tg := range targets() {
-				t.Run(tg.name, func(t *testing.T) {
-					b := &flaky{Broker: must(framework.NewMemoryBroker(nil))}
-					opts := row.hub
-					opts.Broker = b
-					hub := must(framework.NewHub(&opts))
-					t.Cleanup(func() { hub.Close() })
-					e := echo.New()
-					mount(t, e, hub, func(c echo.Context, topic string, a adapters.Action) error {
-						switch topic {
-						case "admin":
-							return errors.New("admins only")
-						case "login":
-							return echo.NewHTTPError(http.StatusUnauthorized, "token needed")
-						}
-						return nil
-					})
-					ts := httptest.NewServer(e)
-					t.Cleanup(ts.Close)
+			for _, router := range routers {
+				for _, tg := range targets() {
+					t.Run(router+"/"+tg.name, func(t *testing.T) {
+						b := &flaky{Broker: must(framework.NewMemoryBroker(nil))}
+						opts := row.hub
+						opts.Broker = b
+						hub := must(framework.NewHub(&opts))
+						t.Cleanup(func() { hub.Close() })
+						ts := httptest.NewServer(mount(t, router, hub, func(r *http.Request, topic string, a adapters.Action) error {
+							switch topic {
+							case "admin":
+								return errors.New("admins only")
+							case "login":
+								return &adapters.StatusError{Code: http.StatusUnauthorized, Message: "token needed"}
+							}
+							return nil
+						}))
+						t.Cleanup(ts.Close)
 
-					seeded := "room"
-					var id ids
-					for i := 1; i <= 3; i++ {
-						c, err := hub.Publish(context.Background(), seeded, streams.Text(strconv.Itoa(i)))
+						seeded := "room"
+						var id ids
+						for i := 1; i <= 3; i++ {
+							c, err := hub.Publish(context.Background(), seeded, framework.Text(strconv.Itoa(i)))
+							if err != nil {
+								t.Fatal(err)
+							}
+							id = append(id, c)
+						}
+						topic := seeded
+						if row.topic != "" {
+							topic = row.topic
+						}
+						if row.setup != nil {
+							row.setup(t, hub, b, topic)
+						}
+						h, q := row.req(id)
+						var want []item
+						if row.want != nil {
+							want = row.want(id)
+						}
+						a := tg.ask(t, ts.URL, topic, h, q, len(want))
+						if a.status != row.status {
+							t.Fatalf("status %d, want %d", a.status, row.status)
+						}
+						if a.status == http.StatusServiceUnavailable {
+							if s, err := strconv.Atoi(a.retryAfter); err != nil || s < 1 {
+								t.Fatalf("503 with Retry-After %q, want whole seconds", a.retryAfter)
+							}
+						}
+						if a.status != http.StatusOK {
+							return
+						}
+						if !slices.Equal(a.items, want) {
+							t.Fatalf("received\n%v\nwant\n%v", a.items, want)
+						}
+						// Resuming from where the answer left off gets exactly
+						// the next event: nothing lost, nothing repeated.
+						next, err := hub.Publish(context.Background(), topic, framework.Text("next"))
 						if err != nil {
 							t.Fatal(err)
 						}
-						id = append(id, c)
-					}
-					topic := seeded
-					if row.topic != "" {
-						topic = row.topic
-					}
-					if row.setup != nil {
-						row.setup(t, hub, b, topic)
-					}
-					h, q := row.req(id)
-					var want []item
-					if row.want != nil {
-						want = row.want(id)
-					}
-					a := tg.ask(t, ts.URL, topic, h, q, len(want))
-					if a.status != row.status {
-						t.Fatalf("status %d, want %d", a.status, row.status)
-					}
-					if a.status == http.StatusServiceUnavailable {
-						if s, err := strconv.Atoi(a.retryAfter); err != nil || s < 1 {
-							t.Fatalf("503 with Retry-After %q, want whole seconds", a.retryAfter)
+						if a.cursor == "" {
+							t.Fatal("no cursor to resume from")
 						}
-					}
-					if a.status != http.StatusOK {
-						return
-					}
-					if !slices.Equal(a.items, want) {
-						t.Fatalf("received\n%v\nwant\n%v", a.items, want)
-					}
-					// Resuming from where the answer left off gets exactly
-					// the next event: nothing lost, nothing repeated.
-					next, err := hub.Publish(context.Background(), topic, streams.Text("next"))
-					if err != nil {
-						t.Fatal(err)
-					}
-					if a.cursor == "" {
-						t.Fatal("no cursor to resume from")
-					}
-					q = query("cursor", a.cursor)
-					if tg.multi { // the cursor is composite already
-						a = tg.askMulti(t, ts.URL, topic, nil, q, 1, func(c string) string { return c })
-					} else {
-						a = tg.ask(t, ts.URL, topic, nil, q, 1)
-					}
-					if want := []item{ev(next, "next")}; a.status != 200 || !slices.Equal(a.items, want) {
-						t.Fatalf("resuming: status %d, %v, want %v", a.status, a.items, want)
-					}
-				})
+						q = query("cursor", a.cursor)
+						if tg.multi { // the cursor is composite already
+							a = tg.askMulti(t, ts.URL, topic, nil, q, 1, func(c string) string { return c })
+						} else {
+							a = tg.ask(t, ts.URL, topic, nil, q, 1)
+						}
+						if want := []item{ev(next, "next")}; a.status != 200 || !slices.Equal(a.items, want) {
+							t.Fatalf("resuming: status %d, %v, want %v", a.status, a.items, want)
+						}
+					})
+				}
 			}
 		})
 	}
@@ -561,23 +570,29 @@ func TestContract(t *testing.T) {
 func TestPublishAuthorizedTopic(t *testing.T) {
 	hub := must(framework.NewHub(nil))
 	defer hub.Close()
-	e := echo.New()
 	var asked []string
-	mount(t, e, hub, func(c echo.Context, topic string, a adapters.Action) error {
-		asked = append(asked, fmt.Sprint(a, " ", topic))
-		if topic == "admin" {
-			return errors.New("admins only")
-		}
-		return nil
-	})
-	ts := httptest.NewServer(e)
-	defer ts.Close()
+	for _, router := range routers {
+		t.Run(router, func(t *testing.T) {
+			ts := httptest.NewServer(mount(t, router, hub, func(r *http.Request, topic string, a adapters.Action) error {
+				asked = append(asked, fmt.Sprint(a, " ", topic))
+				if topic == "admin" {
+					return errors.New("admins only")
+				}
+				return nil
+			}))
+			defer ts.Close()
+			publishAsks(t, ts.URL, &asked)
+		})
+	}
+}
+
+func publishAsks(t *testing.T, base string, asked *[]string) {
 	for _, tc := range []struct {
 		topic string
 		want  int
 	}{{"admin", 403}, {"lobby", 200}, {"a..b", 400}} {
-		asked = nil
-		resp, err := http.Post(ts.URL+"/rooms/"+tc.topic, "text/plain", strings.NewReader("hi"))
+		*asked = nil
+		resp, err := http.Post(base+"/rooms/"+tc.topic, "text/plain", strings.NewReader("hi"))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -590,8 +605,8 @@ func TestPublishAuthorizedTopic(t *testing.T) {
 		if tc.want == 400 {
 			wantAsked = nil // an invalid name is refused before the hook
 		}
-		if !slices.Equal(asked, wantAsked) {
-			t.Errorf("POST %s: hook asked %v, want %v", tc.topic, asked, wantAsked)
+		if !slices.Equal(*asked, wantAsked) {
+			t.Errorf("POST %s: hook asked %v, want %v", tc.topic, *asked, wantAsked)
 		}
 	}
 }
@@ -608,15 +623,6 @@ func must[T any](v T, err error) T {
 func TestMultiplexedRefusals(t *testing.T) {
 	hub := must(framework.NewHub(nil))
 	defer hub.Close()
-	e := echo.New()
-	mount(t, e, hub, func(c echo.Context, topic string, a adapters.Action) error {
-		if topic == "admin" {
-			return errors.New("admins only")
-		}
-		return nil
-	})
-	ts := httptest.NewServer(e)
-	defer ts.Close()
 	many := url.Values{}
 	for i := range 65 {
 		many.Add("topic", fmt.Sprint("t", i))
@@ -635,16 +641,25 @@ func TestMultiplexedRefusals(t *testing.T) {
 		{"one topic the hook refuses", url.Values{"topic": {"a", "admin"}}, 403, "admins only"},
 	} {
 		t.Run(row.name, func(t *testing.T) {
-			for _, tg := range targets() {
-				if !tg.multi {
-					continue
-				}
-				t.Run(tg.name, func(t *testing.T) {
-					status, msg := refusal(t, tg, ts.URL+tg.path, row.q)
-					if status != row.status || !strings.Contains(msg, row.says) {
-						t.Fatalf("%d %q, want %d saying %q", status, msg, row.status, row.says)
+			for _, router := range routers {
+				ts := httptest.NewServer(mount(t, router, hub, func(r *http.Request, topic string, a adapters.Action) error {
+					if topic == "admin" {
+						return errors.New("admins only")
 					}
-				})
+					return nil
+				}))
+				t.Cleanup(ts.Close)
+				for _, tg := range targets() {
+					if !tg.multi {
+						continue
+					}
+					t.Run(router+"/"+tg.name, func(t *testing.T) {
+						status, msg := refusal(t, tg, ts.URL+tg.path, row.q)
+						if status != row.status || !strings.Contains(msg, row.says) {
+							t.Fatalf("%d %q, want %d saying %q", status, msg, row.status, row.says)
+						}
+					})
+				}
 			}
 		})
 	}

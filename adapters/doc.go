@@ -1,23 +1,36 @@
-// Package adapters serves one stream on every transport from one URL.
+// Package adapters serves one stream on every transport from one URL, as
+// net/http handlers.
 //
-// An [Endpoint] mounts a hub topic or a per-request producer on an echo
-// route; each request gets the transport that [Negotiate] picks: a
-// WebSocket upgrade gets WebSocket, Accept: text/event-stream gets SSE,
-// ?transport=longpoll or ?transport=poll (or Accept: application/json) gets
-// a poll. All of them share one cursor, so a client can switch transport
-// without losing or repeating an event. POST on a topic's URL can publish,
-// behind the [Options.Authorize] hook that also guards subscriptions.
+// An [Endpoint]'s handlers serve a hub topic ([Endpoint.Topic]), several
+// on one connection ([Endpoint.Topics]) or a per-request producer
+// ([Endpoint.Stream]); each request gets the transport that [Negotiate]
+// picks: a WebSocket upgrade gets WebSocket, Accept: text/event-stream
+// gets SSE, ?transport=longpoll or ?transport=poll (or Accept:
+// application/json) gets a poll. All of them share one cursor, so a client
+// can switch transport without losing or repeating an event. POST on a
+// topic's URL can publish, behind the [Options.Authorize] hook that also
+// guards subscriptions:
 //
-// [ServeClient] serves the browser client, a dependency-free ES module that
-// picks the best transport that works and falls back when one fails.
+//	ep, _ := adapters.New(&adapters.Options{Publish: true})
+//	mux.Handle("/topics/{topic}", ep.Topic(hub, adapters.Param("topic")))
+//	mux.Handle("GET /topics", ep.Topics(hub))
+//	mux.Handle("GET "+adapters.ClientPath, adapters.ClientHandler())
+//	srv.RegisterOnShutdown(ep.Close)
+//
+// [ClientHandler] serves the browser client, a dependency-free ES module
+// that picks the best transport that works and falls back when one fails.
 //
 // The transports themselves live in the sub-packages sse, longpoll,
-// shortpoll and websocket; each can also be used on its own routes.
+// shortpoll and websocket; each can also be used on its own routes, with
+// the same handler names, [Producer], hooks and [StatusError]. The rxecho
+// sub-package serves every one of these handlers on echo routes; nothing
+// else here imports echo.
 //
 // Every transport's handler, on its own route or behind an Endpoint, takes
 // a request to its subscription through one front end: the topic from the
-// route's name function (the value the [Options.Authorize] hook is asked
+// route's name function ([Param], the value the [AuthorizeFunc] is asked
 // about, and the one subscribed or published to), the cursor under every
 // spelling, and one answer per refusal (400, the hook's 401/403, 503 with a
-// jittered Retry-After), so that the transports cannot drift apart.
+// jittered Retry-After, each JSON {"message": ...}), so that the
+// transports cannot drift apart.
 package adapters

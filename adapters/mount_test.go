@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 	"go.uber.org/goleak"
 
@@ -42,15 +41,15 @@ func newServer(t *testing.T, opts *adapters.Options) *server {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := echo.New()
-	ep.MountTopic(e, "/topics/:topic", hub, adapters.Param("topic"))
-	ep.MountStream(e, "/count", func(c echo.Context, cursor string) (rxgo.Observable, error) {
-		return streams.Map(streams.Interval(time.Millisecond), func(v any) (any, error) {
-			return streams.Text(strconv.FormatInt(v.(int64), 10)), nil
+	mux := http.NewServeMux()
+	mux.Handle("/topics/{topic}", ep.Topic(hub, adapters.Param("topic")))
+	mux.Handle("/count", ep.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
+		return streams.Map(streams.Interval(time.Millisecond), func(n int64) string {
+			return strconv.FormatInt(n, 10)
 		}), nil
-	})
-	adapters.ServeClient(e)
-	ts := httptest.NewServer(e)
+	}))
+	mux.Handle("GET "+adapters.ClientPath, adapters.ClientHandler())
+	ts := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		ep.Close()
 		ts.Close()
@@ -63,7 +62,7 @@ func (s *server) publish(t *testing.T, topic string, from, to int) []string {
 	t.Helper()
 	var ids []string
 	for i := from; i <= to; i++ {
-		id, err := s.hub.Publish(context.Background(), topic, streams.Text(strconv.Itoa(i)))
+		id, err := s.hub.Publish(context.Background(), topic, framework.Text(strconv.Itoa(i)))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -118,7 +117,7 @@ func TestSwitchTransports(t *testing.T) {
 	}
 	got = append(got, take(t, ws.Events(), 10)...)
 
-	sc, err := sse.NewClient(base, &sse.ClientOptions{LastEventID: ids[9]})
+	sc, err := sse.NewClient(base, &sse.ClientOptions{Cursor: ids[9]})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -223,9 +222,9 @@ func TestStreamEndpoint(t *testing.T) {
 }
 
 func TestAuthorizeEveryTransport(t *testing.T) {
-	s := newServer(t, &adapters.Options{Publish: true, Authorize: func(c echo.Context, topic string, a adapters.Action) error {
-		if topic == "secret" || (a == adapters.Publish && topic == "readonly") {
-			return echo.NewHTTPError(http.StatusForbidden, "not for you")
+	s := newServer(t, &adapters.Options{Publish: true, Authorize: func(r *http.Request, topic string, a adapters.Action) error {
+		if topic == "secret" || (a == adapters.Publish && topic == "readonly") || (topic == "" && r.URL.Query().Has("deny")) {
+			return &adapters.StatusError{Code: http.StatusForbidden, Message: "not for you"}
 		}
 		return nil
 	}})
@@ -240,6 +239,11 @@ func TestAuthorizeEveryTransport(t *testing.T) {
 		{"POST", "/topics/readonly", nil, 403},
 		{"POST", "/topics/open", nil, 200},
 		{"GET", "/topics/readonly?transport=poll", nil, 200},
+		// A producer's stream names no topic: the hook is asked with "".
+		{"GET", "/count?deny", map[string]string{"Accept": "text/event-stream"}, 403},
+		{"GET", "/count?deny&transport=longpoll", nil, 403},
+		{"GET", "/count?deny&transport=poll", nil, 403},
+		{"GET", "/count?transport=poll", nil, 200},
 	} {
 		if code, body := status(t, tc.method, s.url+tc.path, "x", tc.header); code != tc.want {
 			t.Errorf("%s %s: %d %s, want %d", tc.method, tc.path, code, body, tc.want)
@@ -247,9 +251,11 @@ func TestAuthorizeEveryTransport(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, resp, err := websocket.Dial(ctx, strings.Replace(s.url, "http", "ws", 1)+"/topics/secret", nil)
-	if err == nil || resp == nil || resp.StatusCode != 403 {
-		t.Fatalf("WebSocket to a forbidden topic: %v %v", resp, err)
+	for _, path := range []string{"/topics/secret", "/count?deny"} {
+		_, resp, err := websocket.Dial(ctx, strings.Replace(s.url, "http", "ws", 1)+path, nil)
+		if err == nil || resp == nil || resp.StatusCode != 403 {
+			t.Fatalf("WebSocket to forbidden %s: %v %v", path, resp, err)
+		}
 	}
 }
 

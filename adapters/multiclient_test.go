@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/longpoll"
@@ -37,7 +36,7 @@ type multiClient interface {
 // muxTransport serves Topics at /topics and makes a MultiClient of it.
 type muxTransport struct {
 	name   string
-	mount  func(e *echo.Echo, hub *framework.Hub)
+	mount  func(mux *http.ServeMux, hub *framework.Hub)
 	client func(base string) (multiClient, error)
 }
 
@@ -47,9 +46,9 @@ func muxTransports() []muxTransport {
 	return []muxTransport{
 		{
 			name: "sse",
-			mount: func(e *echo.Echo, hub *framework.Hub) {
+			mount: func(mux *http.ServeMux, hub *framework.Hub) {
 				s := must(sse.New(&sse.Options{Heartbeat: -1}))
-				e.GET("/topics", s.Topics(hub))
+				mux.Handle("/topics", s.Topics(hub))
 			},
 			client: func(base string) (multiClient, error) {
 				return sse.NewMultiClient(base+"/topics", &sse.ClientOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: muxQuiet})
@@ -57,9 +56,9 @@ func muxTransports() []muxTransport {
 		},
 		{
 			name: "longpoll",
-			mount: func(e *echo.Echo, hub *framework.Hub) {
+			mount: func(mux *http.ServeMux, hub *framework.Hub) {
 				s := must(longpoll.New(&longpoll.Options{MaxEvents: 7}))
-				e.GET("/topics", s.Topics(hub, nil))
+				mux.Handle("/topics", s.Topics(hub))
 			},
 			client: func(base string) (multiClient, error) {
 				return longpoll.NewMultiClient(base+"/topics", &longpoll.ClientOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: muxQuiet})
@@ -67,9 +66,9 @@ func muxTransports() []muxTransport {
 		},
 		{
 			name: "shortpoll",
-			mount: func(e *echo.Echo, hub *framework.Hub) {
+			mount: func(mux *http.ServeMux, hub *framework.Hub) {
 				s := must(shortpoll.New(&shortpoll.Options{MaxEvents: 7, Interval: time.Millisecond}))
-				e.GET("/topics", s.Topics(hub))
+				mux.Handle("/topics", s.Topics(hub))
 			},
 			client: func(base string) (multiClient, error) {
 				return shortpoll.NewMultiClient(base+"/topics", &shortpoll.ClientOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: muxQuiet})
@@ -77,9 +76,9 @@ func muxTransports() []muxTransport {
 		},
 		{
 			name: "websocket",
-			mount: func(e *echo.Echo, hub *framework.Hub) {
+			mount: func(mux *http.ServeMux, hub *framework.Hub) {
 				s := must(rxws.New(nil))
-				e.GET("/topics", s.Topics(hub))
+				mux.Handle("/topics", s.Topics(hub))
 			},
 			client: func(base string) (multiClient, error) {
 				return rxws.NewMultiClient(base+"/topics", &rxws.ClientOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: muxQuiet})
@@ -117,10 +116,9 @@ func newMuxServer(t *testing.T, tr muxTransport, history int) *muxServer {
 func (s *muxServer) url() string { return "http://" + s.addr }
 
 func (s *muxServer) serve(l net.Listener) {
-	e := echo.New()
-	e.HideBanner = true
-	s.tr.mount(e, s.hub)
-	s.srv = &http.Server{Handler: e}
+	mux := http.NewServeMux()
+	s.tr.mount(mux, s.hub)
+	s.srv = &http.Server{Handler: mux}
 	s.done = make(chan struct{})
 	srv, done := s.srv, s.done
 	go func() {
@@ -519,15 +517,12 @@ func TestWebSocketMultiClientOneConnection(t *testing.T) {
 	hub := must(framework.NewHub(&framework.HubOptions{Broker: broker}))
 	defer hub.Close()
 	var handshakes atomic.Int32
-	e := echo.New()
 	s := must(rxws.New(&rxws.Options{MaxTopics: 2}))
-	e.GET("/topics", s.Topics(hub), func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			handshakes.Add(1)
-			return next(c)
-		}
-	})
-	srv := httptest.NewServer(e)
+	topics := s.Topics(hub)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		handshakes.Add(1)
+		topics.ServeHTTP(w, r)
+	}))
 	defer srv.Close()
 	defer s.Close()
 	c := must(rxws.NewMultiClient(srv.URL+"/topics", &rxws.ClientOptions{MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond, Logger: muxQuiet}))
@@ -555,9 +550,9 @@ func TestWebSocketMultiClientOneConnection(t *testing.T) {
 	over := collect(must(c.Subscribe("c", "")))
 	over.closed(t)
 	items := over.snapshot()
-	var re *rxws.RefusedError
-	if len(items) != 1 || !errors.As(items[0].(error), &re) || re.Topic != "c" || re.Status != http.StatusBadRequest {
-		t.Fatalf("over MaxTopics: %v, want one RefusedError of c with 400", items)
+	var re *rxws.StatusError
+	if len(items) != 1 || !errors.As(items[0].(error), &re) || re.Topic != "c" || re.Code != http.StatusBadRequest {
+		t.Fatalf("over MaxTopics: %v, want one StatusError of c with 400", items)
 	}
 	for deadline := time.Now().Add(5 * time.Second); bs.Cursor() == ""; time.Sleep(time.Millisecond) {
 		if time.Now().After(deadline) {
@@ -588,7 +583,7 @@ func TestNewMultiClientRefuses(t *testing.T) {
 		says string
 	}{
 		{"a single topic's cursor", []made{
-			{"sse", second(sse.NewMultiClient("http://127.0.0.1:1/topics", &sse.ClientOptions{LastEventID: "e-1"}))},
+			{"sse", second(sse.NewMultiClient("http://127.0.0.1:1/topics", &sse.ClientOptions{Cursor: "e-1"}))},
 			{"longpoll", second(longpoll.NewMultiClient("http://127.0.0.1:1/topics", &longpoll.ClientOptions{Cursor: "e-1"}))},
 			{"shortpoll", second(shortpoll.NewMultiClient("http://127.0.0.1:1/topics", &shortpoll.ClientOptions{Cursor: "e-1"}))},
 			{"websocket", second(rxws.NewMultiClient("http://127.0.0.1:1/topics", &rxws.ClientOptions{Cursor: "e-1"}))},

@@ -1,6 +1,9 @@
 package framework
 
 import (
+	"bytes"
+	"encoding/json"
+	"fmt"
 	"time"
 	"unicode/utf8"
 )
@@ -26,8 +29,36 @@ type Event struct {
 }
 
 // Text reports whether the event's data is valid UTF-8 and so can be carried
-// as text on every transport.
+// as text on every transport. The function [Text] builds a text event.
 func (e Event) Text() bool { return utf8.Valid(e.Data) }
+
+// Text returns an event whose data is s, with no ID, name or retry hint: a
+// line of text to publish, as in
+//
+//	hub.Publish(ctx, "chat", framework.Text("hi"))
+//
+// (the method [Event.Text] is another thing: it reports whether an event's
+// data is valid UTF-8).
+func Text(s string) Event {
+	return Event{Data: []byte(s)}
+}
+
+// Bytes returns an event whose data is a copy of b, so the caller may reuse
+// b while the event travels to other goroutines. A nil b gives nil data.
+func Bytes(b []byte) Event {
+	return Event{Data: bytes.Clone(b)}
+}
+
+// JSON returns an event whose data is the JSON encoding of v, as produced by
+// [json.Marshal]. When Marshal fails, the error wraps Marshal's (such as a
+// [*json.UnsupportedTypeError] for a channel or a function).
+func JSON(v any) (Event, error) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return Event{}, fmt.Errorf("rxstream: JSON event: %w", err)
+	}
+	return Event{Data: b}, nil
+}
 
 // Gap tells a subscriber that events it asked for are no longer retained:
 // everything after Last up to (not including) Next was lost to it.

@@ -50,3 +50,50 @@ func ExampleSubscription_Next_gap() {
 	// 3
 	// 4
 }
+
+func ExampleText() {
+	var hub framework.Hub
+	defer hub.Close()
+	ctx := context.Background()
+
+	// Publishing text needs neither rxgo nor the streams package.
+	id, _ := hub.Publish(ctx, "chat", framework.Text("hi"))
+	hub.Publish(ctx, "chat", framework.Text("how are you?"))
+
+	sub, err := hub.Subscribe("chat", id)
+	if err != nil {
+		panic(err)
+	}
+	defer sub.Close()
+	batch, _ := sub.Next(ctx, 0)
+	for _, ev := range batch.Events {
+		fmt.Printf("%s (text: %v)\n", ev.Data, ev.Text())
+	}
+	// Output: how are you? (text: true)
+}
+
+func ExampleBytes() {
+	buf := []byte("first")
+	ev := framework.Bytes(buf)
+	copy(buf, "reuse") // the event kept its own copy
+	fmt.Printf("%s\n", ev.Data)
+	// Output: first
+}
+
+func ExampleJSON() {
+	type price struct {
+		Symbol string  `json:"symbol"`
+		Value  float64 `json:"value"`
+	}
+	ev, err := framework.JSON(price{Symbol: "ACME", Value: 12.5})
+	if err != nil {
+		panic(err)
+	}
+	fmt.Printf("%s\n", ev.Data)
+
+	_, err = framework.JSON(make(chan int))
+	fmt.Println(err)
+	// Output:
+	// {"symbol":"ACME","value":12.5}
+	// rxstream: JSON event: json: unsupported type: chan int
+}

@@ -6,10 +6,10 @@ import (
 	"net/http/httptest"
 	"strings"
 
-	"github.com/labstack/echo/v4"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
+	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/framework"
 	"github.com/rxstream/rxstream/metrics"
@@ -26,14 +26,14 @@ func ExampleNewCollector() {
 	reg.MustRegister(metrics.NewCollector(metrics.Sources{
 		Hub:    hub,
 		Broker: broker,
-		Open:   map[string]func() int{"sse": streams.Open},
+		Open:   map[string]func() int{"sse": streams.Connections},
 	}))
-	e := echo.New()
-	e.GET("/metrics", echo.WrapHandler(promhttp.HandlerFor(reg, promhttp.HandlerOpts{})))
-	e.GET("/topics/:topic/sse", streams.Topic(hub, sse.Param("topic")))
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
+	mux.Handle("GET /topics/{topic}/sse", streams.Topic(hub, adapters.Param("topic")))
 
 	rec := httptest.NewRecorder()
-	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
+	mux.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/metrics", nil))
 	for _, line := range strings.Split(rec.Body.String(), "\n") {
 		if strings.HasPrefix(line, "rxstream_open_streams") || strings.HasPrefix(line, "rxstream_topics") {
 			fmt.Println(line)

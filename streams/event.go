@@ -1,10 +1,10 @@
 package streams
 
 import (
-	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
+	"reflect"
+	"strings"
 
 	"github.com/reactivex/rxgo/v2"
 
@@ -14,37 +14,55 @@ import (
 // ErrNilEvent is returned by [ToEvent] for a nil *framework.Event.
 var ErrNilEvent = errors.New("rxstream: streams: nil *framework.Event")
 
-// Text returns an event whose data is s.
-func Text(s string) framework.Event {
-	return framework.Event{Data: []byte(s)}
+// ErrNotEvent is wrapped by every [*EncodeError]: test for it with
+// [errors.Is].
+var ErrNotEvent = errors.New("rxstream: streams: not an event")
+
+// EncodeError is the error [ToEvent] returns for a value that is not an
+// event, a string, a []byte or an error: ToEvent does not guess an encoding
+// for it. It wraps [ErrNotEvent].
+type EncodeError struct {
+	// Type is the Go type of the refused value; nil for a nil interface
+	// value.
+	Type reflect.Type
 }
 
-// Bytes returns an event whose data is a copy of b, so the caller may reuse
-// b while the event travels to other goroutines.
-func Bytes(b []byte) framework.Event {
-	return framework.Event{Data: bytes.Clone(b)}
-}
-
-// JSON returns an event whose data is the JSON encoding of v, as produced by
-// [json.Marshal].
-func JSON(v any) (framework.Event, error) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		return framework.Event{}, fmt.Errorf("rxstream: streams: JSON event: %w", err)
+// Error returns a message naming the refused type and the ways to send it.
+func (e *EncodeError) Error() string {
+	what := "nil"
+	if e.Type != nil {
+		what = withArticle(e.Type.String())
 	}
-	return framework.Event{Data: b}, nil
+	return "rxstream: streams: cannot send " + what + " as an event: emit a string, []byte or framework.Event, or encode it with streams.MapJSON or framework.JSON"
 }
 
-// ToEvent converts a value of a stream into an event:
+// Unwrap returns [ErrNotEvent].
+func (e *EncodeError) Unwrap() error { return ErrNotEvent }
+
+// withArticle prefixes a type name with "a" or "an".
+func withArticle(name string) string {
+	if name != "" && strings.IndexByte("aeioAEIO", name[0]) >= 0 {
+		return "an " + name
+	}
+	return "a " + name
+}
+
+// ToEvent converts a value of a stream into an event. It accepts exactly:
 //
-//   - a [framework.Event] is returned as it is, and a *framework.Event is
+//   - a [framework.Event], returned as it is, and a *framework.Event,
 //     dereferenced (a nil pointer gives [ErrNilEvent]);
-//   - a string becomes the event's data, as with [Text];
-//   - a []byte or a [json.RawMessage] is copied into the event's data, as
-//     with [Bytes] (a RawMessage is not validated);
-//   - an error value is returned as the error;
-//   - anything else, nil and [fmt.Stringer] values included, is encoded as
-//     JSON, as with [JSON] (use Text(v.String()) for a Stringer's text).
+//   - a string, which becomes the event's data, as with [framework.Text];
+//   - a []byte or a [json.RawMessage], copied into the event's data, as
+//     with [framework.Bytes] (a RawMessage is not validated);
+//   - an error value, returned as the error.
+//
+// Anything else, nil included, gives an [*EncodeError] wrapping
+// [ErrNotEvent]: ToEvent never encodes a value on its own guess. The match
+// is on the exact type, so a value of a named string or []byte type is
+// refused too; the typed [Map] and [TryMap] emit such results as plain
+// strings and slices. Encode other values with [MapJSON] or
+// [framework.JSON], or build a [framework.Event] (a [fmt.Stringer] with
+// framework.Text(v.String())).
 func ToEvent(v any) (framework.Event, error) {
 	switch v := v.(type) {
 	case framework.Event:
@@ -55,27 +73,28 @@ func ToEvent(v any) (framework.Event, error) {
 		}
 		return *v, nil
 	case string:
-		return Text(v), nil
+		return framework.Text(v), nil
 	case []byte:
-		return Bytes(v), nil
+		return framework.Bytes(v), nil
 	case json.RawMessage:
-		return Bytes(v), nil
+		return framework.Bytes(v), nil
 	case error:
 		return framework.Event{}, v
 	default:
-		return JSON(v)
+		return framework.Event{}, &EncodeError{Type: reflect.TypeOf(v)}
 	}
 }
 
 // Events returns a cold observable that emits, for every value of obs, the
 // [framework.Event] that [ToEvent] makes of it. It is what an adapter needs
-// from a producer of arbitrary values.
+// from a producer whose values are events, strings or bytes of mixed types.
 //
 // Each call to Observe observes obs anew with a context derived from its
 // own, so cancelling the observation also stops obs. The first error ends
 // the stream: an error item of obs is forwarded, and a value that ToEvent
-// cannot convert is emitted as an error item; then the observation of obs is
-// cancelled and the observable completes, as with [Map].
+// refuses is emitted as an error item (an [*EncodeError], or the value
+// itself when it is an error); then the observation of obs is cancelled
+// and the observable completes, as with [Map].
 //
 // Events panics if obs is nil.
 func Events(obs rxgo.Observable) rxgo.Observable {

@@ -1,9 +1,11 @@
 package streams_test
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"reflect"
 	"testing"
 	"time"
 
@@ -16,6 +18,12 @@ import (
 type stringer struct{ N int }
 
 func (s stringer) String() string { return "stringer" }
+
+// line and blob are named string and []byte types.
+type (
+	line string
+	blob []byte
+)
 
 func TestToEvent(t *testing.T) {
 	ev := framework.Event{ID: "1", Name: "n", Data: []byte("d"), Retry: time.Second}
@@ -31,15 +39,9 @@ func TestToEvent(t *testing.T) {
 		{"string", "hello", framework.Event{Data: []byte("hello")}, nil},
 		{"empty string", "", framework.Event{Data: []byte{}}, nil},
 		{"[]byte", []byte{0xff, 0}, framework.Event{Data: []byte{0xff, 0}}, nil},
+		{"nil []byte", []byte(nil), framework.Event{}, nil},
 		{"RawMessage", json.RawMessage(`{"a":1}`), framework.Event{Data: []byte(`{"a":1}`)}, nil},
 		{"error", errBoom, framework.Event{}, errBoom},
-		{"struct", struct {
-			A int `json:"a"`
-		}{1}, framework.Event{Data: []byte(`{"a":1}`)}, nil},
-		{"map", map[string]bool{"ok": true}, framework.Event{Data: []byte(`{"ok":true}`)}, nil},
-		{"int", 42, framework.Event{Data: []byte("42")}, nil},
-		{"Stringer", stringer{7}, framework.Event{Data: []byte(`{"N":7}`)}, nil},
-		{"nil", nil, framework.Event{Data: []byte("null")}, nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -54,19 +56,64 @@ func TestToEvent(t *testing.T) {
 	}
 }
 
-func TestToEventUnsupported(t *testing.T) {
-	for _, v := range []any{make(chan int), func() {}, complex(1, 2)} {
-		_, err := streams.ToEvent(v)
-		var ute *json.UnsupportedTypeError
-		if !errors.As(err, &ute) {
-			t.Errorf("ToEvent(%T) error %v, want a *json.UnsupportedTypeError", v, err)
-		}
+func TestToEventRefuses(t *testing.T) {
+	type price struct {
+		Symbol string `json:"symbol"`
+	}
+	tests := []struct {
+		name string
+		in   any
+		typ  string // the type the error names
+	}{
+		{"struct", price{"ACME"}, "streams_test.price"},
+		{"*struct", &price{"ACME"}, "*streams_test.price"},
+		{"map", map[string]bool{"ok": true}, "map[string]bool"},
+		{"int", 42, "int"},
+		{"int64", int64(42), "int64"},
+		{"float64", 1.5, "float64"},
+		{"bool", true, "bool"},
+		{"nil", nil, "nil"},
+		{"Stringer", stringer{7}, "streams_test.stringer"},
+		{"named string", line("hi"), "streams_test.line"},
+		{"named []byte", blob("hi"), "streams_test.blob"},
+		{"[]string", []string{"a"}, "[]string"},
+		{"Gap", framework.Gap{Last: "1"}, "framework.Gap"},
+		{"chan", make(chan int), "chan int"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := streams.ToEvent(tt.in)
+			if !errors.Is(err, streams.ErrNotEvent) {
+				t.Fatalf("error %v, want ErrNotEvent", err)
+			}
+			var ee *streams.EncodeError
+			if !errors.As(err, &ee) {
+				t.Fatalf("error %#v, want an *EncodeError", err)
+			}
+			if ee.Type != reflect.TypeOf(tt.in) {
+				t.Fatalf("Type %v, want %v", ee.Type, reflect.TypeOf(tt.in))
+			}
+			if !reflect.ValueOf(got).IsZero() {
+				t.Fatalf("got %+v with the error, want the zero Event", got)
+			}
+			what := "a " + tt.typ
+			switch tt.typ {
+			case "nil":
+				what = "nil"
+			case "int", "int64":
+				what = "an " + tt.typ
+			}
+			want := "rxstream: streams: cannot send " + what + " as an event: emit a string, []byte or framework.Event, or encode it with streams.MapJSON or framework.JSON"
+			if err.Error() != want {
+				t.Fatalf("message\n%s\nwant\n%s", err, want)
+			}
+		})
 	}
 }
 
-func TestBytesCopies(t *testing.T) {
+func TestToEventCopies(t *testing.T) {
 	b := []byte("abc")
-	ev := streams.Bytes(b)
+	ev, _ := streams.ToEvent(b)
 	raw, _ := streams.ToEvent(json.RawMessage(b))
 	b[0] = 'x'
 	if string(ev.Data) != "abc" || string(raw.Data) != "abc" {
@@ -80,22 +127,31 @@ func TestEvents(t *testing.T) {
 		name    string
 		up      rxgo.Observable
 		want    []string
-		wantErr bool
+		wantErr error // nil: the stream completes
 	}{
-		{"values", streams.Generate(emitAll(nil, "a", []byte("b"), 3, ev, &ev)), []string{"a", "b", "3", "as is", "as is"}, false},
-		{"conversion error", streams.Generate(emitAll(nil, "a", make(chan int), "never")), []string{"a"}, true},
-		{"error value", streams.Generate(emitAll(nil, "a", errBoom, "never")), []string{"a"}, true},
-		{"upstream error", streams.Generate(emitAll(errBoom, "a")), []string{"a"}, true},
+		{"values", streams.Generate(emitAll(nil, "a", []byte("b"), json.RawMessage("c"), ev, &ev)), []string{"a", "b", "c", "as is", "as is"}, nil},
+		{"typed", streams.Generate(func(_ context.Context, emit func(framework.Event) error) error {
+			return emit(framework.Text("t"))
+		}), []string{"t"}, nil},
+		{"not an event", streams.Generate(emitAll(nil, "a", 3, "never")), []string{"a"}, streams.ErrNotEvent},
+		{"nil", streams.Generate(emitAll(nil, "a", nil, "never")), []string{"a"}, streams.ErrNotEvent},
+		{"nil *Event", streams.Generate(emitAll(nil, "a", (*framework.Event)(nil), "never")), []string{"a"}, streams.ErrNilEvent},
+		{"error value", streams.Generate(emitAll(nil, "a", errBoom, "never")), []string{"a"}, errBoom},
+		{"upstream error", streams.Generate(emitAll(errBoom, "a")), []string{"a"}, errBoom},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			ch, _ := observe(t, streams.Events(tt.up))
 			items := collect(t, ch)
 			var vs []any
-			if tt.wantErr {
-				vs, _ = splitLast(t, items)
+			var err error
+			if tt.wantErr != nil {
+				vs, err = splitLast(t, items)
 			} else {
 				vs = values(t, items)
+			}
+			if !errors.Is(err, tt.wantErr) {
+				t.Fatalf("error %v, want %v", err, tt.wantErr)
 			}
 			got := make([]string, 0, len(vs))
 			for _, v := range vs {

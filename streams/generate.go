@@ -15,7 +15,7 @@ import (
 var ErrEmitAfterReturn = errors.New("rxstream: streams: emit called after the generator returned")
 
 // PanicError is the error item emitted when a user function run by
-// [Generate] or [Map] panics. The panic is recovered so that it ends only
+// [Generate], [Map], [TryMap] or [MapJSON] panics. The panic is recovered so that it ends only
 // the stream, not the process.
 type PanicError struct {
 	// Value is the value the function panicked with.
@@ -36,9 +36,18 @@ func (e *PanicError) Unwrap() error {
 	return err
 }
 
-// Generate returns a cold observable whose items are produced by fn. Each
-// call to Observe runs fn once, in the observation's producer goroutine, with
-// the context given to Observe with [rxgo.WithContext].
+// Generate returns a cold observable whose items are the values of type T
+// that fn emits. Each call to Observe runs fn once, in the observation's
+// producer goroutine, with the context given to Observe with
+// [rxgo.WithContext]. T is inferred from fn:
+//
+//	streams.Generate(func(ctx context.Context, emit func(string) error) error {
+//		return emit("hello")
+//	})
+//
+// A [Map] over the result takes a func(T) U; emit strings, []byte or
+// [framework.Event] values (or use T = any for a mix of them) to send the
+// items to a transport as they are.
 //
 // fn sends a value with emit, which blocks until the consumer takes it or the
 // context is done; in the latter case emit returns the context's error and fn
@@ -52,7 +61,7 @@ func (e *PanicError) Unwrap() error {
 // emitted as an error item of type [*PanicError].
 //
 // Generate panics if fn is nil.
-func Generate(fn func(ctx context.Context, emit func(v any) error) error) rxgo.Observable {
+func Generate[T any](fn func(ctx context.Context, emit func(v T) error) error) rxgo.Observable {
 	if fn == nil {
 		panic("rxstream: streams: Generate with nil fn")
 	}
@@ -63,7 +72,7 @@ func Generate(fn func(ctx context.Context, emit func(v any) error) error) rxgo.O
 			mu       sync.Mutex
 			returned bool
 		)
-		emit := func(v any) error {
+		emit := func(v T) error {
 			mu.Lock()
 			defer mu.Unlock()
 			if returned {

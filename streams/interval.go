@@ -18,6 +18,10 @@ var ErrInvalidPeriod = errors.New("rxstream: streams: period must be positive")
 // the twin of WebFlux's Flux.interval(period). It never completes on its own:
 // it ends when the context given to Observe with [rxgo.WithContext] is done.
 //
+// Its values are int64, never int, so a [Map] over it takes a func(int64) U
+// (a func(int) U would end the stream with a [*TypeError] at the first
+// value).
+//
 // Each call to Observe starts its own sequence at 0, driven by its own
 // [time.Ticker], which is stopped when the observation ends.
 //

@@ -2,8 +2,8 @@ package streams_test
 
 import (
 	"context"
-	"fmt"
 	"runtime"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -13,6 +13,7 @@ import (
 	"github.com/reactivex/rxgo/v2"
 	"go.uber.org/goleak"
 
+	"github.com/rxstream/rxstream/framework"
 	"github.com/rxstream/rxstream/streams"
 )
 
@@ -35,16 +36,26 @@ var leakCases = []struct {
 		return streams.FromChannel(feed(stop, wg))
 	}},
 	{"Map(Interval)", 2, func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
-		return streams.Map(streams.Interval(time.Millisecond), func(v any) (any, error) {
-			return streams.Text(fmt.Sprint(v)), nil
+		return streams.Map(streams.Interval(time.Millisecond), func(n int64) string {
+			return strconv.FormatInt(n, 10)
+		})
+	}},
+	{"TryMap(Generate)", 2, func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
+		return streams.TryMap(streams.Generate(counter), func(s string) ([]byte, error) {
+			return []byte(s), nil
+		})
+	}},
+	{"MapJSON(Interval)", 2, func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
+		return streams.MapJSON(streams.Interval(time.Millisecond), func(n int64) map[string]int64 {
+			return map[string]int64{"n": n}
 		})
 	}},
 	{"Events(Generate)", 2, func(<-chan struct{}, *sync.WaitGroup) rxgo.Observable {
 		return streams.Events(streams.Generate(counter))
 	}},
 	{"Map(Events(FromChannel))", 3, func(stop <-chan struct{}, wg *sync.WaitGroup) rxgo.Observable {
-		return streams.Map(streams.Events(streams.FromChannel(feed(stop, wg))), func(v any) (any, error) {
-			return v, nil
+		return streams.Map(streams.Events(streams.FromChannel(feed(stop, wg))), func(ev framework.Event) framework.Event {
+			return ev
 		})
 	}},
 }
@@ -100,23 +111,24 @@ func waitBlockedSending(t *testing.T, before map[string]string, n int) {
 	t.Fatalf("%d goroutines blocked sending, want %d:\n%s", len(blocked), n, strings.Join(blocked, "\n\n"))
 }
 
-// counter is a Generate function that emits 0, 1, 2, ... until emit fails.
-func counter(_ context.Context, emit func(any) error) error {
+// counter is a Generate function that emits "0", "1", "2", ... until emit
+// fails.
+func counter(_ context.Context, emit func(string) error) error {
 	for i := 0; ; i++ {
-		if err := emit(i); err != nil {
+		if err := emit(strconv.Itoa(i)); err != nil {
 			return err
 		}
 	}
 }
 
-// feed returns a channel fed with 0, 1, 2, ... by a goroutine that ends when
-// stop is closed.
-func feed(stop <-chan struct{}, wg *sync.WaitGroup) <-chan int {
-	src := make(chan int)
+// feed returns a channel fed with "0", "1", "2", ... by a goroutine that
+// ends when stop is closed.
+func feed(stop <-chan struct{}, wg *sync.WaitGroup) <-chan string {
+	src := make(chan string)
 	wg.Go(func() {
 		for i := 0; ; i++ {
 			select {
-			case src <- i:
+			case src <- strconv.Itoa(i):
 			case <-stop:
 				return
 			}

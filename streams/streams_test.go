@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
@@ -443,16 +444,21 @@ func TestGenerateCold(t *testing.T) {
 
 func TestNilArgumentsPanic(t *testing.T) {
 	tests := map[string]func(){
-		"Generate": func() { streams.Generate(nil) },
-		"Map obs":  func() { streams.Map(nil, func(v any) (any, error) { return v, nil }) },
-		"Map fn":   func() { streams.Map(streams.Interval(time.Second), nil) },
-		"Events":   func() { streams.Events(nil) },
+		"Generate":    func() { streams.Generate[int](nil) },
+		"Map obs":     func() { streams.Map(nil, func(s string) string { return s }) },
+		"Map fn":      func() { streams.Map[int64, string](streams.Interval(time.Second), nil) },
+		"TryMap obs":  func() { streams.TryMap(nil, func(s string) (string, error) { return s, nil }) },
+		"TryMap fn":   func() { streams.TryMap[int64, string](streams.Interval(time.Second), nil) },
+		"MapJSON obs": func() { streams.MapJSON(nil, func(s string) string { return s }) },
+		"MapJSON fn":  func() { streams.MapJSON[int64, int64](streams.Interval(time.Second), nil) },
+		"Events":      func() { streams.Events(nil) },
 	}
 	for name, f := range tests {
 		t.Run(name, func(t *testing.T) {
 			defer func() {
-				if recover() == nil {
-					t.Fatal("no panic")
+				msg, _ := recover().(string)
+				if !strings.HasPrefix(msg, "rxstream: streams: "+strings.Fields(name)[0]+" with nil") {
+					t.Fatalf("panic %q, want one naming %s", msg, strings.Fields(name)[0])
 				}
 			}()
 			f()
@@ -460,80 +466,40 @@ func TestNilArgumentsPanic(t *testing.T) {
 	}
 }
 
-func double(v any) (any, error) { return v.(int) * 2, nil }
-
-func TestMap(t *testing.T) {
-	tests := []struct {
-		name    string
-		obs     rxgo.Observable
-		want    []any
-		wantErr error
-	}{
-		{"values", streams.Map(streams.Generate(emitAll(nil, 1, 2, 3)), double), []any{2, 4, 6}, nil},
-		{"empty", streams.Map(streams.Generate(emitAll(nil)), double), []any{}, nil},
-		{"upstream error", streams.Map(streams.Generate(emitAll(errBoom, 1)), double), []any{2}, errBoom},
-		{"fn error", streams.Map(streams.Generate(emitAll(nil, 1, 2, 3)), func(v any) (any, error) {
-			if v == 2 {
-				return nil, errBoom
-			}
-			return v, nil
-		}), []any{1}, errBoom},
-		{"fn panic", streams.Map(streams.Generate(emitAll(nil, 1, "x")), double), []any{2}, &streams.PanicError{}},
-		{"chained", streams.Map(streams.Map(streams.Generate(emitAll(nil, 1, 2)), double), double), []any{4, 8}, nil},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			ch, _ := observe(t, tt.obs)
-			items := collect(t, ch)
-			if tt.wantErr == nil {
-				if got := values(t, items); !equal(got, tt.want) {
-					t.Fatalf("got %v, want %v", got, tt.want)
+func TestGenerateTyped(t *testing.T) {
+	type point struct{ X, Y int }
+	t.Run("string", func(t *testing.T) {
+		obs := streams.Generate(func(_ context.Context, emit func(string) error) error {
+			for _, s := range []string{"a", "b"} {
+				if err := emit(s); err != nil {
+					return err
 				}
-				return
 			}
-			got, err := splitLast(t, items)
-			var pe *streams.PanicError
-			if _, wantPanic := tt.wantErr.(*streams.PanicError); wantPanic && !errors.As(err, &pe) {
-				t.Fatalf("got error %v, want a *PanicError", err)
-			} else if !wantPanic && !errors.Is(err, tt.wantErr) {
-				t.Fatalf("got error %v, want %v", err, tt.wantErr)
-			}
-			if !equal(got, tt.want) {
-				t.Fatalf("got %v, want %v", got, tt.want)
-			}
+			return nil
 		})
-	}
-}
-
-// TestMapErrorStopsUpstream checks that an error in fn cancels the upstream
-// observation although the downstream context is still live.
-func TestMapErrorStopsUpstream(t *testing.T) {
-	upstreamDone := make(chan error, 1)
-	up := streams.Generate(func(ctx context.Context, emit func(any) error) error {
-		for i := 0; ; i++ {
-			if err := emit(i); err != nil {
-				upstreamDone <- err
-				return err
-			}
+		ch, _ := observe(t, obs)
+		if got := values(t, collect(t, ch)); len(got) != 2 || got[0] != "a" || got[1] != "b" {
+			t.Fatalf("got %#v, want [a b]", got)
 		}
 	})
-	obs := streams.Map(up, func(v any) (any, error) {
-		if v == 3 {
-			return nil, errBoom
+	t.Run("struct", func(t *testing.T) {
+		obs := streams.Generate(func(_ context.Context, emit func(point) error) error {
+			return emit(point{1, 2})
+		})
+		ch, _ := observe(t, obs)
+		if got := values(t, collect(t, ch)); len(got) != 1 || got[0] != (point{1, 2}) {
+			t.Fatalf("got %#v, want [point{1, 2}]", got)
 		}
-		return v, nil
 	})
-	ch, _ := observe(t, obs)
-	got, err := splitLast(t, collect(t, ch))
-	if !equal(got, []any{0, 1, 2}) || !errors.Is(err, errBoom) {
-		t.Fatalf("got %v, %v", got, err)
-	}
-	select {
-	case err := <-upstreamDone:
-		if !errors.Is(err, context.Canceled) {
-			t.Fatalf("upstream emit returned %v, want context.Canceled", err)
+	t.Run("late emit", func(t *testing.T) {
+		var late func(point) error
+		ch, _ := observe(t, streams.Generate(func(_ context.Context, emit func(point) error) error {
+			late = emit
+			return nil
+		}))
+		collect(t, ch)
+		if err := late(point{}); !errors.Is(err, streams.ErrEmitAfterReturn) {
+			t.Fatalf("late emit returned %v, want ErrEmitAfterReturn", err)
 		}
-	case <-time.After(time.Second):
-		t.Fatal("upstream still running after Map ended")
-	}
+	})
 }

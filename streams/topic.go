@@ -15,6 +15,11 @@ import (
 // for. Each Observe subscribes anew; the subscription ends with the
 // observer's context.
 //
+// Its items are of two types, which the transports send as they are. A
+// [Map] over it should take an any and switch on the type: a Map taking a
+// framework.Event ends the stream with a [*TypeError] at the first gap, and
+// [ToEvent], hence [Events], refuses a Gap.
+//
 // It completes when the hub closes, and ends with an error item when the
 // subscription fails: a malformed cursor or topic name, or
 // [framework.ErrOverflow] for an observer too slow for its queue (resume from

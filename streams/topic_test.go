@@ -16,13 +16,13 @@ func TestTopic(t *testing.T) {
 	defer hub.Close()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	first, err := hub.Publish(ctx, "t", streams.Text("a"))
+	first, err := hub.Publish(ctx, "t", framework.Text("a"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	hub.Publish(ctx, "t", streams.Text("b"))
+	hub.Publish(ctx, "t", framework.Text("b"))
 	items := streams.Topic(&hub, "t", first).Observe(rxgo.WithContext(ctx))
-	hub.Publish(ctx, "t", streams.Text("c"))
+	hub.Publish(ctx, "t", framework.Text("c"))
 	var got []string
 	for len(got) < 2 {
 		it := <-items

@@ -16,10 +16,10 @@ import (
 // BenchmarkRoundTrip measures one long-poll over loopback HTTP/1.1 with a
 // kept-alive connection: "retained" is answered at once from history,
 // "wake" parks until an event is published (the figure includes the
-// benchmark's polling of Server.Open in 10µs sleeps).
+// benchmark's polling of Server.Connections in 10µs sleeps).
 func BenchmarkRoundTrip(b *testing.B) {
 	b.Run("retained", func(b *testing.B) {
-		v := newEnv(b, nil, nil, nil)
+		v := newEnv(b, nil, nil)
 		first := v.publish(b, "t", "first")
 		v.publish(b, "t", `{"user":"alice","text":"hello"}`)
 		req := mustRequest(v.url("t", first))
@@ -31,7 +31,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 		}
 	})
 	b.Run("wake", func(b *testing.B) {
-		v := newEnv(b, &Options{BatchWindow: -1}, nil, nil)
+		v := newEnv(b, &Options{BatchWindow: -1}, nil)
 		cursor := v.publish(b, "t", "first")
 		got := make(chan answer, 1)
 		b.ReportAllocs()
@@ -44,7 +44,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 				}
 				got <- a
 			}()
-			for v.lp.Open() == 0 {
+			for v.lp.Connections() == 0 {
 				time.Sleep(10 * time.Microsecond) // spinning would starve the server
 			}
 			v.publish(b, "t", `{"user":"alice","text":"hello"}`)
@@ -62,7 +62,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // raw loopback TCP connections (the client side holds only the socket).
 func BenchmarkParked(b *testing.B) {
 	const n = 1000
-	v := newEnv(b, nil, nil, nil)
+	v := newEnv(b, nil, nil)
 	addr := v.srv.Listener.Addr().String()
 	var heap, stack float64
 	for b.Loop() {
@@ -79,9 +79,9 @@ func BenchmarkParked(b *testing.B) {
 			fmt.Fprintf(c, "GET /topics/t%d/longpoll HTTP/1.1\r\nHost: x\r\n\r\n", i%10)
 		}
 		deadline := time.Now().Add(10 * time.Second)
-		for v.lp.Open() < n {
+		for v.lp.Connections() < n {
 			if time.Now().After(deadline) {
-				b.Fatalf("%d parked", v.lp.Open())
+				b.Fatalf("%d parked", v.lp.Connections())
 			}
 			time.Sleep(time.Millisecond)
 		}
@@ -92,7 +92,7 @@ func BenchmarkParked(b *testing.B) {
 		for _, c := range conns {
 			c.Close()
 		}
-		for v.lp.Open() > 0 {
+		for v.lp.Connections() > 0 {
 			time.Sleep(time.Millisecond)
 		}
 	}
@@ -106,7 +106,7 @@ func BenchmarkParked(b *testing.B) {
 // ns/poll is the whole cycle (request, park, wake, answer) per poll.
 func BenchmarkPublishToParked(b *testing.B) {
 	const n = 1000
-	v := newEnv(b, &Options{BatchWindow: -1}, nil, nil)
+	v := newEnv(b, &Options{BatchWindow: -1}, nil)
 	tr := &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
@@ -124,7 +124,7 @@ func BenchmarkPublishToParked(b *testing.B) {
 				done <- err
 			}()
 		}
-		for v.lp.Open() < n {
+		for v.lp.Connections() < n {
 			time.Sleep(100 * time.Microsecond)
 		}
 		id, err := v.hub.Publish(context.Background(), "t", framework.Event{Data: []byte("x")})

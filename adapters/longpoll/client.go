@@ -43,11 +43,6 @@ type ClientOptions struct {
 	Logger *slog.Logger
 }
 
-// StatusError reports an answer that polling again will not fix: a 4xx
-// status other than 408 and 429 (a malformed cursor, an unknown route), or
-// a 200 that is not the JSON of a long-poll answer.
-type StatusError = transport.PollStatusError
-
 // Client follows a long-poll endpoint: it polls again as soon as an answer
 // arrives, carrying the cursor of the last answer, so it receives every
 // event once and in order across timeouts, reconnections and server

@@ -12,12 +12,12 @@ import (
 	"net/http/httptest"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/internal/pipenet"
@@ -75,7 +75,7 @@ func TestNoLossRawPolls(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	v := newEnv(t, &Options{MaxEvents: 17, BatchWindow: time.Millisecond}, nil, nil)
+	v := newEnv(t, &Options{MaxEvents: 17, BatchWindow: time.Millisecond}, nil)
 	pub := publisher(v.hub, "t", n)
 	var got []framework.Event
 	cursor := "0"
@@ -111,7 +111,7 @@ func TestNoLossClient(t *testing.T) {
 	seed := rand.Uint64()
 	t.Logf("seed %d", seed)
 	rng := rand.New(rand.NewPCG(seed, seed))
-	v := newEnv(t, &Options{MaxEvents: 23, BatchWindow: time.Millisecond}, nil, nil)
+	v := newEnv(t, &Options{MaxEvents: 23, BatchWindow: time.Millisecond}, nil)
 	c, err := NewClient(v.url("t", ""), &ClientOptions{Cursor: "0"})
 	if err != nil {
 		t.Fatal(err)
@@ -179,9 +179,9 @@ func (r *restartable) start() {
 	}
 	r.addr = l.Addr().String()
 	r.lp, _ = New(&Options{ShutdownRetry: 10 * time.Millisecond, BatchWindow: time.Millisecond, MaxEvents: 50})
-	e := echo.New()
-	e.GET("/t/:topic", r.lp.Topic(r.hub, Param("topic"), nil))
-	r.srv = &http.Server{Handler: e}
+	mux := http.NewServeMux()
+	mux.Handle("GET /t/{topic}", r.lp.Topic(r.hub, pathTopic))
+	r.srv = &http.Server{Handler: mux}
 	r.srv.RegisterOnShutdown(r.lp.Close)
 	r.done = make(chan struct{})
 	go func() {
@@ -276,16 +276,18 @@ func TestClientGapAfterEpochChange(t *testing.T) {
 }
 
 func TestClientNonRetryable(t *testing.T) {
-	v := newEnv(t, nil, nil, nil)
+	v := newEnv(t, nil, nil)
 	tests := []struct {
-		name   string
-		url    string
-		cursor string
-		status int
+		name    string
+		url     string
+		cursor  string
+		status  int
+		message string // contained in the StatusError's
 	}{
-		{"malformed cursor", v.url("t", ""), "x-y", http.StatusBadRequest},
-		{"bad topic", v.srv.URL + "/topics/a..b/longpoll", "", http.StatusBadRequest},
-		{"no such route", v.srv.URL + "/nowhere", "", http.StatusNotFound},
+		{"malformed cursor", v.url("t", ""), "x-y", http.StatusBadRequest, "cursor"},
+		{"bad topic", v.srv.URL + "/topics/a..b/longpoll", "", http.StatusBadRequest, "a..b"},
+		{"bad timeout", v.url("t", "") + "?timeout=soon", "", http.StatusBadRequest, `timeout="soon"`},
+		{"no such route", v.srv.URL + "/nowhere", "", http.StatusNotFound, "not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,8 +302,8 @@ func TestClientNonRetryable(t *testing.T) {
 				items = append(items, it)
 			}
 			var se *StatusError
-			if len(items) != 1 || !errors.As(items[0].E, &se) || se.StatusCode != tt.status {
-				t.Fatalf("items %+v, want one *StatusError %d", items, tt.status)
+			if len(items) != 1 || !errors.As(items[0].E, &se) || se.Code != tt.status || !strings.Contains(se.Message, tt.message) {
+				t.Fatalf("items %+v, want one *StatusError %d with %q", items, tt.status, tt.message)
 			}
 		})
 	}
@@ -403,9 +405,9 @@ func TestThousandParked(t *testing.T) {
 	baseline := runtime.NumGoroutine()
 	hub := &framework.Hub{}
 	lp, _ := New(nil)
-	e := echo.New()
-	e.GET("/t/:topic", lp.Topic(hub, Param("topic"), nil))
-	srv := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /t/{topic}", lp.Topic(hub, pathTopic))
+	srv := httptest.NewServer(mux)
 	tr := &http.Transport{MaxIdleConnsPerHost: n}
 	client := &http.Client{Transport: tr}
 	ctx, cancel := context.WithCancel(context.Background())
@@ -418,13 +420,13 @@ func TestThousandParked(t *testing.T) {
 			}
 		})
 	}
-	waitFor(t, func() bool { return lp.Open() == n })
+	waitFor(t, func() bool { return lp.Connections() == n })
 	if hub.Topics() != 1 {
 		t.Errorf("%d topics", hub.Topics())
 	}
 	cancel()
 	wg.Wait()
-	waitFor(t, func() bool { return lp.Open() == 0 && hub.Topics() == 0 })
+	waitFor(t, func() bool { return lp.Connections() == 0 && hub.Topics() == 0 })
 	tr.CloseIdleConnections()
 	srv.Close()
 	hub.Close()

@@ -1,9 +1,23 @@
-// Package longpoll serves rxstream streams as long polls on echo routes (the
-// Go answer to Spring's DeferredResult), and follows them with a Go client.
+// Package longpoll serves rxstream streams as long polls (the Go answer to
+// Spring's DeferredResult), and follows them with a Go client.
 //
-// A [Server] makes the handlers: [Server.Topic] for a hub topic,
-// [Server.Stream] for a per-request rxgo [Producer]. A request carries its
-// cursor in the cursor query parameter (or Last-Event-ID). When events
+// A [Server] makes the handlers, each an http.Handler: [Server.Topic] for
+// a hub topic, [Server.Topics] for several in one request, [Server.Stream]
+// for a per-request rxgo [Producer]. On a ServeMux with Go 1.22 patterns:
+//
+//	lp, _ := longpoll.New(nil)
+//	mux := http.NewServeMux()
+//	mux.Handle("GET /topics/{topic}", lp.Topic(hub, func(r *http.Request) string { return r.PathValue("topic") }))
+//	mux.Handle("GET /topics", lp.Topics(hub))
+//	mux.Handle("GET /clock", lp.Stream(clock))
+//	srv := &http.Server{Handler: mux}
+//	srv.RegisterOnShutdown(lp.Close)
+//
+// On echo, wrap each handler with the adapters/rxecho package, which also
+// makes echo's :topic a path value.
+//
+// A request carries its cursor in the cursor query parameter (or
+// lastEventId, or the Last-Event-ID header, which wins). When events
 // after it are retained it is answered at once with them (up to
 // [Options.MaxEvents]); otherwise it waits until the first event arrives,
 // then answers with it and whatever arrives within [Options.BatchWindow].
@@ -22,40 +36,49 @@
 // carried base64-encoded, standard encoding with padding, flagged with
 // "base64":true), cursor is what to send with the next poll, and gap
 // (absent when nothing was lost) says that the events between last and next
-// are no longer retained.
+// are no longer retained. An answer of [Server.Topics] names each event's
+// topic, carries gap notices among the events, and a composite cursor.
 //
 // After [Options.Timeout] (30 s by default, like DeferredResult's) with no
 // event the answer is 204 No Content, with the cursor to send next in the
 // X-Cursor header ([CursorHeader]; on a first poll it is the topic's tip,
-// so the client misses nothing between polls). [HandlerOptions.OnTimeout]
-// may answer otherwise.
+// so the client misses nothing between polls). A request may ask for a
+// shorter wait with its timeout query parameter (?timeout=5s; 0s answers
+// at once), never a longer one.
 //
 // When the client leaves, the wait ends and the handler returns. At
 // shutdown [Server.Close] answers every waiting request 503 with a jittered
-// Retry-After, the cursor in X-Cursor and a JSON body
-// {"message","cursor","retry"} (retry in milliseconds), so clients poll
-// again elsewhere. Errors are JSON {"message": ...}: 400 for a malformed
-// cursor or topic, 405 for a method other than the route's (echo's router).
+// Retry-After and the cursor in X-Cursor, so clients poll again elsewhere.
 //
-// [HandlerOptions] holds a handler's timeout and its callbacks, as
-// DeferredResult's onTimeout, onError and onCompletion: OnCompletion runs
-// exactly once per request with its [Outcome], including when the client
-// went away or the server shut down.
+// Errors are answered as JSON {"message": ...}: 400 for a malformed
+// cursor, topic or timeout; 405 with Allow: GET for any other method
+// (HEAD included); the status of a [*StatusError] that a producer or the
+// authorization hook returns, 500 for a producer's other errors (an error
+// item before any event, or an item that is not an event, included); 503
+// with Retry-After for a hub or topic at its limits, a broker down, or a
+// server shutting down.
+//
+// # Hooks
+//
+// DeferredResult's callbacks are the [Hooks] every transport shares, in
+// [Options.Hooks]: Opened when a request is accepted; Closed exactly once
+// per accepted request with why it ended, where onTimeout is
+// [ErrTimeout], onCompletion is every reason ([ErrCompleted] when
+// answered, [ErrClientGone] when the client left, [ErrShutdown] at Close),
+// and onError is an error as the reason, which the Error hook is also
+// told. Error also hears of errors the client does not see: a producer or
+// subscription that failed after its answer had events (they are answered,
+// and the client polls again). Unlike DeferredResult's, hooks do not write
+// the answer: a timeout is always 204 with X-Cursor. Refused requests (a
+// 400, an authorization refused, a request after Close) are not opened.
 //
 // # Client
 //
 // [Client] polls in a loop with the cursor of the last answer, and exposes
 // the events as an rxgo observable of [framework.Event] and
 // [framework.Gap] items. It backs off exponentially with jitter on
-// failures, honouring Retry-After; a 400 or 404 ends the observable with a
-// [*StatusError] item.
-//
-// Files:
-//
-//   - server.go: [Server], [Options], [HandlerOptions], [Outcome], the
-//     handler constructors.
-//   - request.go: one request's wait, batching and answer.
-//   - client.go: [Client].
-//   - multiclient.go: [MultiClient], the topics of a [Server.Topics]
-//     endpoint in one poll loop, a [Subscription] each.
+// failures, honouring Retry-After; an answer that polling again will not
+// fix (a 400 or 404, say) ends the observable with a [*StatusError] item.
+// [MultiClient] follows several topics of a [Server.Topics] endpoint in
+// one poll loop, a [Subscription] each.
 package longpoll

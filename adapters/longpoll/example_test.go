@@ -2,13 +2,13 @@ package longpoll_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/longpoll"
@@ -22,9 +22,9 @@ func ExampleServer_Topic() {
 	hub := &framework.Hub{}
 	defer hub.Close()
 	lp, _ := longpoll.New(nil)
-	e := echo.New()
-	e.GET("/topics/:topic/longpoll", lp.Topic(hub, longpoll.Param("topic"), nil))
-	ts := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics/{topic}/longpoll", lp.Topic(hub, func(r *http.Request) string { return r.PathValue("topic") }))
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	ts.Config.RegisterOnShutdown(lp.Close)
 
@@ -48,13 +48,36 @@ func ExampleServer_Topic() {
 	// "update" {"n":2}
 }
 
+// Several topics in one long-poll: each event names its topic, and the
+// answer's composite cursor resumes them all.
+func ExampleServer_Topics() {
+	hub := &framework.Hub{}
+	defer hub.Close()
+	lp, _ := longpoll.New(nil)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics", lp.Topics(hub))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+
+	mc, _ := longpoll.NewMultiClient(ts.URL+"/topics", nil)
+	defer mc.Close()
+	news, _ := mc.Subscribe("news", "0")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	items := news.Events().Observe(rxgo.WithContext(ctx))
+	hub.Publish(ctx, "news", framework.Event{Data: []byte("extra!")})
+	fmt.Printf("%s\n", (<-items).V.(framework.Event).Data)
+	// Output:
+	// extra!
+}
+
 // The seed's DeferredResult example: a per-request producer answers "new
 // message" after a delay (10 s in the seed), or the request times out
 // after 30 s. The producer is cancelled before the answer is written.
 func ExampleServer_Stream() {
-	lp, _ := longpoll.New(nil)
-	e := echo.New()
-	e.GET("/poll", lp.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+	lp, _ := longpoll.New(&longpoll.Options{Timeout: 30 * time.Second})
+	mux := http.NewServeMux()
+	mux.Handle("GET /poll", lp.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
 		return streams.Generate(func(ctx context.Context, emit func(any) error) error {
 			select {
 			case <-time.After(10 * time.Millisecond): // 10 * time.Second in the seed
@@ -63,8 +86,8 @@ func ExampleServer_Stream() {
 				return nil
 			}
 		}), nil
-	}, &longpoll.HandlerOptions{Timeout: 30 * time.Second}))
-	ts := httptest.NewServer(e)
+	}))
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 
 	resp, err := http.Get(ts.URL + "/poll")
@@ -75,40 +98,40 @@ func ExampleServer_Stream() {
 	defer resp.Body.Close()
 	body, _ := io.ReadAll(resp.Body)
 	fmt.Println(resp.Status, resp.Header.Get("Cache-Control"))
-	fmt.Print(string(body))
+	fmt.Println(string(body))
 	// Output:
 	// 200 OK no-store
 	// {"events":[{"data":"new message"}],"cursor":""}
 }
 
-// Callbacks in the spirit of DeferredResult: OnTimeout answers a custom
-// result, OnCompletion runs once per request whatever its outcome.
-func ExampleHandlerOptions() {
+// The hooks in the spirit of DeferredResult's callbacks: Closed runs once
+// per request whatever its end, here the timeout (onTimeout), with the
+// reason; Error (onError) is for the errors that end a request or that
+// its client does not see.
+func ExampleHooks() {
 	hub := &framework.Hub{}
 	defer hub.Close()
-	lp, _ := longpoll.New(nil)
-	done := make(chan longpoll.Outcome, 1)
-	e := echo.New()
-	e.GET("/t", lp.Topic(hub, func(echo.Context) string { return "quiet" }, &longpoll.HandlerOptions{
+	closed := make(chan error, 1)
+	lp, _ := longpoll.New(&longpoll.Options{
 		Timeout: 20 * time.Millisecond,
-		OnTimeout: func(c echo.Context, cursor string) error {
-			return c.JSON(http.StatusOK, map[string]any{"events": []any{}, "cursor": cursor, "timeout": true})
+		Hooks: longpoll.Hooks{
+			Closed: func(c *longpoll.Conn, reason error) { closed <- reason },
 		},
-		OnCompletion: func(c echo.Context, o longpoll.Outcome) { done <- o },
-	}))
-	ts := httptest.NewServer(e)
+	})
+	mux := http.NewServeMux()
+	mux.Handle("GET /quiet", lp.Topic(hub, func(*http.Request) string { return "quiet" }))
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 
-	resp, err := http.Get(ts.URL + "/t?cursor=0")
+	resp, err := http.Get(ts.URL + "/quiet?cursor=0")
 	if err != nil {
 		fmt.Println(err)
 		return
 	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	fmt.Print(resp.Status, " ", string(body))
-	fmt.Println(<-done)
+	resp.Body.Close()
+	fmt.Println(resp.Status, resp.Header.Get(longpoll.CursorHeader))
+	fmt.Println(errors.Is(<-closed, longpoll.ErrTimeout))
 	// Output:
-	// 200 OK {"cursor":"0","events":[],"timeout":true}
-	// timed out
+	// 204 No Content 0
+	// true
 }

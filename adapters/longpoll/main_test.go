@@ -8,9 +8,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
+	"sync"
 	"testing"
 
-	"github.com/labstack/echo/v4"
 	"go.uber.org/goleak"
 
 	"github.com/rxstream/rxstream/adapters/internal/transport"
@@ -21,16 +22,20 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// env is a hub and a long-poll server on a loopback echo instance:
-// /topics/:topic/longpoll serves the hub, /stream the producer given.
+// env is a hub and a long-poll server on a loopback ServeMux:
+// /topics/{topic}/longpoll serves the hub, /stream the producer given.
+// The patterns name no method, so that the handlers' own 405 is what a
+// POST gets.
 type env struct {
 	hub *framework.Hub
 	lp  *Server
-	e   *echo.Echo
 	srv *httptest.Server
 }
 
-func newEnv(t testing.TB, opts *Options, h *HandlerOptions, p Producer) *env {
+// pathTopic is the name function of a {topic} pattern.
+func pathTopic(r *http.Request) string { return r.PathValue("topic") }
+
+func newEnv(t testing.TB, opts *Options, p Producer) *env {
 	t.Helper()
 	broker, err := framework.NewMemoryBroker(&framework.MemoryOptions{MaxEvents: 1 << 20})
 	if err != nil {
@@ -44,20 +49,19 @@ func newEnv(t testing.TB, opts *Options, h *HandlerOptions, p Producer) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := echo.New()
-	e.HideBanner = true
-	e.GET("/topics/:topic/longpoll", lp.Topic(hub, Param("topic"), h))
+	mux := http.NewServeMux()
+	mux.Handle("/topics/{topic}/longpoll", lp.Topic(hub, pathTopic))
 	if p != nil {
-		e.GET("/stream", lp.Stream(p, h))
+		mux.Handle("/stream", lp.Stream(p))
 	}
-	srv := httptest.NewServer(e)
+	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		srv.CloseClientConnections()
 		srv.Close()
 		hub.Close()
 		broker.Close()
 	})
-	return &env{hub: hub, lp: lp, e: e, srv: srv}
+	return &env{hub: hub, lp: lp, srv: srv}
 }
 
 func (v *env) url(topic, cursor string) string {
@@ -133,4 +137,39 @@ func (a answer) data() []string {
 		out = append(out, e.Data)
 	}
 	return out
+}
+
+// recorder records the calls of the Hooks it makes.
+type recorder struct {
+	mu     sync.Mutex
+	opened []*Conn
+	errs   []error
+	closed []error
+}
+
+func (rec *recorder) hooks() Hooks {
+	return Hooks{
+		Opened: func(c *Conn) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			rec.opened = append(rec.opened, c)
+		},
+		Error: func(c *Conn, err error) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			rec.errs = append(rec.errs, err)
+		},
+		Closed: func(c *Conn, reason error) {
+			rec.mu.Lock()
+			defer rec.mu.Unlock()
+			rec.closed = append(rec.closed, reason)
+		},
+	}
+}
+
+// calls returns the Conns opened, the errors and the reasons of Closed.
+func (rec *recorder) calls() (opened []*Conn, errs, closed []error) {
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	return slices.Clone(rec.opened), slices.Clone(rec.errs), slices.Clone(rec.closed)
 }

@@ -3,23 +3,22 @@ package longpoll
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"net/http"
 	"net/http/httptest"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/framework"
 )
 
 func TestTopicRetained(t *testing.T) {
-	v := newEnv(t, &Options{MaxEvents: 3}, nil, nil)
+	v := newEnv(t, &Options{MaxEvents: 3}, nil)
 	var ids []string
 	for i := range 5 {
 		ids = append(ids, v.publish(t, "chat", "m"+strconv.Itoa(i)))
@@ -70,7 +69,7 @@ func TestTopicRetained(t *testing.T) {
 }
 
 func TestTopicWaitsForEvent(t *testing.T) {
-	v := newEnv(t, &Options{BatchWindow: -1}, nil, nil)
+	v := newEnv(t, &Options{BatchWindow: -1}, nil)
 	tip := v.publish(t, "chat", "old")
 	got := make(chan answer, 1)
 	go func() {
@@ -80,7 +79,7 @@ func TestTopicWaitsForEvent(t *testing.T) {
 		}
 		got <- a
 	}()
-	waitFor(t, func() bool { return v.lp.Open() == 1 })
+	waitFor(t, func() bool { return v.lp.Connections() == 1 })
 	id := v.publish(t, "chat", "new")
 	a := <-got
 	if a.status != http.StatusOK || !slices.Equal(a.data(), []string{"new"}) || a.body.Cursor != id {
@@ -94,9 +93,9 @@ func TestTopicGap(t *testing.T) {
 	defer broker.Close()
 	defer hub.Close()
 	lp, _ := New(nil)
-	e := echo.New()
-	e.GET("/t/:topic", lp.Topic(hub, Param("topic"), nil))
-	srv := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /t/{topic}", lp.Topic(hub, pathTopic))
+	srv := httptest.NewServer(mux)
 	defer srv.Close()
 	ctx := context.Background()
 	first, _ := hub.Publish(ctx, "t", framework.Event{Data: []byte("1")})
@@ -131,7 +130,8 @@ func TestTopicGap(t *testing.T) {
 }
 
 func TestBadInput(t *testing.T) {
-	v := newEnv(t, nil, nil, func(c echo.Context, cursor string) (rxgo.Observable, error) {
+	var rec recorder
+	v := newEnv(t, &Options{Hooks: rec.hooks()}, func(r *http.Request, cursor string) (rxgo.Observable, error) {
 		return rxgo.Just("x")(), nil
 	})
 	long := strings.Repeat("1", 65)
@@ -146,10 +146,12 @@ func TestBadInput(t *testing.T) {
 		{"malformed Last-Event-ID", http.MethodGet, "/topics/chat/longpoll", "abc-", http.StatusBadRequest},
 		{"cursor too long", http.MethodGet, "/topics/chat/longpoll?cursor=" + long, "", http.StatusBadRequest},
 		{"producer cursor too long", http.MethodGet, "/stream?cursor=" + long, "", http.StatusBadRequest},
+		{"two cursors", http.MethodGet, "/stream?cursor=1&lastEventId=2", "", http.StatusBadRequest},
 		{"bad topic", http.MethodGet, "/topics/a..b/longpoll", "", http.StatusBadRequest},
+		{"bad timeout", http.MethodGet, "/stream?timeout=x", "", http.StatusBadRequest},
 		{"POST", http.MethodPost, "/topics/chat/longpoll", "", http.StatusMethodNotAllowed},
+		{"HEAD", http.MethodHead, "/topics/chat/longpoll", "", http.StatusMethodNotAllowed},
 		{"DELETE", http.MethodDelete, "/stream", "", http.StatusMethodNotAllowed},
-		{"no route", http.MethodGet, "/nowhere", "", http.StatusNotFound},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -161,17 +163,26 @@ func TestBadInput(t *testing.T) {
 			if a.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", a.status, tt.status, a.raw)
 			}
-			if ct := a.header.Get("Content-Type"); !strings.HasPrefix(ct, "application/json") {
+			if ct := a.header.Get("Content-Type"); ct != "application/json" {
 				t.Errorf("Content-Type %q", ct)
+			}
+			if a.header.Get("Cache-Control") != "no-store" {
+				t.Errorf("Cache-Control %q", a.header.Get("Cache-Control"))
+			}
+			if tt.status == http.StatusMethodNotAllowed && a.header.Get("Allow") != http.MethodGet {
+				t.Errorf("Allow %q, want GET", a.header.Get("Allow"))
+			}
+			if tt.method == http.MethodHead {
+				return // no body
 			}
 			var msg struct{ Message string }
 			if err := json.Unmarshal(a.raw, &msg); err != nil || msg.Message == "" {
 				t.Errorf("body %q is not a JSON error: %v", a.raw, err)
 			}
-			if tt.status == http.StatusBadRequest && a.header.Get("Cache-Control") != "no-store" {
-				t.Errorf("Cache-Control %q", a.header.Get("Cache-Control"))
-			}
 		})
+	}
+	if opened, errs, closed := rec.calls(); len(opened)+len(errs)+len(closed) != 0 {
+		t.Errorf("refused requests opened %d, failed %d, closed %d times", len(opened), len(errs), len(closed))
 	}
 	// Nothing was lost for others: the topic still serves.
 	id := v.publish(t, "chat", "x")
@@ -182,14 +193,8 @@ func TestBadInput(t *testing.T) {
 
 func TestShutdown(t *testing.T) {
 	const n = 20
-	var mu sync.Mutex
-	outcomes := map[Outcome]int{}
-	h := &HandlerOptions{OnCompletion: func(c echo.Context, o Outcome) {
-		mu.Lock()
-		outcomes[o]++
-		mu.Unlock()
-	}}
-	v := newEnv(t, &Options{ShutdownRetry: 3 * time.Second}, h, nil)
+	var rec recorder
+	v := newEnv(t, &Options{ShutdownRetry: 3 * time.Second, Hooks: rec.hooks()}, nil)
 	tip := v.publish(t, "chat", "x")
 	got := make(chan answer, n)
 	for range n {
@@ -201,7 +206,7 @@ func TestShutdown(t *testing.T) {
 			got <- a
 		}()
 	}
-	waitFor(t, func() bool { return v.lp.Open() == n })
+	waitFor(t, func() bool { return v.lp.Connections() == n })
 	v.lp.Close()
 	for range n {
 		a := <-got
@@ -212,34 +217,32 @@ func TestShutdown(t *testing.T) {
 		if err != nil || ra < 3 || ra > 6 {
 			t.Errorf("Retry-After %q, want 3..6", a.header.Get("Retry-After"))
 		}
-		var body shutdownBody
-		if err := json.Unmarshal(a.raw, &body); err != nil || body.Cursor != tip || body.Retry < 3000 || body.Retry >= 6000 {
+		var body struct{ Message string }
+		if err := json.Unmarshal(a.raw, &body); err != nil || body.Message != ErrShutdown.Error() {
 			t.Errorf("body %s: %v", a.raw, err)
 		}
 		if a.header.Get(CursorHeader) != tip || a.header.Get("Cache-Control") != "no-store" {
 			t.Errorf("headers %v", a.header)
 		}
 	}
-	// Later requests get the same answer at once.
-	if a := get(t, v.url("chat", tip)); a.status != http.StatusServiceUnavailable || a.header.Get(CursorHeader) != tip {
+	// Later requests get the same answer at once, and are not opened.
+	if a := get(t, v.url("chat", tip)); a.status != http.StatusServiceUnavailable || a.header.Get(CursorHeader) != tip || a.header.Get("Retry-After") == "" {
 		t.Errorf("after Close: %d %v", a.status, a.header)
 	}
-	mu.Lock()
-	defer mu.Unlock()
-	if outcomes[ShutDown] != n+1 || len(outcomes) != 1 {
-		t.Errorf("outcomes %v, want %d shut down", outcomes, n+1)
+	opened, errs, closed := rec.calls()
+	if len(opened) != n || len(closed) != n || len(errs) != 0 {
+		t.Fatalf("%d opened, %d closed, %d errors; want %d, %d, 0", len(opened), len(closed), len(errs), n, n)
+	}
+	for _, reason := range closed {
+		if !errors.Is(reason, ErrShutdown) {
+			t.Errorf("closed with %v, want ErrShutdown", reason)
+		}
 	}
 }
 
 func TestClientGone(t *testing.T) {
-	var mu sync.Mutex
-	var outcomes []Outcome
-	h := &HandlerOptions{OnCompletion: func(c echo.Context, o Outcome) {
-		mu.Lock()
-		outcomes = append(outcomes, o)
-		mu.Unlock()
-	}}
-	v := newEnv(t, nil, h, nil)
+	var rec recorder
+	v := newEnv(t, &Options{Hooks: rec.hooks()}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	errc := make(chan error, 1)
 	go func() {
@@ -247,17 +250,16 @@ func TestClientGone(t *testing.T) {
 		_, err := fetch(nil, req)
 		errc <- err
 	}()
-	waitFor(t, func() bool { return v.lp.Open() == 1 && v.hub.Topics() == 1 })
+	waitFor(t, func() bool { return v.lp.Connections() == 1 && v.hub.Topics() == 1 })
 	cancel()
 	if err := <-errc; err == nil {
 		t.Fatal("request succeeded")
 	}
-	waitFor(t, func() bool { return v.lp.Open() == 0 && v.hub.Topics() == 0 })
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(outcomes) > 0 })
-	mu.Lock()
-	defer mu.Unlock()
-	if !slices.Equal(outcomes, []Outcome{Gone}) {
-		t.Fatalf("outcomes %v, want [gone]", outcomes)
+	waitFor(t, func() bool { return v.lp.Connections() == 0 && v.hub.Topics() == 0 })
+	waitFor(t, func() bool { _, _, closed := rec.calls(); return len(closed) > 0 })
+	opened, errs, closed := rec.calls()
+	if len(opened) != 1 || len(errs) != 0 || len(closed) != 1 || !errors.Is(closed[0], ErrClientGone) {
+		t.Fatalf("%d opened, errors %v, closed %v; want 1, none, [ErrClientGone]", len(opened), errs, closed)
 	}
 }
 
@@ -267,9 +269,9 @@ func TestWriteTimeoutReplaced(t *testing.T) {
 	hub := &framework.Hub{}
 	defer hub.Close()
 	lp, _ := New(&Options{BatchWindow: -1})
-	e := echo.New()
-	e.GET("/t/:topic", lp.Topic(hub, Param("topic"), nil))
-	srv := httptest.NewUnstartedServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /t/{topic}", lp.Topic(hub, pathTopic))
+	srv := httptest.NewUnstartedServer(mux)
 	srv.Config.WriteTimeout = 20 * time.Millisecond
 	srv.Start()
 	defer srv.Close()
@@ -281,7 +283,7 @@ func TestWriteTimeoutReplaced(t *testing.T) {
 		}
 		got <- a
 	}()
-	waitFor(t, func() bool { return lp.Open() == 1 })
+	waitFor(t, func() bool { return lp.Connections() == 1 })
 	time.Sleep(60 * time.Millisecond) // past the server's WriteTimeout
 	hub.Publish(context.Background(), "t", framework.Event{Data: []byte("late")})
 	if a := <-got; a.status != http.StatusOK || !slices.Equal(a.data(), []string{"late"}) {
@@ -293,11 +295,6 @@ func TestNewRejects(t *testing.T) {
 	for _, o := range []Options{{MaxEvents: -1}, {ShutdownRetry: -1}} {
 		if _, err := New(&o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
-		}
-	}
-	for o, want := range map[Outcome]string{Answered: "answered", TimedOut: "timed out", Failed: "failed", Gone: "gone", ShutDown: "shut down", 0: "unknown"} {
-		if o.String() != want {
-			t.Errorf("%d.String() = %q", o, o.String())
 		}
 	}
 }

@@ -2,16 +2,16 @@ package longpoll
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"slices"
-	"sync"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"testing/synctest"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/internal/pipenet"
@@ -20,44 +20,35 @@ import (
 )
 
 // bubble is a hub, a long-poll server and its HTTP client, connected in
-// memory, for tests that run in a synctest bubble (fake time).
+// memory, for tests that run in a synctest bubble (fake time), with the
+// server's hooks recorded.
 type bubble struct {
 	hub    *framework.Hub
 	lp     *Server
+	rec    recorder
 	client *http.Client
 	srv    *http.Server
 	tr     *http.Transport
-
-	mu       sync.Mutex
-	outcomes []Outcome
 }
 
-func newBubble(t *testing.T, opts *Options, h *HandlerOptions, p Producer) *bubble {
+func newBubble(t *testing.T, opts *Options, p Producer) *bubble {
 	b := &bubble{hub: &framework.Hub{}}
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	o.Hooks = b.rec.hooks()
 	var err error
-	if b.lp, err = New(opts); err != nil {
+	if b.lp, err = New(&o); err != nil {
 		t.Fatal(err)
 	}
-	var ho HandlerOptions
-	if h != nil {
-		ho = *h
-	}
-	user := ho.OnCompletion
-	ho.OnCompletion = func(c echo.Context, o Outcome) {
-		b.mu.Lock()
-		b.outcomes = append(b.outcomes, o)
-		b.mu.Unlock()
-		if user != nil {
-			user(c, o)
-		}
-	}
-	e := echo.New()
-	e.GET("/t/:topic", b.lp.Topic(b.hub, Param("topic"), &ho))
+	mux := http.NewServeMux()
+	mux.Handle("GET /t/{topic}", b.lp.Topic(b.hub, pathTopic))
 	if p != nil {
-		e.GET("/p", b.lp.Stream(p, &ho))
+		mux.Handle("GET /p", b.lp.Stream(p))
 	}
 	l := pipenet.Listen()
-	b.srv = &http.Server{Handler: e}
+	b.srv = &http.Server{Handler: mux}
 	go b.srv.Serve(l)
 	b.tr = &http.Transport{DialContext: l.Dial}
 	b.client = &http.Client{Transport: b.tr}
@@ -85,10 +76,22 @@ func (b *bubble) start(ctx context.Context, path string) <-chan answer {
 	return got
 }
 
-func (b *bubble) completions() []Outcome {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return slices.Clone(b.outcomes)
+// closed checks that every request opened was closed once, each with
+// its reason, as want says (errors.Is), and returns the errors of the
+// Error hook.
+func (b *bubble) closed(t *testing.T, want ...error) []error {
+	t.Helper()
+	opened, errs, closed := b.rec.calls()
+	if len(opened) != len(want) || len(closed) != len(want) {
+		t.Errorf("%d opened, closed with %v; want %d closed with %v", len(opened), closed, len(want), want)
+		return errs
+	}
+	for i := range want {
+		if !errors.Is(closed[i], want[i]) {
+			t.Errorf("closed with %v, want %v", closed[i], want[i])
+		}
+	}
+	return errs
 }
 
 // pending reports whether no answer has arrived, once every goroutine of
@@ -100,7 +103,7 @@ func pending(got <-chan answer) bool {
 
 func TestDefaultTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBubble(t, nil, nil, nil)
+		b := newBubble(t, nil, nil)
 		tip, _ := b.hub.Publish(context.Background(), "t", framework.Event{Data: []byte("x")})
 		start := time.Now()
 		got := b.start(context.Background(), "/t/t")
@@ -115,51 +118,37 @@ func TestDefaultTimeout(t *testing.T) {
 		if a.status != http.StatusNoContent || a.header.Get(CursorHeader) != tip || a.header.Get("Cache-Control") != "no-store" {
 			t.Errorf("got %d %v, want 204 with cursor %s", a.status, a.header, tip)
 		}
-		if got := b.completions(); !slices.Equal(got, []Outcome{TimedOut}) {
-			t.Errorf("outcomes %v", got)
-		}
+		synctest.Wait()
+		b.closed(t, ErrTimeout)
 	})
 }
 
 func TestTimeouts(t *testing.T) {
 	tests := []struct {
-		name    string
-		opts    *Options
-		h       *HandlerOptions
-		want    time.Duration
-		status  int
-		payload string
+		name  string
+		opts  *Options
+		query string
+		want  time.Duration
 	}{
-		{"server option", &Options{Timeout: 5 * time.Second}, nil, 5 * time.Second, http.StatusNoContent, ""},
-		{"handler option", &Options{Timeout: 5 * time.Second}, &HandlerOptions{Timeout: 2 * time.Second}, 2 * time.Second, http.StatusNoContent, ""},
-		{"custom result", nil, &HandlerOptions{Timeout: time.Second, OnTimeout: func(c echo.Context, cursor string) error {
-			return c.JSON(http.StatusOK, map[string]string{"status": "timeout", "cursor": cursor})
-		}}, time.Second, http.StatusOK, `{"cursor":"0","status":"timeout"}`},
-		{"callback only", nil, &HandlerOptions{Timeout: time.Second, OnTimeout: func(c echo.Context, cursor string) error {
-			return nil
-		}}, time.Second, http.StatusNoContent, ""},
-		{"callback error", nil, &HandlerOptions{Timeout: time.Second, OnTimeout: func(c echo.Context, cursor string) error {
-			return echo.NewHTTPError(http.StatusGatewayTimeout, "too slow")
-		}}, time.Second, http.StatusGatewayTimeout, `{"message":"too slow"}`},
+		{"server option", &Options{Timeout: 5 * time.Second}, "", 5 * time.Second},
+		{"request asks less", &Options{Timeout: 5 * time.Second}, "&timeout=2s", 2 * time.Second},
+		{"request asks more", &Options{Timeout: 5 * time.Second}, "&timeout=9s", 5 * time.Second},
+		{"no server timeout", &Options{Timeout: -1}, "&timeout=1h", time.Hour},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				b := newBubble(t, tt.opts, tt.h, nil)
+				b := newBubble(t, tt.opts, nil)
 				start := time.Now()
-				a := <-b.start(context.Background(), "/t/t?cursor=0")
+				a := <-b.start(context.Background(), "/t/t?cursor=0"+tt.query)
 				if d := time.Since(start); d != tt.want {
 					t.Errorf("answered after %v, want %v", d, tt.want)
 				}
-				if a.status != tt.status {
-					t.Errorf("status %d, want %d", a.status, tt.status)
+				if a.status != http.StatusNoContent || len(a.raw) != 0 || a.header.Get(CursorHeader) != "0" {
+					t.Errorf("got %d %q %v, want 204 with cursor 0", a.status, a.raw, a.header)
 				}
-				if tt.payload != "" && string(a.raw) != tt.payload+"\n" {
-					t.Errorf("body %q, want %q", a.raw, tt.payload)
-				}
-				if got := b.completions(); !slices.Equal(got, []Outcome{TimedOut}) {
-					t.Errorf("outcomes %v", got)
-				}
+				synctest.Wait()
+				b.closed(t, ErrTimeout)
 			})
 		})
 	}
@@ -168,7 +157,7 @@ func TestTimeouts(t *testing.T) {
 func TestBatchWindow(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const window = 50 * time.Millisecond
-		b := newBubble(t, &Options{BatchWindow: window}, nil, nil)
+		b := newBubble(t, &Options{BatchWindow: window}, nil)
 		ctx := context.Background()
 		got := b.start(ctx, "/t/t")
 		time.Sleep(time.Second)
@@ -197,7 +186,7 @@ func TestBatchWindow(t *testing.T) {
 
 func TestBatchFull(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBubble(t, &Options{BatchWindow: time.Hour, MaxEvents: 3}, nil, nil)
+		b := newBubble(t, &Options{BatchWindow: time.Hour, MaxEvents: 3}, nil)
 		ctx := context.Background()
 		got := b.start(ctx, "/t/t")
 		synctest.Wait()
@@ -217,7 +206,7 @@ func TestBatchFull(t *testing.T) {
 
 // seedPoll is the seed's DeferredResult example: "new message" after 10 s.
 func seedPoll(stopped *atomic.Int32) Producer {
-	return func(c echo.Context, cursor string) (rxgo.Observable, error) {
+	return func(r *http.Request, cursor string) (rxgo.Observable, error) {
 		return streams.Generate(func(ctx context.Context, emit func(any) error) error {
 			defer stopped.Add(1)
 			select {
@@ -236,16 +225,16 @@ func TestProducer(t *testing.T) {
 		timeout time.Duration
 		want    time.Duration
 		status  int
-		outcome Outcome
+		reason  error
 	}{
-		{"answers after 10s", 0, 10 * time.Second, http.StatusOK, Answered},
-		{"times out first", 4 * time.Second, 4 * time.Second, http.StatusNoContent, TimedOut},
+		{"answers after 10s", 0, 10 * time.Second, http.StatusOK, ErrCompleted},
+		{"times out first", 4 * time.Second, 4 * time.Second, http.StatusNoContent, ErrTimeout},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
 				var stopped atomic.Int32
-				b := newBubble(t, &Options{Timeout: tt.timeout}, nil, seedPoll(&stopped))
+				b := newBubble(t, &Options{Timeout: tt.timeout}, seedPoll(&stopped))
 				start := time.Now()
 				a := <-b.start(context.Background(), "/p?cursor=7")
 				if d := time.Since(start); d != tt.want {
@@ -260,81 +249,91 @@ func TestProducer(t *testing.T) {
 				if tt.status == http.StatusOK && (!slices.Equal(a.data(), []string{"new message"}) || a.body.Cursor != "7") {
 					t.Errorf("body %s", a.raw)
 				}
-				if got := b.completions(); !slices.Equal(got, []Outcome{tt.outcome}) {
-					t.Errorf("outcomes %v", got)
-				}
+				synctest.Wait()
+				b.closed(t, tt.reason)
 			})
 		})
 	}
 }
 
-// TestCallbacks checks that OnCompletion runs exactly once, with the right
-// outcome, and OnError/OnTimeout when they should, for every way a request
-// ends.
-func TestCallbacks(t *testing.T) {
+// TestHooks checks, for every way a request ends, on hub topics and on a
+// producer, that Opened and Closed are called once each, Closed with the
+// reason, Error when it should, and nothing for a refused request.
+func TestHooks(t *testing.T) {
 	boom := errors.New("boom")
+	teapot := &StatusError{Code: http.StatusTeapot, Message: "no"}
+	just := func(items ...any) Producer {
+		return func(r *http.Request, cursor string) (rxgo.Observable, error) {
+			return rxgo.Just(items...)(), nil
+		}
+	}
+	hourly := func(r *http.Request, cursor string) (rxgo.Observable, error) {
+		return streams.Interval(time.Hour), nil
+	}
+	// refused and own are the reason of a request that is not opened (a
+	// 400), and of one closed with the error given to the Error hook.
+	var refused, own error
 	tests := []struct {
 		name     string
 		path     string
 		producer Producer
 		act      func(b *bubble, cancel func())
 		status   int
-		outcome  Outcome
-		errors   int
-		timeouts int
+		message  string // contained in the error's message
+		reason   error
+		errors   []error
 	}{
 		{"data", "/t/t", nil, func(b *bubble, cancel func()) {
 			b.hub.Publish(context.Background(), "t", framework.Event{Data: []byte("x")})
-		}, http.StatusOK, Answered, 0, 0},
-		{"producer data", "/p", func(c echo.Context, cursor string) (rxgo.Observable, error) {
-			return rxgo.Just("x")(), nil
-		}, nil, http.StatusOK, Answered, 0, 0},
+		}, http.StatusOK, "", ErrCompleted, nil},
+		{"producer data", "/p", just("x"), nil, http.StatusOK, "", ErrCompleted, nil},
+		{"producer completes empty", "/p", just(), nil, http.StatusOK, "", ErrCompleted, nil},
 		{"timeout", "/t/t", nil, func(b *bubble, cancel func()) {
 			time.Sleep(time.Minute)
-		}, http.StatusNoContent, TimedOut, 0, 1},
-		{"bad cursor", "/t/t?cursor=zz", nil, nil, http.StatusBadRequest, Failed, 1, 0},
-		{"producer error", "/p", func(c echo.Context, cursor string) (rxgo.Observable, error) {
+		}, http.StatusNoContent, "", ErrTimeout, nil},
+		{"producer timeout", "/p", hourly, func(b *bubble, cancel func()) {
+			time.Sleep(time.Minute)
+		}, http.StatusNoContent, "", ErrTimeout, nil},
+		{"bad cursor", "/t/t?cursor=zz", nil, nil, http.StatusBadRequest, "cursor", refused, nil},
+		{"producer bad cursor", "/p?cursor=1&lastEventId=2", just("x"), nil, http.StatusBadRequest, "cursor", refused, nil},
+		{"bad timeout", "/t/t?timeout=soon", nil, nil, http.StatusBadRequest, "timeout", refused, nil},
+		{"producer error", "/p", func(r *http.Request, cursor string) (rxgo.Observable, error) {
 			return nil, boom
-		}, nil, http.StatusInternalServerError, Failed, 1, 0},
-		{"error item", "/p", func(c echo.Context, cursor string) (rxgo.Observable, error) {
-			return rxgo.Just(boom)(), nil
-		}, nil, http.StatusInternalServerError, Failed, 1, 0},
-		{"HTTP error", "/p", func(c echo.Context, cursor string) (rxgo.Observable, error) {
-			return nil, echo.NewHTTPError(http.StatusTeapot, "no")
-		}, nil, http.StatusTeapot, Failed, 1, 0},
+		}, nil, http.StatusInternalServerError, "boom", boom, []error{boom}},
+		{"no observable", "/p", func(r *http.Request, cursor string) (rxgo.Observable, error) {
+			return nil, nil
+		}, nil, http.StatusInternalServerError, "no observable", own, nil},
+		{"error item", "/p", just(boom), nil, http.StatusInternalServerError, "boom", boom, []error{boom}},
+		{"status error", "/p", func(r *http.Request, cursor string) (rxgo.Observable, error) {
+			return nil, teapot
+		}, nil, http.StatusTeapot, "no", teapot, []error{teapot}},
+		{"not an event", "/p", just(struct{ N int }{1}), nil, http.StatusInternalServerError, "struct { N int } is not an event", own, nil},
+		{"error after events", "/p", just("x", boom), nil, http.StatusOK, "", ErrCompleted, []error{boom}},
 		{"client gone", "/t/t", nil, func(b *bubble, cancel func()) {
 			cancel()
-		}, -1, Gone, 0, 0},
-		{"producer client gone", "/p", func(c echo.Context, cursor string) (rxgo.Observable, error) {
-			return streams.Interval(time.Hour), nil
-		}, func(b *bubble, cancel func()) {
+		}, -1, "", ErrClientGone, nil},
+		{"producer client gone", "/p", hourly, func(b *bubble, cancel func()) {
 			cancel()
-		}, -1, Gone, 0, 0},
+		}, -1, "", ErrClientGone, nil},
 		{"shutdown", "/t/t", nil, func(b *bubble, cancel func()) {
 			b.lp.Close()
-		}, http.StatusServiceUnavailable, ShutDown, 0, 0},
-		{"producer shutdown", "/p", func(c echo.Context, cursor string) (rxgo.Observable, error) {
-			return streams.Interval(time.Hour), nil
-		}, func(b *bubble, cancel func()) {
+		}, http.StatusServiceUnavailable, "shutting down", ErrShutdown, nil},
+		{"producer shutdown", "/p", hourly, func(b *bubble, cancel func()) {
 			b.lp.Close()
-		}, http.StatusServiceUnavailable, ShutDown, 0, 0},
+		}, http.StatusServiceUnavailable, "shutting down", ErrShutdown, nil},
+		{"hub closed", "/t/t", nil, func(b *bubble, cancel func()) {
+			b.hub.Close()
+		}, http.StatusServiceUnavailable, "closed", framework.ErrClosed, []error{framework.ErrClosed}},
+		{"hub closed after events", "/t/t", nil, func(b *bubble, cancel func()) {
+			b.hub.Publish(context.Background(), "t", framework.Event{Data: []byte("x")})
+			synctest.Wait() // inside the batching window
+			b.hub.Close()
+		}, http.StatusOK, "", ErrCompleted, []error{framework.ErrClosed}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			synctest.Test(t, func(t *testing.T) {
-				var errs, timeouts atomic.Int32
-				h := &HandlerOptions{
-					Timeout: 30 * time.Second,
-					OnError: func(c echo.Context, err error) error {
-						errs.Add(1)
-						return nil
-					},
-					OnTimeout: func(c echo.Context, cursor string) error {
-						timeouts.Add(1)
-						return nil
-					},
-				}
-				b := newBubble(t, nil, h, tt.producer)
+				b := newBubble(t, &Options{Timeout: 30 * time.Second, BatchWindow: time.Second}, tt.producer)
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
 				got := b.start(ctx, tt.path)
@@ -347,14 +346,43 @@ func TestCallbacks(t *testing.T) {
 				if a.status != tt.status {
 					t.Errorf("status %d, want %d: %s", a.status, tt.status, a.raw)
 				}
-				if got := b.completions(); !slices.Equal(got, []Outcome{tt.outcome}) {
-					t.Errorf("outcomes %v, want [%v]", got, tt.outcome)
+				if tt.message != "" {
+					var msg struct{ Message string }
+					if err := json.Unmarshal(a.raw, &msg); err != nil || !strings.Contains(msg.Message, tt.message) {
+						t.Errorf("body %q, want a message containing %q", a.raw, tt.message)
+					}
 				}
-				if int(errs.Load()) != tt.errors || int(timeouts.Load()) != tt.timeouts {
-					t.Errorf("OnError %d times, OnTimeout %d times; want %d, %d", errs.Load(), timeouts.Load(), tt.errors, tt.timeouts)
+				opened, errs, closed := b.rec.calls()
+				switch {
+				case tt.status == http.StatusBadRequest:
+					if len(opened)+len(errs)+len(closed) != 0 {
+						t.Errorf("a refused request: %d opened, errors %v, closed %v", len(opened), errs, closed)
+					}
+				case len(opened) != 1 || len(closed) != 1:
+					t.Errorf("%d opened, closed %v; want once each", len(opened), closed)
+				case tt.reason == own:
+					if len(errs) != 1 || closed[0] != errs[0] || !strings.Contains(closed[0].Error(), tt.message) {
+						t.Errorf("errors %v, closed %v; want the same one error", errs, closed)
+					}
+				default:
+					if !errors.Is(closed[0], tt.reason) {
+						t.Errorf("closed with %v, want %v", closed[0], tt.reason)
+					}
+					if len(errs) != len(tt.errors) || (len(errs) > 0 && !errors.Is(errs[0], tt.errors[0])) {
+						t.Errorf("errors %v, want %v", errs, tt.errors)
+					}
 				}
-				if b.lp.Open() != 0 {
-					t.Errorf("%d requests still open", b.lp.Open())
+				if len(opened) == 1 {
+					c := opened[0]
+					if c.Transport != "longpoll" || c.ID == "" || c.URL.Path != strings.Split(tt.path, "?")[0] {
+						t.Errorf("conn %+v", c)
+					}
+					if wantTopics := []string{"t"}; tt.producer == nil && !slices.Equal(c.Topics, wantTopics) || tt.producer != nil && c.Topics != nil {
+						t.Errorf("conn topics %q", c.Topics)
+					}
+				}
+				if n := b.lp.Connections(); n != 0 {
+					t.Errorf("%d requests still open", n)
 				}
 			})
 		})
@@ -365,7 +393,7 @@ func TestCallbacks(t *testing.T) {
 // topic) is held until the first event, or answered at the timeout.
 func TestGapHeld(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
-		b := newBubble(t, &Options{Timeout: 10 * time.Second}, nil, nil)
+		b := newBubble(t, &Options{Timeout: 10 * time.Second}, nil)
 		got := b.start(context.Background(), "/t/t?cursor=old-5")
 		time.Sleep(time.Second)
 		if !pending(got) {

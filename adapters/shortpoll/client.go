@@ -47,11 +47,6 @@ type ClientOptions struct {
 	Logger *slog.Logger
 }
 
-// StatusError reports an answer that polling again will not fix: a 4xx
-// status other than 408 and 429 (a malformed cursor, an unknown route), or
-// a 200 that is not the JSON of a short-poll answer.
-type StatusError = transport.PollStatusError
-
 // Client follows a short-poll endpoint: it polls on a timer (the server's
 // suggested interval, or its own), carrying the cursor of the last answer
 // and its ETag (If-None-Match, so an idle poll costs a 304), so it receives

@@ -10,12 +10,12 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/framework"
@@ -138,18 +138,14 @@ func TestClientConditional(t *testing.T) {
 	sp, _ := New(&Options{Interval: time.Millisecond})
 	var mu sync.Mutex
 	statuses := map[int]int{}
-	e := echo.New()
-	e.Use(func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			err := next(c)
-			mu.Lock()
-			statuses[c.Response().Status]++
-			mu.Unlock()
-			return err
-		}
-	})
-	e.GET("/t", sp.Topic(hub, func(echo.Context) string { return "t" }))
-	srv := httpServer(t, e)
+	h := sp.Topic(hub, func(*http.Request) string { return "t" })
+	srv := httpServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		rec := &statusRecorder{ResponseWriter: w}
+		h.ServeHTTP(rec, r)
+		mu.Lock()
+		statuses[rec.status]++
+		mu.Unlock()
+	}))
 	c, _ := NewClient(srv+"/t", nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	items := c.Events().Observe(rxgo.WithContext(ctx))
@@ -178,6 +174,17 @@ func TestClientConditional(t *testing.T) {
 	if statuses[http.StatusOK] < 2 {
 		t.Errorf("statuses %v", statuses)
 	}
+}
+
+// statusRecorder remembers the status a handler answered.
+type statusRecorder struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusRecorder) WriteHeader(code int) {
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
 }
 
 func httpServer(t *testing.T, h http.Handler) string {
@@ -211,9 +218,9 @@ func TestClientAcrossRestarts(t *testing.T) {
 	addr := l.Addr().String()
 	serve := func(l net.Listener) (*http.Server, chan struct{}) {
 		sp, _ := New(&Options{Interval: time.Millisecond, MaxEvents: 40})
-		e := echo.New()
-		e.GET("/t/:topic", sp.Topic(hub, Param("topic")))
-		srv := &http.Server{Handler: e}
+		mux := http.NewServeMux()
+		mux.Handle("GET /t/{topic}", sp.Topic(hub, pathTopic))
+		srv := &http.Server{Handler: mux}
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
@@ -259,13 +266,15 @@ func TestClientAcrossRestarts(t *testing.T) {
 func TestClientNonRetryable(t *testing.T) {
 	v := newEnv(t, nil, 1000)
 	tests := []struct {
-		name   string
-		url    string
-		cursor string
-		status int
+		name    string
+		url     string
+		cursor  string
+		status  int
+		message string // contained in the StatusError's
 	}{
-		{"malformed cursor", v.url("t", ""), "x-y", http.StatusBadRequest},
-		{"no such route", v.srv.URL + "/nowhere", "", http.StatusNotFound},
+		{"malformed cursor", v.url("t", ""), "x-y", http.StatusBadRequest, "cursor"},
+		{"bad topic", v.srv.URL + "/topics/.t/poll", "", http.StatusBadRequest, ".t"},
+		{"no such route", v.srv.URL + "/nowhere", "", http.StatusNotFound, "not found"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -280,8 +289,8 @@ func TestClientNonRetryable(t *testing.T) {
 				items = append(items, it)
 			}
 			var se *StatusError
-			if len(items) != 1 || !errors.As(items[0].E, &se) || se.StatusCode != tt.status {
-				t.Fatalf("items %+v, want one *StatusError %d", items, tt.status)
+			if len(items) != 1 || !errors.As(items[0].E, &se) || se.Code != tt.status || !strings.Contains(se.Message, tt.message) {
+				t.Fatalf("items %+v, want one *StatusError %d with %q", items, tt.status, tt.message)
 			}
 		})
 	}

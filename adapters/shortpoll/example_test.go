@@ -6,12 +6,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/shortpoll"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/streams"
 )
 
 // A hub topic served as short polls, read with plain net/http: the answer
@@ -21,9 +22,9 @@ func ExampleServer_Topic() {
 	hub := &framework.Hub{}
 	defer hub.Close()
 	sp, _ := shortpoll.New(nil)
-	e := echo.New()
-	e.GET("/topics/:topic/poll", sp.Topic(hub, shortpoll.Param("topic")))
-	ts := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics/{topic}/poll", sp.Topic(hub, func(r *http.Request) string { return r.PathValue("topic") }))
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 
 	hub.Publish(context.Background(), "news", framework.Event{Data: []byte("hello")})
@@ -55,14 +56,14 @@ func ExampleClient() {
 	hub := &framework.Hub{}
 	defer hub.Close()
 	sp, _ := shortpoll.New(nil)
-	e := echo.New()
-	e.GET("/topics/:topic/poll", sp.Topic(hub, shortpoll.Param("topic")))
-	ts := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics/{topic}/poll", sp.Topic(hub, func(r *http.Request) string { return r.PathValue("topic") }))
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 
 	ctx := context.Background()
 	hub.Publish(ctx, "news", framework.Event{Data: []byte("one")})
-	hub.Publish(ctx, "news", framework.Event{Data: []byte{0xff, 0x00}}) // not UTF-8: refused
+	hub.Publish(ctx, "news", framework.Event{Data: []byte{0xff, 0x00}}) // not UTF-8: the hub refuses it
 	hub.Publish(ctx, "news", framework.Event{Name: "update", Data: []byte("two")})
 
 	client, _ := shortpoll.NewClient(ts.URL+"/topics/news/poll", &shortpoll.ClientOptions{Cursor: "0"})
@@ -78,4 +79,34 @@ func ExampleClient() {
 	// Output:
 	// "" one
 	// "update" two
+}
+
+// A per-request producer served as short polls: each poll answers with
+// what a fresh observation emits first (here the current value), or 204
+// when it emits nothing within the server's Wait.
+func ExampleServer_Stream() {
+	sp, _ := shortpoll.New(&shortpoll.Options{Interval: 5 * time.Second})
+	mux := http.NewServeMux()
+	mux.Handle("GET /temperature", sp.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
+		return rxgo.Just(framework.Event{Name: "reading", Data: []byte("21.5")})(), nil
+	}))
+	mux.Handle("GET /silent", sp.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
+		return streams.Interval(time.Hour), nil // nothing within Wait
+	}))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+
+	for _, path := range []string{"/temperature", "/silent"} {
+		resp, err := http.Get(ts.URL + path)
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		fmt.Println(resp.Status, resp.Header.Get(shortpoll.IntervalHeader), string(body))
+	}
+	// Output:
+	// 200 OK 5000 {"events":[{"event":"reading","data":"21.5"}],"cursor":"","retry":5000}
+	// 204 No Content 5000
 }

@@ -1,16 +1,13 @@
 package shortpoll
 
 import (
-	"context"
-	"encoding/json"
 	"errors"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
+	"github.com/rxstream/rxstream/adapters/internal/poll"
 	"github.com/rxstream/rxstream/adapters/internal/session"
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
@@ -20,6 +17,7 @@ import (
 const (
 	DefaultInterval  = 2 * time.Second
 	DefaultMaxEvents = 128
+	DefaultWait      = 50 * time.Millisecond
 )
 
 // Response headers. CursorHeader carries the cursor to send next time (as
@@ -35,7 +33,8 @@ type Options struct {
 	// Interval is the delay before the next poll that answers suggest
 	// (the body's "retry" and [IntervalHeader]); 0 means
 	// [DefaultInterval]. An answer cut at MaxEvents suggests 0: more
-	// events are waiting.
+	// events are waiting. It is also the base of the jittered
+	// Retry-After of a 503.
 	Interval time.Duration
 	// MaxEvents bounds the events of one answer; 0 means
 	// [DefaultMaxEvents].
@@ -43,16 +42,23 @@ type Options struct {
 	// MaxTopics bounds the topics of one request to [Server.Topics]; 0
 	// means 64. More are answered 400.
 	MaxTopics int
+	// Wait is how long a poll of [Server.Stream] waits for the first item
+	// of its producer; 0 means [DefaultWait].
+	Wait time.Duration
+	// Hooks are called about every request served, on every handler.
+	Hooks Hooks
 }
 
-// Server answers short-poll requests on echo routes: each request is
-// answered at once with the events after its cursor, possibly none. It
-// holds no request, so it needs no shutdown hook.
+// Server answers short-poll requests: each request is answered at once
+// with the events after its cursor, possibly none (a producer's within
+// [Options.Wait]). Its handlers are http.Handlers. It tracks the requests
+// being answered, so that [Server.Close] ends them.
 //
 // The zero Server is ready to use with default options. All methods may be
 // called concurrently.
 type Server struct {
-	opts Options
+	opts  Options
+	polls transport.Registry
 }
 
 // New returns a Server with the given options; opts may be nil. It fails
@@ -62,8 +68,8 @@ func New(opts *Options) (*Server, error) {
 	if opts != nil {
 		s.opts = *opts
 	}
-	if s.opts.MaxEvents < 0 || s.opts.Interval < 0 || s.opts.MaxTopics < 0 {
-		return nil, errors.New("rxstream: shortpoll: negative MaxEvents, Interval or MaxTopics")
+	if s.opts.MaxEvents < 0 || s.opts.Interval < 0 || s.opts.MaxTopics < 0 || s.opts.Wait < 0 {
+		return nil, errors.New("rxstream: shortpoll: negative MaxEvents, Interval, MaxTopics or Wait")
 	}
 	return s, nil
 }
@@ -76,22 +82,42 @@ func (s *Server) options() Options {
 	if o.MaxEvents == 0 {
 		o.MaxEvents = DefaultMaxEvents
 	}
+	if o.Wait == 0 {
+		o.Wait = DefaultWait
+	}
 	return o
 }
 
+// Close answers the requests being served 503 Service Unavailable, with a
+// jittered Retry-After of [Options.Interval] and the cursor in
+// [CursorHeader]; later requests get the same answer. It returns at once.
+// A short-poll does not wait, so nothing holds an http.Server's Shutdown
+// for long, but a poll of a producer may wait [Options.Wait]:
+//
+//	srv.RegisterOnShutdown(sp.Close)
+func (s *Server) Close() { s.polls.Close() }
+
+// Connections returns the number of requests being served.
+func (s *Server) Connections() int { return s.polls.Len() }
+
 // Topic returns a handler that answers at once with the events of the hub
-// topic that name picks from each request (see [Param]) after the client's
-// cursor (the cursor or lastEventId query parameter, or the Last-Event-ID
-// header, which wins). An empty cursor
-// gets no events and the topic's tip as cursor. A cursor older than the
-// retained history gets the retained events with a gap notice; a malformed
-// cursor or topic name is answered 400; a topic or hub at its limits, or a
-// broker that is down, 503 with a jittered Retry-After.
+// topic that name picks from each request after the client's cursor (the
+// cursor or lastEventId query parameter, or the Last-Event-ID header,
+// which wins). On a ServeMux with a pattern such as "GET /topics/{topic}",
+// name is
+//
+//	func(r *http.Request) string { return r.PathValue("topic") }
+//
+// An empty cursor gets no events and the topic's tip as cursor. A cursor
+// older than the retained history gets the retained events with a gap
+// notice; a malformed cursor or topic name is answered 400; a topic or hub
+// at its limits, or a broker that is down, 503 with a jittered
+// Retry-After.
 //
 // Every answer carries an ETag, the quoted cursor: a request whose
 // If-None-Match holds it is answered 304 Not Modified, without a body, when
 // nothing is new.
-func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.HandlerFunc {
+func (s *Server) Topic(hub *framework.Hub, name func(*http.Request) string) http.Handler {
 	return s.serve(hub, session.Options{Name: name})
 }
 
@@ -101,50 +127,103 @@ func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.
 // answer carries the events of every topic, each naming its topic, with
 // each topic's gap notices among them (envelopes named "gap"), and a
 // composite cursor that resumes every topic.
-func (s *Server) Topics(hub *framework.Hub) echo.HandlerFunc {
+func (s *Server) Topics(hub *framework.Hub) http.Handler {
 	return s.serve(hub, session.Options{MaxTopics: s.opts.MaxTopics})
 }
 
-func (s *Server) serve(hub *framework.Hub, so session.Options) echo.HandlerFunc {
+// Stream returns a handler that answers each request with what a fresh
+// observation of the observable p makes for it emits first, within
+// [Options.Wait]: its first item (a snapshot, the current value), or
+// nothing when p completes without any; 204 No Content when nothing came
+// in time. A producer keeps no history, so the answer carries no ETag;
+// its cursor is the client's, or the ID of the event answered. The
+// producer is cancelled, and waited for, before the answer is written. Its
+// error is answered with its status (see [Producer]).
+func (s *Server) Stream(p Producer) http.Handler {
+	o := s.options()
+	pol := poll.Policy{Timeout: o.Wait, Max: o.MaxEvents}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Cache-Control", "no-store")
+		if !poll.Get(w, r) {
+			return
+		}
+		cursor, err := transport.RequestCursor(r, framework.MaxCursorLen)
+		if err == nil {
+			err = transport.Allow(r) // a producer names no topic: the guard is asked with ""
+		}
+		if err != nil {
+			transport.WriteError(w, err, 0)
+			return
+		}
+		q := poll.NewRequest(w, r, o.Interval)
+		q.Body.Cursor = cursor
+		q.Prepare = func(q *poll.Request) {
+			ms := o.Interval.Milliseconds()
+			q.Body.Retry = &ms
+			q.W.Header().Set(IntervalHeader, strconv.FormatInt(ms, 10))
+			if q.Body.Cursor != "" {
+				q.W.Header().Set(CursorHeader, q.Body.Cursor)
+			}
+		}
+		if !q.Open(&s.polls, &o.Hooks, "shortpoll", cursor, nil) {
+			return
+		}
+		defer q.Close()
+		q.Produce(p, cursor, pol, ErrCompleted)
+	})
+}
+
+func (s *Server) serve(hub *framework.Hub, so session.Options) http.Handler {
 	o := s.options()
 	so.Retry = o.Interval
-	interval := strconv.FormatInt(o.Interval.Milliseconds(), 10)
-	return func(c echo.Context) error {
-		h := c.Response().Header()
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
 		h.Set("Cache-Control", "no-cache")
 		h.Set("Vary", "Last-Event-ID")
-		sess, _, err := session.Open(c, hub, so)
+		if !poll.Get(w, r) {
+			return
+		}
+		sess, cursor, err := session.Open(r, hub, so)
 		if err != nil {
-			return transport.Refuse(err, 0).HTTPError(c)
+			transport.WriteError(w, err, o.Interval)
+			return
 		}
-		defer sess.Close()
-		body := transport.PollBody{Events: []transport.Envelope{}, Cursor: sess.Cursor()}
-		full, err := session.Gather(c.Request().Context(), sess, &body, o.MaxEvents)
-		if err != nil && len(body.Events) == 0 && body.Gap == nil {
-			if errors.Is(err, context.Canceled) {
-				return nil // the client left
+		q := poll.NewRequest(w, r, o.Interval)
+		q.Body.Cursor = sess.Cursor()
+		q.Prepare = func(q *poll.Request) { h.Set(CursorHeader, q.Body.Cursor) }
+		names, _ := sess.Topics()
+		if !q.Open(&s.polls, &o.Hooks, "shortpoll", cursor, names) {
+			sess.Close()
+			return
+		}
+		defer q.Close()
+		defer sess.Close() // before Closed is called
+		full, err := session.Gather(q.Context(), sess, &q.Body, o.MaxEvents)
+		if err != nil {
+			switch {
+			case q.Context().Err() != nil:
+				q.Ended()
+				return
+			case q.Empty():
+				q.Error(err, transport.Refuse(err, o.Interval))
+				return
 			}
-			return transport.Refuse(err, o.Interval).HTTPError(c)
+			q.Fail(err) // answered with what was taken; the client does not see it
 		}
-		etag := strconv.Quote(body.Cursor)
+		etag := strconv.Quote(q.Body.Cursor)
 		h.Set("ETag", etag)
-		h.Set(CursorHeader, body.Cursor)
-		retry := interval
 		ms := o.Interval.Milliseconds()
 		if full {
-			retry, ms = "0", 0
+			ms = 0 // more events wait
 		}
-		h.Set(IntervalHeader, retry)
-		if len(body.Events) == 0 && body.Gap == nil && matches(c.Request().Header.Get("If-None-Match"), etag) {
-			return c.NoContent(http.StatusNotModified)
+		h.Set(IntervalHeader, strconv.FormatInt(ms, 10))
+		if q.Empty() && matches(r.Header.Get("If-None-Match"), etag) {
+			q.NoBody(http.StatusNotModified, ErrCompleted)
+			return
 		}
-		body.Retry = &ms
-		b, err := json.Marshal(&body)
-		if err != nil { // cannot happen: strings, numbers and a Gap
-			return err
-		}
-		return c.JSONBlob(http.StatusOK, b)
-	}
+		q.Body.Retry = &ms
+		q.Answer()
+	})
 }
 
 // matches reports whether an If-None-Match header holds etag (weak
@@ -159,9 +238,4 @@ func matches(header, etag string) bool {
 		}
 	}
 	return false
-}
-
-// Param picks the topic name from the echo path parameter of that name.
-func Param(name string) func(echo.Context) string {
-	return func(c echo.Context) string { return c.Param(name) }
 }

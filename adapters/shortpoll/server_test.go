@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"go.uber.org/goleak"
 
 	"github.com/rxstream/rxstream/adapters/internal/transport"
@@ -25,8 +24,9 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// env is a hub and a short-poll server on a loopback echo instance at
-// /topics/:topic/poll.
+// env is a hub and a short-poll server on a loopback ServeMux at
+// /topics/{topic}/poll. The pattern names no method, so that the
+// handler's own 405 is what a POST gets.
 type env struct {
 	hub *framework.Hub
 	sp  *Server
@@ -47,9 +47,9 @@ func newEnv(t testing.TB, opts *Options, maxHistory int) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := echo.New()
-	e.GET("/topics/:topic/poll", sp.Topic(hub, Param("topic")))
-	srv := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("/topics/{topic}/poll", sp.Topic(hub, pathTopic))
+	srv := httptest.NewServer(mux)
 	t.Cleanup(func() {
 		srv.Close()
 		hub.Close()
@@ -57,6 +57,9 @@ func newEnv(t testing.TB, opts *Options, maxHistory int) *env {
 	})
 	return &env{hub: hub, sp: sp, srv: srv}
 }
+
+// pathTopic is the name function of a {topic} pattern.
+func pathTopic(r *http.Request) string { return r.PathValue("topic") }
 
 func (v *env) url(topic, cursor string) string {
 	u := v.srv.URL + "/topics/" + topic + "/poll"
@@ -235,9 +238,11 @@ func TestBadInput(t *testing.T) {
 	}{
 		{"malformed cursor", http.MethodGet, "/topics/t/poll?cursor=1-2-3", http.StatusBadRequest},
 		{"cursor too long", http.MethodGet, "/topics/t/poll?cursor=" + strings.Repeat("9", 65), http.StatusBadRequest},
+		{"two cursors", http.MethodGet, "/topics/t/poll?cursor=1&lastEventId=2", http.StatusBadRequest},
 		{"bad topic", http.MethodGet, "/topics/.t/poll", http.StatusBadRequest},
 		{"PUT", http.MethodPut, "/topics/t/poll", http.StatusMethodNotAllowed},
 		{"POST", http.MethodPost, "/topics/t/poll", http.StatusMethodNotAllowed},
+		{"HEAD", http.MethodHead, "/topics/t/poll", http.StatusMethodNotAllowed},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -248,6 +253,15 @@ func TestBadInput(t *testing.T) {
 			}
 			if a.status != tt.status {
 				t.Fatalf("status %d, want %d: %s", a.status, tt.status, a.raw)
+			}
+			if ct := a.header.Get("Content-Type"); ct != "application/json" {
+				t.Errorf("Content-Type %q", ct)
+			}
+			if tt.status == http.StatusMethodNotAllowed && a.header.Get("Allow") != http.MethodGet {
+				t.Errorf("Allow %q, want GET", a.header.Get("Allow"))
+			}
+			if tt.method == http.MethodHead {
+				return // no body
 			}
 			var msg struct{ Message string }
 			if err := json.Unmarshal(a.raw, &msg); err != nil || msg.Message == "" {
@@ -262,7 +276,7 @@ func TestBadInput(t *testing.T) {
 }
 
 func TestNewRejects(t *testing.T) {
-	for _, o := range []Options{{MaxEvents: -1}, {Interval: -1}} {
+	for _, o := range []Options{{MaxEvents: -1}, {Interval: -1}, {MaxTopics: -1}, {Wait: -1}} {
 		if _, err := New(&o); err == nil {
 			t.Errorf("New(%+v) accepted", o)
 		}

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -39,9 +37,9 @@ func benchFanout(b *testing.B, clients int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := echo.New()
-	e.GET("/topics/:topic", s.Topic(hub, Param("topic")))
-	ts := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics/{topic}", s.Topic(hub, pathTopic))
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: -1}
 	defer tr.CloseIdleConnections()
@@ -73,7 +71,7 @@ func benchFanout(b *testing.B, clients int) {
 		})
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for s.Open() < clients && time.Now().Before(deadline) {
+	for s.Connections() < clients && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	data := []byte(strings.Repeat("x", 64))

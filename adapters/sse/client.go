@@ -34,9 +34,10 @@ type ClientOptions struct {
 	HTTPClient *http.Client
 	// Header is added to every request.
 	Header http.Header
-	// LastEventID is the cursor of the first connection; empty starts with
-	// live events.
-	LastEventID string
+	// Cursor is the cursor of the first connection, sent as its
+	// Last-Event-ID (later ones send the last event ID seen); empty
+	// starts with live events.
+	Cursor string
 	// MinBackoff and MaxBackoff bound the delay before a reconnection: it
 	// starts at MinBackoff, doubles with each failed attempt up to
 	// MaxBackoff, is jittered to [d/2, d), and is never shorter than the
@@ -53,18 +54,6 @@ type ClientOptions struct {
 	MaxAttempts int
 	// Logger receives a line per reconnection; nil means slog.Default().
 	Logger *slog.Logger
-}
-
-// StatusError reports a response that is not an event stream and that
-// reconnecting will not fix (4xx, or a wrong Content-Type).
-type StatusError struct {
-	StatusCode  int
-	ContentType string
-	Body        string // the first 512 bytes
-}
-
-func (e *StatusError) Error() string {
-	return fmt.Sprintf("rxstream: sse: server answered %d %s: %q", e.StatusCode, e.ContentType, e.Body)
 }
 
 // Client reads an SSE endpoint the way a browser's EventSource does, and
@@ -116,11 +105,14 @@ func NewClient(rawURL string, opts *ClientOptions) (*Client, error) {
 // event, a [framework.Gap] item per gap notice. Each Observe opens its own
 // connection and follows the stream until the observer's context (given
 // with rxgo.WithContext) ends; it completes when the server answers 204 No
-// Content, and ends with an error item on a [*StatusError] or after
-// MaxAttempts failed attempts.
+// Content, and ends with an error item after MaxAttempts failed attempts,
+// or holding a [*StatusError] (see errors.As) for an answer that
+// reconnecting will not fix: a 4xx other than 408 and 429, a redirect
+// the HTTPClient did not follow, or a 200 that is not text/event-stream.
+// A 5xx, 408 or 429 is retried, no sooner than its Retry-After.
 func (c *Client) Events() rxgo.Observable {
 	return rxgo.Defer([]rxgo.Producer{func(ctx context.Context, next chan<- rxgo.Item) {
-		r := run{c: c, lastID: c.opts.LastEventID, next: next}
+		r := run{c: c, lastID: c.opts.Cursor, next: next}
 		if err := r.loop(ctx); err != nil && ctx.Err() == nil {
 			rxgo.Error(err).SendContext(ctx, next)
 		}
@@ -159,7 +151,7 @@ func (r *run) loop(ctx context.Context) error {
 		if gaveUp != nil {
 			return gaveUp
 		}
-		r.c.opts.Logger.Info("rxstream: sse: reconnecting", "url", r.c.url, "in", d, "lastEventId", r.lastID, "err", err)
+		r.c.opts.Logger.Info("rxstream: sse: reconnecting", "url", r.c.url, "in", d, "cursor", r.lastID, "err", err)
 		if !transport.Sleep(ctx, d) {
 			return nil
 		}
@@ -260,10 +252,14 @@ func (c *Client) open(ctx context.Context, cancel func(), rawURL, lastID string,
 		}
 		resp.Body.Close()
 		return nil, nil, fmt.Errorf("rxstream: sse: server answered %d", resp.StatusCode)
-	default:
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	case resp.StatusCode == http.StatusOK:
+		se := transport.ReadStatus(resp)
 		resp.Body.Close()
-		return nil, nil, &StatusError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)}
+		return nil, nil, fmt.Errorf("rxstream: sse: Content-Type %q is not text/event-stream: %w", resp.Header.Get("Content-Type"), se)
+	default:
+		se := transport.ReadStatus(resp)
+		resp.Body.Close()
+		return nil, nil, se
 	}
 	var body io.Reader = resp.Body
 	release := func() { resp.Body.Close() }

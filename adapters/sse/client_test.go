@@ -10,12 +10,13 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -34,7 +35,7 @@ func fast(o ClientOptions) *ClientOptions {
 	return &o
 }
 
-// requestLog is an echo middleware that records the Last-Event-ID of every
+// requestLog is a middleware that records the Last-Event-ID of every
 // request and, when cut is positive, ends every request's context after cut,
 // so every stream ends quickly and the client must reconnect.
 type requestLog struct {
@@ -43,18 +44,18 @@ type requestLog struct {
 	ids []string
 }
 
-func (l *requestLog) middleware(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
+func (l *requestLog) wrap(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		l.mu.Lock()
-		l.ids = append(l.ids, c.Request().Header.Get("Last-Event-ID"))
+		l.ids = append(l.ids, r.Header.Get("Last-Event-ID"))
 		l.mu.Unlock()
 		if l.cut > 0 {
-			ctx, cancel := context.WithTimeout(c.Request().Context(), l.cut)
+			ctx, cancel := context.WithTimeout(r.Context(), l.cut)
 			defer cancel()
-			c.SetRequest(c.Request().WithContext(ctx))
+			r = r.WithContext(ctx)
 		}
-		return next(c)
-	}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (l *requestLog) requests() []string {
@@ -66,7 +67,7 @@ func (l *requestLog) requests() []string {
 func TestClientReconnectsAndResumes(t *testing.T) {
 	a := newApp(t, &Options{Heartbeat: -1}, nil)
 	log := &requestLog{cut: 30 * time.Millisecond}
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), log.middleware)
+	a.mux.Handle("GET /topics/{topic}", log.wrap(a.s.Topic(a.hub, pathTopic)))
 	seed := a.publish(t, "feed", "seed")
 
 	const n = 200
@@ -88,7 +89,7 @@ func TestClientReconnectsAndResumes(t *testing.T) {
 		<-published
 	}()
 
-	items := clientEvents(t, a.ts.URL+"/topics/feed", fast(ClientOptions{LastEventID: seed}), n)
+	items := clientEvents(t, a.ts.URL+"/topics/feed", fast(ClientOptions{Cursor: seed}), n)
 	if len(items) != n {
 		t.Fatalf("got %d items, want %d", len(items), n)
 	}
@@ -116,7 +117,7 @@ func TestClientRetryHint(t *testing.T) {
 	const hint = 40 * time.Millisecond
 	a := newApp(t, &Options{Retry: hint, Heartbeat: -1}, nil)
 	log := &requestLog{cut: time.Millisecond}
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), log.middleware)
+	a.mux.Handle("GET /topics/{topic}", log.wrap(a.s.Topic(a.hub, pathTopic)))
 	c, err := NewClient(a.ts.URL+"/topics/hinted", fast(ClientOptions{}))
 	if err != nil {
 		t.Fatal(err)
@@ -182,25 +183,33 @@ func TestClientBackoff(t *testing.T) {
 }
 
 func TestClientEnds(t *testing.T) {
-	a := newApp(t, nil, nil)
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
-	a.e.GET("/done", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
-	a.e.GET("/html", func(c echo.Context) error { return c.HTML(http.StatusOK, "<p>not a stream</p>") })
+	a := newApp(t, &Options{Logger: quiet}, nil)
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
+	a.mux.HandleFunc("GET /done", func(w http.ResponseWriter, r *http.Request) { w.WriteHeader(http.StatusNoContent) })
+	a.mux.HandleFunc("GET /html", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "text/html; charset=utf-8")
+		w.Write([]byte("<p>not a stream</p>"))
+	})
+	a.mux.Handle("GET /forbidden", a.s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
+		return nil, &StatusError{Code: http.StatusForbidden, Message: "not yours"}
+	}))
 	tests := []struct {
-		name   string
-		path   string
-		cursor string
-		status int // 0: completes without error
+		name    string
+		path    string
+		cursor  string
+		status  int    // 0: completes without error
+		message string // in the StatusError's message
 	}{
-		{"404", "/nowhere", "", http.StatusNotFound},
-		{"400 malformed cursor", "/topics/feed", "garbage", http.StatusBadRequest},
-		{"400 bad topic", "/topics/a..b", "", http.StatusBadRequest},
-		{"200 not a stream", "/html", "", http.StatusOK},
-		{"204 completes", "/done", "", 0},
+		{"404", "/nowhere", "", http.StatusNotFound, "not found"},
+		{"400 malformed cursor", "/topics/feed", "garbage", http.StatusBadRequest, "cursor"},
+		{"400 bad topic", "/topics/a..b", "", http.StatusBadRequest, "topic"},
+		{"403 from the producer", "/forbidden", "", http.StatusForbidden, "not yours"},
+		{"200 not a stream", "/html", "", http.StatusOK, "<p>not a stream</p>"},
+		{"204 completes", "/done", "", 0, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			items := clientEvents(t, a.ts.URL+tt.path, fast(ClientOptions{LastEventID: tt.cursor}), 2)
+			items := clientEvents(t, a.ts.URL+tt.path, fast(ClientOptions{Cursor: tt.cursor}), 2)
 			if tt.status == 0 {
 				if len(items) != 0 {
 					t.Errorf("items %+v, want completion", items)
@@ -211,22 +220,53 @@ func TestClientEnds(t *testing.T) {
 				t.Fatalf("items %+v, want one error", items)
 			}
 			var se *StatusError
-			if !errors.As(items[0].E, &se) || se.StatusCode != tt.status {
+			if !errors.As(items[0].E, &se) || se.Code != tt.status {
 				t.Fatalf("error %v, want a *StatusError %d", items[0].E, tt.status)
 			}
-			if tt.status == http.StatusBadRequest && !strings.Contains(se.Body, "message") {
-				t.Errorf("StatusError body %q, want echo's JSON message", se.Body)
+			if !strings.Contains(se.Message, tt.message) || strings.HasPrefix(se.Message, "{") {
+				t.Errorf("StatusError message %q, want the answer's message, holding %q", se.Message, tt.message)
 			}
 		})
+	}
+}
+
+// TestClientRetries: a 5xx is retried after the backoff, a 503 no sooner
+// than its Retry-After; the client then reads the stream.
+func TestClientRetries(t *testing.T) {
+	a := newApp(t, nil, nil)
+	var calls atomic.Int32
+	topic := a.s.Topic(a.hub, pathTopic)
+	a.mux.HandleFunc("GET /flaky/{topic}", func(w http.ResponseWriter, r *http.Request) {
+		switch calls.Add(1) {
+		case 1:
+			http.Error(w, "oops", http.StatusBadGateway)
+		case 2:
+			transport.WriteError(w, &StatusError{Code: http.StatusServiceUnavailable, Message: "busy", RetryAfter: time.Second}, 0)
+		default:
+			topic.ServeHTTP(w, r)
+		}
+	})
+	seed := a.publish(t, "flaky", "seed")
+	id := a.publish(t, "flaky", "after the failures")
+	start := time.Now()
+	items := clientEvents(t, a.ts.URL+"/flaky/flaky", fast(ClientOptions{Cursor: seed}), 1)
+	if ev, _ := items[0].V.(framework.Event); items[0].E != nil || ev.ID != id {
+		t.Fatalf("item %+v, want the event %q", items[0], id)
+	}
+	if n := calls.Load(); n != 3 {
+		t.Errorf("%d requests, want 3", n)
+	}
+	if d := time.Since(start); d < time.Second {
+		t.Errorf("retried after %v, before the 503's Retry-After of 1s", d)
 	}
 }
 
 func TestClientIdleTimeout(t *testing.T) {
 	a := newApp(t, &Options{Heartbeat: -1}, nil)
 	log := &requestLog{}
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), log.middleware)
+	a.mux.Handle("GET /topics/{topic}", log.wrap(a.s.Topic(a.hub, pathTopic)))
 	seed := a.publish(t, "silent", "seed")
-	c, err := NewClient(a.ts.URL+"/topics/silent", fast(ClientOptions{IdleTimeout: 20 * time.Millisecond, LastEventID: seed}))
+	c, err := NewClient(a.ts.URL+"/topics/silent", fast(ClientOptions{IdleTimeout: 20 * time.Millisecond, Cursor: seed}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -258,12 +298,12 @@ func TestClientIdleTimeout(t *testing.T) {
 // connection may be dropped, but the client resumes after the last event.
 func TestClientSlowConsumer(t *testing.T) {
 	a := newApp(t, &Options{Heartbeat: -1}, nil)
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
 	seed := a.publish(t, "slow", "seed")
 	for i := range 3 {
 		a.publish(t, "slow", strconv.Itoa(i))
 	}
-	c, err := NewClient(a.ts.URL+"/topics/slow", fast(ClientOptions{IdleTimeout: 10 * time.Millisecond, LastEventID: seed}))
+	c, err := NewClient(a.ts.URL+"/topics/slow", fast(ClientOptions{IdleTimeout: 10 * time.Millisecond, Cursor: seed}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -322,5 +362,45 @@ func TestNewClientRefuses(t *testing.T) {
 				t.Error("no error")
 			}
 		})
+	}
+}
+
+// TestMultiClientRefused: an answer that reconnecting will not fix ends
+// every subscription with the server's *StatusError; one that it will
+// fix (a 503) is retried.
+func TestMultiClientRefused(t *testing.T) {
+	a := newApp(t, nil, nil)
+	var calls atomic.Int32
+	a.mux.HandleFunc("GET /topics", func(w http.ResponseWriter, r *http.Request) {
+		if calls.Add(1) == 1 {
+			transport.WriteError(w, &StatusError{Code: http.StatusServiceUnavailable, Message: "busy"}, 0)
+			return
+		}
+		transport.WriteError(w, &StatusError{Code: http.StatusForbidden, Message: "not yours"}, 0)
+	})
+	m, err := NewMultiClient(a.ts.URL+"/topics", fast(ClientOptions{}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	sub, err := m.Subscribe("secret", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	items := sub.Events().Observe()
+	select {
+	case it := <-items:
+		var se *StatusError
+		if !errors.As(it.E, &se) || se.Code != http.StatusForbidden || se.Message != "not yours" {
+			t.Fatalf("item %+v, want the 403's *StatusError", it)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("no item")
+	}
+	if _, ok := <-items; ok {
+		t.Error("the subscription goes on after its refusal")
+	}
+	if n := calls.Load(); n != 2 {
+		t.Errorf("%d requests, want 2", n)
 	}
 }

@@ -3,11 +3,13 @@ package sse_test
 import (
 	"bufio"
 	"context"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/sse"
@@ -21,9 +23,9 @@ func ExampleServer_Topic() {
 	hub := &framework.Hub{}
 	defer hub.Close()
 	s, _ := sse.New(nil)
-	e := echo.New()
-	e.GET("/topics/:topic", s.Topic(hub, sse.Param("topic")))
-	ts := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics/{topic}", s.Topic(hub, func(r *http.Request) string { return r.PathValue("topic") }))
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	ts.Config.RegisterOnShutdown(s.Close)
 
@@ -32,7 +34,7 @@ func ExampleServer_Topic() {
 	hub.Publish(ctx, "news", framework.Event{Data: []byte("服务器回复: 你好")})
 	hub.Publish(ctx, "news", framework.Event{Name: "update", Data: []byte("two\nlines")})
 
-	client, _ := sse.NewClient(ts.URL+"/topics/news", &sse.ClientOptions{LastEventID: first})
+	client, _ := sse.NewClient(ts.URL+"/topics/news", &sse.ClientOptions{Cursor: first})
 	ctx, cancel := context.WithCancel(ctx)
 	items := client.Events().Observe(rxgo.WithContext(ctx))
 	for range 2 {
@@ -55,8 +57,8 @@ func ExampleServer_Topic() {
 // response ends when the producer completes.
 func ExampleServer_Stream() {
 	s, _ := sse.New(nil)
-	e := echo.New()
-	e.GET("/count", s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /count", s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
 		return streams.Generate(func(ctx context.Context, emit func(any) error) error {
 			for i := 1; i <= 3; i++ {
 				ev := framework.Event{ID: fmt.Sprint(i), Data: []byte(fmt.Sprint("count ", i))}
@@ -67,7 +69,7 @@ func ExampleServer_Stream() {
 			return nil
 		}), nil
 	}))
-	ts := httptest.NewServer(e)
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 
 	resp, err := http.Get(ts.URL + "/count")
@@ -99,9 +101,9 @@ func ExampleMultiClient() {
 	hub := &framework.Hub{}
 	defer hub.Close()
 	s, _ := sse.New(nil)
-	e := echo.New()
-	e.GET("/topics", s.Topics(hub))
-	ts := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics", s.Topics(hub))
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	ts.Config.RegisterOnShutdown(s.Close)
 
@@ -126,4 +128,76 @@ func ExampleMultiClient() {
 	// chat hello
 	// chat anyone?
 	// news rates unchanged
+}
+
+// Several hub topics on one stream, read with plain net/http and the
+// package's Decoder: each event's data names its topic.
+func ExampleServer_Topics() {
+	hub := &framework.Hub{}
+	defer hub.Close()
+	s, _ := sse.New(nil)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics", s.Topics(hub))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	ts.Config.RegisterOnShutdown(s.Close)
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, http.MethodGet, ts.URL+"/topics?topic=chat&topic=news", nil)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer resp.Body.Close()
+
+	dec := sse.NewDecoder(resp.Body)
+	for _, ev := range []struct{ topic, name, data string }{
+		{"news", "", "rates unchanged"},
+		{"chat", "joined", "ada"},
+	} {
+		hub.Publish(ctx, ev.topic, framework.Event{Name: ev.name, Data: []byte(ev.data)})
+		ev, err := dec.Next()
+		if err != nil {
+			fmt.Println(err)
+			return
+		}
+		var d struct{ Topic, Data string }
+		json.Unmarshal(ev.Data, &d)
+		fmt.Printf("%s %q %s\n", d.Topic, ev.Name, d.Data)
+	}
+	// Output:
+	// news "" rates unchanged
+	// chat "joined" ada
+}
+
+// Hooks told about every stream: here a producer's, which completes.
+func ExampleHooks() {
+	closed := make(chan error, 1)
+	s, _ := sse.New(&sse.Options{Hooks: sse.Hooks{
+		Opened: func(c *sse.Conn) { fmt.Println("opened", c.Transport, c.URL.Path, "from cursor", c.Cursor) },
+		Closed: func(c *sse.Conn, reason error) { closed <- reason },
+	}})
+	mux := http.NewServeMux()
+	mux.Handle("GET /hello", s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
+		return rxgo.Just(framework.Event{Data: []byte("hello")})(), nil
+	}))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+
+	req, _ := http.NewRequest(http.MethodGet, ts.URL+"/hello", nil)
+	req.Header.Set("Last-Event-ID", "41")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	io.Copy(io.Discard, resp.Body) // to the end of the response
+	resp.Body.Close()
+	reason := <-closed
+	fmt.Println("closed:", reason, errors.Is(reason, sse.ErrCompleted))
+	// Output:
+	// opened sse /hello from cursor 41
+	// closed: rxstream: completed true
 }

@@ -52,11 +52,11 @@ type MultiClient struct {
 
 // NewMultiClient returns a MultiClient for the endpoint at rawURL (without
 // topic parameters: they come from [MultiClient.Subscribe]); opts may be
-// nil. Its LastEventID must be empty: each topic's cursor is given to
+// nil. Its Cursor must be empty: each topic's cursor is given to
 // Subscribe.
 func NewMultiClient(rawURL string, opts *ClientOptions) (*MultiClient, error) {
-	if opts != nil && opts.LastEventID != "" {
-		return nil, errors.New("rxstream: sse: ClientOptions.LastEventID is for one topic; give each topic's cursor to Subscribe")
+	if opts != nil && opts.Cursor != "" {
+		return nil, errors.New("rxstream: sse: ClientOptions.Cursor is for one topic; give each topic's cursor to Subscribe")
 	}
 	c, err := NewClient(rawURL, opts)
 	if err != nil {

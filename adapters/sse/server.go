@@ -10,7 +10,6 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/internal/session"
@@ -51,13 +50,25 @@ type Options struct {
 	// MaxTopics bounds the topics of one request to [Server.Topics]; 0
 	// means 64. More are answered 400.
 	MaxTopics int
-	// Logger receives a line per stream that ends on an error; nil means
+	// Logger receives a line per stream that ends on an error, and per
+	// producer that fails to make its observable; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Hooks are called about every stream, a producer's or a hub's:
+	// Opened once it is accepted, before its first write; Error with a
+	// producer's error, a write that failed or timed out, or a
+	// subscription that ended (an overflow, the hub closing); Closed once
+	// when it has ended, told [ErrCompleted] when its producer completed,
+	// [ErrClientGone] when the client left, [ErrShutdown] after
+	// [Server.Close], or the error that ended it. Refused requests are not
+	// opened. The hooks run on the handler's goroutine and must not block
+	// for long.
+	Hooks Hooks
 }
 
-// Server renders streams as Server-Sent Events on echo routes. It tracks its
-// open streams, so [Server.Close] can end them all at shutdown.
+// Server renders streams as Server-Sent Events: its methods return
+// http.Handlers. It tracks its open streams, so [Server.Close] can end
+// them all at shutdown.
 //
 // The zero Server is ready to use with default options. All methods may be
 // called concurrently.
@@ -100,66 +111,84 @@ func (s *Server) options() Options {
 }
 
 // Close ends every open stream (each client is told to reconnect after a
-// jittered [Options.ShutdownRetry]) and answers later requests with 503. It
-// returns at once; the handlers return as soon as their final write is done.
-// Register it with the http.Server so that Shutdown does not wait for
+// jittered [Options.ShutdownRetry]; [Hooks] Closed is told [ErrShutdown])
+// and answers later requests with 503 and a Retry-After. It returns at
+// once; the handlers return as soon as their final write is done.
+// Register it with the http.Server, so that Shutdown does not wait for
 // streams that never end:
 //
-//	e.Server.RegisterOnShutdown(sseServer.Close)
+//	srv.RegisterOnShutdown(s.Close)
 func (s *Server) Close() { s.streams.Close() }
 
-// Open returns the number of streams being served.
-func (s *Server) Open() int { return s.streams.Len() }
+// Connections returns the number of requests being served: open streams,
+// and requests whose producer is making their observable.
+func (s *Server) Connections() int { return s.streams.Len() }
 
-// Producer makes the observable of a stream for one request. c's request
-// context (c.Request().Context()) is the stream's lifetime: it ends when the
-// client leaves, the stream ends or the server closes; build every rxgo
-// stage with rxgo.WithContext(ctx) of it, or use the streams package, so
-// nothing outlives it. cursor is the client's cursor (the Last-Event-ID
-// header, or the lastEventId or cursor query parameter), empty on a first
-// connection.
+// Stream returns a handler that serves, for each request, the observable
+// that p makes for it, from the client's cursor (see [Producer]).
 //
-// c must not be used after Producer returns (echo reuses it). Items may be
-// [framework.Event], [framework.Gap] or anything [streams.ToEvent] converts;
-// an error item ends the stream with an "error" event. A non-nil error
-// answers the request instead (an *echo.HTTPError keeps its status).
-type Producer func(c echo.Context, cursor string) (rxgo.Observable, error)
-
-// Stream returns a handler that serves the observable p makes for each
-// request.
-func (s *Server) Stream(p Producer) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		cursor, err := transport.RequestCursor(c.Request(), framework.MaxCursorLen)
-		if err != nil {
-			return transport.Refuse(err, 0).HTTPError(c)
+// Items may be [framework.Event] (or a non-nil *framework.Event), a
+// [framework.Gap] (or *framework.Gap), sent as an event named "gap", or a
+// string, []byte or json.RawMessage, which [streams.ToEvent] makes the
+// data of an event. Queued items are coalesced into one write and one
+// flush. The response ends when the observable completes; an error item,
+// or an item that cannot be written (another type, data that is not UTF-8,
+// an ID or name holding CR, LF or NUL), ends it with an event named
+// "error" whose data is the message.
+//
+// The handler writes every refusal itself, as [Server.Topic] does; p's
+// error is answered with its [*StatusError] status, or 500 Internal Server
+// Error (its text logged, not sent) for any other error.
+func (s *Server) Stream(p Producer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowed(w, r) {
+			return
 		}
-		st, err := s.open(c)
+		cursor, err := transport.RequestCursor(r, framework.MaxCursorLen)
+		if err == nil {
+			err = transport.Allow(r) // a producer names no topic: the guard is asked with ""
+		}
 		if err != nil {
-			return err
+			transport.WriteError(w, err, 0)
+			return
+		}
+		st := s.open(w, r)
+		if st == nil {
+			return
 		}
 		defer st.done()
-		c.SetRequest(c.Request().WithContext(st.ctx))
-		obs, err := p(c, cursor)
+		r = r.WithContext(st.ctx)
+		obs, err := p(r, cursor)
+		if err == nil && obs == nil {
+			err = errNoObservable
+		}
 		if err != nil {
-			return err
+			st.refuse(r, err)
+			return
 		}
-		if obs == nil {
-			return errors.New("rxstream: sse: producer returned no observable")
-		}
-		items := obs.Observe(rxgo.WithContext(st.ctx))
-		st.start()
-		st.serveItems(items)
-		return nil
-	}
+		st.begin(transport.NewConn("sse", r, cursor, nil))
+		defer st.finish()
+		st.serveItems(obs.Observe(rxgo.WithContext(st.ctx)))
+	})
 }
 
+// errNoObservable is the 500 of a producer that returned neither an
+// observable nor an error.
+var errNoObservable = errors.New("rxstream: sse: producer returned no observable")
+
 // Topic returns a handler that streams the hub topic that name picks from
-// each request (see [Param]), resuming after the client's cursor: the
-// Last-Event-ID header, or the lastEventId or cursor query parameter (the
-// header wins; two different ones in the query are a 400). A malformed
-// cursor or topic name is answered 400; a topic or hub at its limits, or a
-// broker that is down, 503 with a jittered Retry-After.
-func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.HandlerFunc {
+// each request, resuming after the client's cursor: the Last-Event-ID
+// header, or the lastEventId or cursor query parameter (the header wins;
+// two different ones in the query are a 400). With a Go 1.22 pattern
+// such as "GET /topics/{topic}", name is
+//
+//	func(r *http.Request) string { return r.PathValue("topic") }
+//
+// The handler writes every refusal itself, as JSON {"message": ...}: a
+// malformed cursor or topic name is answered 400; a topic or hub at its
+// limits, a broker that is down, or a server after [Server.Close], 503
+// with a jittered Retry-After; a request that is not a GET, 405.
+func (s *Server) Topic(hub *framework.Hub, name func(*http.Request) string) http.Handler {
 	return s.serve(hub, session.Options{Name: name})
 }
 
@@ -173,21 +202,25 @@ func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.
 // topic's position, so that an EventSource's own reconnection, which
 // resends only the last id, resumes every topic exactly. Refusals are
 // those of [Server.Topic], naming the topic.
-func (s *Server) Topics(hub *framework.Hub) echo.HandlerFunc {
+func (s *Server) Topics(hub *framework.Hub) http.Handler {
 	return s.serve(hub, session.Options{MaxTopics: s.opts.MaxTopics})
 }
 
-func (s *Server) serve(hub *framework.Hub, o session.Options) echo.HandlerFunc {
+func (s *Server) serve(hub *framework.Hub, o session.Options) http.Handler {
 	o.Retry = s.options().ShutdownRetry
-	return func(c echo.Context) error {
-		sess, cursor, err := session.Open(c, hub, o)
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !allowed(w, r) {
+			return
+		}
+		sess, cursor, err := session.Open(r, hub, o)
 		if err != nil {
-			return transport.Refuse(err, 0).HTTPError(c)
+			transport.WriteError(w, err, o.Retry)
+			return
 		}
 		defer sess.Close()
-		st, err := s.open(c)
-		if err != nil {
-			return err
+		st := s.open(w, r)
+		if st == nil {
+			return
 		}
 		defer st.done()
 		if tip := sess.Cursor(); tip != cursor {
@@ -197,46 +230,87 @@ func (s *Server) serve(hub *framework.Hub, o session.Options) echo.HandlerFunc {
 			// its first event resumes from here and loses nothing.
 			st.buf = append(append(append(st.buf[:0], "id: "...), tip...), "\n\n"...)
 		}
-		st.start()
+		names, _ := sess.Topics()
+		st.begin(transport.NewConn("sse", r, cursor, names))
+		defer st.finish()
 		st.serveSession(sess)
+	})
+}
+
+// errMethod is the 405 of a request that is not a GET.
+var errMethod = errors.New("rxstream: sse: an event stream is read with GET")
+
+// allowed answers a request that is not a GET (HEAD included: it would
+// hold a stream that sends nothing) with 405 and Allow: GET, and reports
+// whether r is a GET.
+func allowed(w http.ResponseWriter, r *http.Request) bool {
+	if r.Method == http.MethodGet {
+		return true
+	}
+	se := transport.Status(http.StatusMethodNotAllowed, errMethod)
+	se.Header = http.Header{"Allow": {http.MethodGet}}
+	transport.WriteError(w, se, 0)
+	return false
+}
+
+// stream is one response being served. It lives in the handler's
+// goroutine.
+type stream struct {
+	opts   Options
+	ctx    context.Context
+	done   func()
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	buf    []byte
+	hb     *time.Ticker
+	hbC    <-chan time.Time
+	conn   *Conn // set by begin
+	reason error // why it ended, for Hooks.Closed: the first one set
+	gone   bool  // a write failed
+}
+
+// errCannotFlush is the 500 of a response writer that cannot stream.
+var errCannotFlush = errors.New("rxstream: sse: the response writer cannot flush " +
+	"(is echo's Timeout middleware, or http.TimeoutHandler, on this route?)")
+
+// open checks that w can stream and registers the stream; it answers the
+// request and returns nil when it cannot be served.
+func (s *Server) open(w http.ResponseWriter, r *http.Request) *stream {
+	if !transport.CanFlush(w) {
+		transport.WriteError(w, transport.Status(http.StatusInternalServerError, errCannotFlush), 0)
 		return nil
 	}
-}
-
-// Param picks the topic name from the echo path parameter of that name.
-func Param(name string) func(echo.Context) string {
-	return func(c echo.Context) string { return c.Param(name) }
-}
-
-// stream is one response being served. It lives in the handler's goroutine.
-type stream struct {
-	opts Options
-	ctx  context.Context
-	done func()
-	w    http.ResponseWriter
-	rc   *http.ResponseController
-	buf  []byte
-	hb   *time.Ticker
-	hbC  <-chan time.Time
-}
-
-func (s *Server) open(c echo.Context) (*stream, error) {
-	w := c.Response()
-	if !transport.CanFlush(w) {
-		return nil, echo.NewHTTPError(http.StatusInternalServerError,
-			"rxstream: sse: the response writer cannot flush (is echo's Timeout middleware on this route?)")
-	}
 	opts := s.options()
-	ctx, done, ok := s.streams.Open(c.Request().Context())
+	ctx, done, ok := s.streams.Open(r.Context())
 	if !ok {
-		return nil, transport.Refuse(transport.ErrShutdown, opts.ShutdownRetry).HTTPError(c)
+		transport.WriteError(w, transport.ErrShutdown, opts.ShutdownRetry)
+		return nil
 	}
-	return &stream{opts: opts, ctx: ctx, done: done, w: w, rc: http.NewResponseController(w.Writer)}, nil
+	return &stream{opts: opts, ctx: ctx, done: done, w: w, rc: http.NewResponseController(w)}
+}
+
+// refuse answers a producer's error: a *StatusError as it is, any other
+// error 500 without its text, which is logged instead.
+func (st *stream) refuse(r *http.Request, err error) {
+	var se *StatusError
+	if !errors.As(err, &se) {
+		st.opts.Logger.Error("rxstream: sse: producer failed", "path", r.URL.Path, "err", err)
+		se = &StatusError{Code: http.StatusInternalServerError, Err: err}
+	}
+	transport.WriteError(st.w, se, 0)
+}
+
+// begin opens the stream described by c: Hooks.Opened is told, before
+// the first write.
+func (st *stream) begin(c *Conn) {
+	st.conn = c
+	st.opts.Hooks.Open(c)
 }
 
 // start sends the headers, the retry hint and whatever st.buf holds, so the
-// client sees the stream open at once.
-func (st *stream) start() {
+// client sees the stream open at once. It returns false when the client is
+// gone.
+func (st *stream) start() bool {
 	h := st.w.Header()
 	h.Set("Content-Type", "text/event-stream; charset=utf-8")
 	h.Set("Cache-Control", "no-cache")
@@ -250,7 +324,7 @@ func (st *stream) start() {
 		st.hb = time.NewTicker(st.opts.Heartbeat)
 		st.hbC = st.hb.C
 	}
-	st.flush()
+	return st.flush()
 }
 
 // appendRetry encodes a retry hint alone: a block without data dispatches
@@ -281,12 +355,50 @@ func (st *stream) flush() bool {
 	return true
 }
 
+// fail records a write that failed or timed out: the client is gone (and
+// net/http has cancelled the request's context). It returns false.
 func (st *stream) fail(err error) bool {
-	if st.ctx.Err() == nil {
-		st.opts.Logger.Debug("rxstream: sse: client dropped", "err", err)
-	}
-	st.done()
+	st.gone = true
+	st.opts.Logger.Debug("rxstream: sse: client dropped", "err", err)
+	st.opts.Hooks.Fail(st.conn, err)
+	st.stop(fmt.Errorf("%w: %w", ErrClientGone, err))
 	return false
+}
+
+// stop records why the stream ended, unless a reason was recorded before.
+func (st *stream) stop(reason error) {
+	if st.reason == nil {
+		st.reason = reason
+	}
+}
+
+// ended records the end of the producer's items: nil for its completion,
+// else the error that ended them. When the context ended first, the
+// context's cause says why instead (rxgo ends the items then too).
+func (st *stream) ended(err error) {
+	switch {
+	case st.ctx.Err() != nil:
+	case err == nil:
+		st.stop(ErrCompleted)
+	default:
+		st.opts.Hooks.Fail(st.conn, err)
+		st.stop(err)
+	}
+}
+
+// cause is why the context ended: [ErrShutdown] after Close,
+// [ErrClientGone] when the request's context was cancelled (net/http
+// does so when the client goes), or the cause that ended it (a deadline
+// set by a middleware, say).
+func (st *stream) cause() error {
+	cause := context.Cause(st.ctx)
+	switch {
+	case errors.Is(cause, ErrShutdown):
+		return ErrShutdown
+	case cause == nil, errors.Is(cause, context.Canceled):
+		return ErrClientGone
+	}
+	return cause
 }
 
 // heartbeat writes a comment line. The stream has been idle since the
@@ -296,13 +408,20 @@ func (st *stream) heartbeat() bool {
 	return st.flush()
 }
 
-// end finishes a stream the context ended: at shutdown the client is told
-// when to come back.
-func (st *stream) end() {
+// finish ends an opened stream: at shutdown the client is told when to
+// come back; then Hooks.Closed is told why it ended.
+func (st *stream) finish() {
 	if st.hb != nil {
 		st.hb.Stop()
 	}
-	if transport.ShuttingDown(st.ctx) {
+	if st.reason == nil && st.ctx.Err() != nil {
+		reason := st.cause()
+		if !errors.Is(reason, ErrShutdown) && !errors.Is(reason, ErrClientGone) {
+			st.opts.Hooks.Fail(st.conn, reason) // a middleware's deadline, say
+		}
+		st.stop(reason)
+	}
+	if errors.Is(st.reason, ErrShutdown) && !st.gone {
 		// appendRetry rounds up to a whole millisecond, which could reach
 		// 2*ShutdownRetry: round down instead when that stays >= ShutdownRetry.
 		d := transport.Jitter(st.opts.ShutdownRetry)
@@ -313,6 +432,7 @@ func (st *stream) end() {
 		st.ctx = context.Background() // the final write has its own deadline
 		st.flush()
 	}
+	st.opts.Hooks.Close(st.conn, st.reason)
 }
 
 // appendGap encodes a gap notice: an event named "gap" whose data is the
@@ -334,11 +454,14 @@ func (st *stream) appendError(err error) {
 }
 
 func (st *stream) serveItems(items <-chan rxgo.Item) {
-	defer st.end()
+	if !st.start() {
+		return
+	}
 	for {
 		select {
 		case it, ok := <-items:
 			if !ok {
+				st.ended(nil)
 				return
 			}
 			st.buf = st.buf[:0]
@@ -351,6 +474,7 @@ func (st *stream) serveItems(items <-chan rxgo.Item) {
 					continue
 				}
 				if !ok {
+					st.ended(nil)
 					last = true
 					break
 				}
@@ -374,6 +498,7 @@ func (st *stream) serveItems(items <-chan rxgo.Item) {
 func (st *stream) appendItem(it rxgo.Item) bool {
 	if it.E != nil {
 		st.appendError(it.E)
+		st.ended(it.E)
 		return false
 	}
 	switch v := it.V.(type) {
@@ -391,14 +516,18 @@ func (st *stream) appendItem(it rxgo.Item) bool {
 		st.buf, err = AppendEvent(st.buf, ev)
 	}
 	if err != nil {
-		st.appendError(fmt.Errorf("rxstream: sse: event cannot be sent: %w", err))
+		err = fmt.Errorf("rxstream: sse: event cannot be sent: %w", err)
+		st.appendError(err)
+		st.ended(err)
 		return false
 	}
 	return true
 }
 
 func (st *stream) serveSession(sess *session.Session) {
-	defer st.end()
+	if !st.start() {
+		return
+	}
 	err, _ := session.Pump(st.ctx, sess, session.Stream[struct{}]{
 		Max: st.opts.MaxBatch,
 		Write: func(items []session.Item) error {
@@ -407,14 +536,14 @@ func (st *stream) serveSession(sess *session.Session) {
 				st.appendSessionItem(sess.Multi(), it)
 			}
 			if !st.flush() {
-				return errGone
+				return ErrClientGone // fail recorded the write's error
 			}
 			return nil
 		},
 		Tick: st.hbC,
 		Beat: func() error {
 			if !st.heartbeat() {
-				return errGone
+				return ErrClientGone // fail recorded the write's error
 			}
 			return nil
 		},
@@ -424,11 +553,10 @@ func (st *stream) serveSession(sess *session.Session) {
 		// ErrOverflow or the hub closing: end the response; the client
 		// reconnects with its Last-Event-ID and resumes from history.
 		st.opts.Logger.Debug("rxstream: sse: subscription ended", "err", err)
+		st.opts.Hooks.Fail(st.conn, err)
+		st.stop(err)
 	}
 }
-
-// errGone is what a write that found the client gone tells Pump.
-var errGone = errors.New("rxstream: sse: client gone")
 
 // muxEvent is the data of an event of a multiplexed stream.
 type muxEvent struct {

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,8 +19,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/framework"
@@ -39,12 +38,26 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// app is an echo instance with an SSE server and a hub, served by httptest.
+// app is an SSE server and a hub on a ServeMux, served by httptest.
 type app struct {
-	e   *echo.Echo
+	mux *http.ServeMux
 	s   *Server
 	hub *framework.Hub
 	ts  *httptest.Server
+}
+
+// quiet is a Logger for tests whose streams fail on purpose.
+var quiet = slog.New(slog.DiscardHandler)
+
+// pathTopic picks the topic of a "/topics/{topic}" pattern.
+func pathTopic(r *http.Request) string { return r.PathValue("topic") }
+
+// wrap is a middleware: it serves a request with the writer or the
+// request that f makes of them.
+func wrap(h http.Handler, f func(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request)) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h.ServeHTTP(f(w, r))
+	})
 }
 
 func newApp(t *testing.T, opts *Options, hubOpts *framework.HubOptions) *app {
@@ -57,10 +70,8 @@ func newApp(t *testing.T, opts *Options, hubOpts *framework.HubOptions) *app {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := echo.New()
-	e.HideBanner = true
-	a := &app{e: e, s: s, hub: hub}
-	a.ts = httptest.NewServer(e)
+	a := &app{mux: http.NewServeMux(), s: s, hub: hub}
+	a.ts = httptest.NewServer(a.mux)
 	t.Cleanup(func() {
 		a.ts.Close()
 		a.hub.Close()
@@ -216,7 +227,7 @@ func clientEvents(t *testing.T, rawURL string, opts *ClientOptions, n int) []rxg
 
 func TestTopicDelivers(t *testing.T) {
 	a := newApp(t, nil, nil)
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
 	datas := []string{"one", "two\rlines", "three\nlines", "four\r\nlines\r\nCRLF", "服务器回复: 你好", ""}
 	want := []string{"one", "two\nlines", "three\nlines", "four\nlines\nCRLF", "服务器回复: 你好", ""}
 
@@ -234,7 +245,7 @@ func TestTopicDelivers(t *testing.T) {
 	go func() {
 		goClient <- clientEvents(t, a.ts.URL+"/topics/news", &ClientOptions{MaxAttempts: 1}, len(datas))
 	}()
-	waitFor(t, "two streams", func() bool { return a.s.Open() == 2 })
+	waitFor(t, "two streams", func() bool { return a.s.Connections() == 2 })
 
 	var ids []string
 	for _, d := range datas {
@@ -263,7 +274,7 @@ func TestTopicDelivers(t *testing.T) {
 // its first event resumes from there and loses nothing.
 func TestTopicOpensWithTip(t *testing.T) {
 	a := newApp(t, nil, nil)
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
 	a.publish(t, "news", "before")
 	tip := a.publish(t, "news", "tip")
 
@@ -289,7 +300,7 @@ func TestTopicOpensWithTip(t *testing.T) {
 
 func TestTopicResume(t *testing.T) {
 	a := newApp(t, nil, nil)
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
 	tests := []struct {
 		name   string
 		query  func(ids []string) string
@@ -338,7 +349,7 @@ func TestTopicResume(t *testing.T) {
 		for i := range 5 {
 			ids = append(ids, a.publish(t, "news", strconv.Itoa(i)))
 		}
-		items := clientEvents(t, a.ts.URL+"/topics/news", &ClientOptions{LastEventID: ids[3]}, 1)
+		items := clientEvents(t, a.ts.URL+"/topics/news", &ClientOptions{Cursor: ids[3]}, 1)
 		if ev, _ := items[0].V.(framework.Event); ev.ID != ids[4] {
 			t.Errorf("first item %+v, want id %q", items[0], ids[4])
 		}
@@ -352,7 +363,7 @@ func TestTopicGap(t *testing.T) {
 	}
 	defer broker.Close()
 	a := newApp(t, nil, &framework.HubOptions{Broker: broker})
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
 	var ids []string
 	for i := range 6 {
 		ids = append(ids, a.publish(t, "news", strconv.Itoa(i)))
@@ -373,7 +384,7 @@ func TestTopicGap(t *testing.T) {
 		}
 	}
 
-	items := clientEvents(t, a.ts.URL+"/topics/news", &ClientOptions{LastEventID: ids[0]}, 4)
+	items := clientEvents(t, a.ts.URL+"/topics/news", &ClientOptions{Cursor: ids[0]}, 4)
 	if g, ok := items[0].V.(framework.Gap); !ok || g.Next != ids[3] {
 		t.Errorf("Go client first item %+v, want a framework.Gap to %q", items[0], ids[3])
 	}
@@ -382,7 +393,7 @@ func TestTopicGap(t *testing.T) {
 	}
 }
 
-// jsonError reads an error response that echo wrote as JSON.
+// jsonError reads an error response written as JSON {"message": ...}.
 func jsonError(t *testing.T, resp *http.Response) string {
 	t.Helper()
 	defer resp.Body.Close()
@@ -398,7 +409,7 @@ func jsonError(t *testing.T, resp *http.Response) string {
 
 func TestTopicBadRequest(t *testing.T) {
 	a := newApp(t, nil, nil)
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
 	tests := []struct {
 		name, path string
 		header     http.Header
@@ -419,8 +430,8 @@ func TestTopicBadRequest(t *testing.T) {
 			}
 		})
 	}
-	if a.s.Open() != 0 || a.hub.Topics() != 0 {
-		t.Errorf("after refusals: %d open streams, %d topics", a.s.Open(), a.hub.Topics())
+	if a.s.Connections() != 0 || a.hub.Topics() != 0 {
+		t.Errorf("after refusals: %d open streams, %d topics", a.s.Connections(), a.hub.Topics())
 	}
 }
 
@@ -435,8 +446,8 @@ func TestStream(t *testing.T) {
 		{
 			name: "interval",
 			producer: func(string) rxgo.Observable {
-				return streams.Map(streams.Interval(time.Millisecond), func(v any) (any, error) {
-					return framework.Event{ID: fmt.Sprint(v), Name: "tick", Data: []byte(fmt.Sprint("tick ", v))}, nil
+				return streams.Map(streams.Interval(time.Millisecond), func(n int64) framework.Event {
+					return framework.Event{ID: fmt.Sprint(n), Name: "tick", Data: []byte(fmt.Sprint("tick ", n))}
 				})
 			},
 			want: []rawEvent{{id: "0", event: "tick", data: "tick 0"}, {id: "1", event: "tick", data: "tick 1"}, {id: "2", event: "tick", data: "tick 2"}},
@@ -469,9 +480,16 @@ func TestStream(t *testing.T) {
 			want: []rawEvent{{data: "a"}, {event: "error", data: "boom"}},
 		},
 		{
+			name: "an item that cannot be sent ends the response",
+			producer: func(string) rxgo.Observable {
+				return rxgo.Just(framework.Event{Data: []byte("a")}, framework.Event{Data: []byte("\xff")}, framework.Event{Data: []byte("never")})()
+			},
+			want: []rawEvent{{data: "a"}, {event: "error", data: "rxstream: sse: event cannot be sent: rxstream: sse: data is not valid UTF-8"}},
+		},
+		{
 			name: "cursor is passed",
 			producer: func(cursor string) rxgo.Observable {
-				return rxgo.Just(streams.Text("resumed after " + cursor))()
+				return rxgo.Just(framework.Event{Data: []byte("resumed after " + cursor)})()
 			},
 			want: []rawEvent{{data: "resumed after 41"}},
 		},
@@ -486,7 +504,7 @@ func TestStream(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			a := newApp(t, nil, nil)
-			a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+			a.mux.Handle("GET /s", a.s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
 				return tt.producer(cursor), nil
 			}))
 			rs := openRaw(t, a.ts.URL+"/s", http.Header{"Last-Event-Id": {"41"}})
@@ -502,7 +520,7 @@ func TestStream(t *testing.T) {
 				}
 			}
 			rs.resp.Body.Close()
-			waitFor(t, "the stream to end", func() bool { return a.s.Open() == 0 })
+			waitFor(t, "the stream to end", func() bool { return a.s.Connections() == 0 })
 		})
 	}
 }
@@ -510,7 +528,7 @@ func TestStream(t *testing.T) {
 func TestStreamClientGone(t *testing.T) {
 	a := newApp(t, nil, nil)
 	cancelled := make(chan error, 1)
-	a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+	a.mux.Handle("GET /s", a.s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
 		return streams.Generate(func(ctx context.Context, emit func(any) error) error {
 			if err := emit("hello"); err != nil {
 				return err
@@ -540,40 +558,46 @@ func TestStreamClientGone(t *testing.T) {
 	case <-time.After(10 * time.Second):
 		t.Fatal("the producer's context was not cancelled")
 	}
-	waitFor(t, "the handler to return", func() bool { return a.s.Open() == 0 })
+	waitFor(t, "the handler to return", func() bool { return a.s.Connections() == 0 })
 	// TestMain's goleak check proves the producer's goroutines ended too.
 }
 
 func TestStreamProducerRefuses(t *testing.T) {
 	tests := []struct {
-		name   string
-		err    error
-		obs    bool
-		status int
+		name       string
+		err        error
+		status     int
+		message    string // "" : any
+		retryAfter string
 	}{
-		{"HTTPError keeps its status", echo.NewHTTPError(http.StatusForbidden, "not yours"), false, http.StatusForbidden},
-		{"plain error", errors.New("broken"), false, http.StatusInternalServerError},
-		{"no observable", nil, false, http.StatusInternalServerError},
+		{"StatusError keeps its status", &StatusError{Code: http.StatusForbidden, Message: "not yours"}, http.StatusForbidden, "not yours", ""},
+		{"wrapped StatusError", fmt.Errorf("auth: %w", &StatusError{Code: http.StatusUnauthorized, Message: "who?"}), http.StatusUnauthorized, "who?", ""},
+		{"StatusError's Retry-After", &StatusError{Code: http.StatusServiceUnavailable, Message: "busy", RetryAfter: 3 * time.Second}, http.StatusServiceUnavailable, "busy", "3"},
+		{"plain error: its text is not sent", errors.New("broken"), http.StatusInternalServerError, "Internal Server Error", ""},
+		{"no observable", nil, http.StatusInternalServerError, "Internal Server Error", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			a := newApp(t, nil, nil)
-			a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+			a := newApp(t, &Options{Logger: quiet}, nil)
+			a.mux.Handle("GET /s", a.s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
 				return nil, tt.err
 			}))
 			resp := get(t, a.ts.URL+"/s", nil)
 			if resp.StatusCode != tt.status {
 				t.Errorf("status %d, want %d", resp.StatusCode, tt.status)
 			}
-			msg := jsonError(t, resp)
-			if tt.status == http.StatusForbidden && msg != "not yours" {
-				t.Errorf("message %q", msg)
+			if got := resp.Header.Get("Retry-After"); got != tt.retryAfter {
+				t.Errorf("Retry-After %q, want %q", got, tt.retryAfter)
 			}
+			if msg := jsonError(t, resp); msg != tt.message {
+				t.Errorf("message %q, want %q", msg, tt.message)
+			}
+			waitFor(t, "the handler to return", func() bool { return a.s.Connections() == 0 })
 		})
 	}
 	t.Run("cursor too long", func(t *testing.T) {
 		a := newApp(t, nil, nil)
-		a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+		a.mux.Handle("GET /s", a.s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
 			t.Error("producer called")
 			return nil, nil
 		}))
@@ -609,13 +633,10 @@ func TestCoalescing(t *testing.T) {
 	t.Run("history", func(t *testing.T) {
 		a := newApp(t, nil, nil)
 		var writes, flushes atomic.Int32
-		count := func(next echo.HandlerFunc) echo.HandlerFunc {
-			return func(c echo.Context) error {
-				c.Response().Writer = countingWriter{c.Response().Writer, &writes, &flushes}
-				return next(c)
-			}
+		count := func(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
+			return countingWriter{w, &writes, &flushes}, r
 		}
-		a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), count)
+		a.mux.Handle("GET /topics/{topic}", wrap(a.s.Topic(a.hub, pathTopic), count))
 		seed := a.publish(t, "news", "seed")
 		var ids []string
 		for i := range 50 {
@@ -636,16 +657,13 @@ func TestCoalescing(t *testing.T) {
 		a := newApp(t, nil, nil)
 		var writes, flushes atomic.Int32
 		entered, release := make(chan struct{}), make(chan struct{})
-		gate := func(next echo.HandlerFunc) echo.HandlerFunc {
-			return func(c echo.Context) error {
-				c.Response().Writer = &gatedWriter{
-					ResponseWriter: countingWriter{c.Response().Writer, &writes, &flushes},
-					at:             2, entered: entered, release: release,
-				}
-				return next(c)
-			}
+		gate := func(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
+			return &gatedWriter{
+				ResponseWriter: countingWriter{w, &writes, &flushes},
+				at:             2, entered: entered, release: release,
+			}, r
 		}
-		a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), gate)
+		a.mux.Handle("GET /topics/{topic}", wrap(a.s.Topic(a.hub, pathTopic), gate))
 		rs := openRaw(t, a.ts.URL+"/topics/news", nil) // write 1: the tip's id
 		first := a.publish(t, "news", "first")
 		<-entered // write 2, of "first", is held: the next 50 queue up live
@@ -695,7 +713,7 @@ func TestIdleReleasesBurstBuffers(t *testing.T) {
 		t.Fatal(err)
 	}
 	a := newApp(t, &Options{Heartbeat: -1}, &framework.HubOptions{Broker: broker})
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
 	const conns, burst = 100, 128
 	streams := make([]*rawStream, conns)
 	for i := range streams {
@@ -732,23 +750,40 @@ func TestIdleReleasesBurstBuffers(t *testing.T) {
 	}
 }
 
-func TestTimeoutMiddleware(t *testing.T) {
-	a := newApp(t, nil, nil)
-	//lint:ignore SA1019 the deprecated middleware is what users still put on routes.
-	timeout := middleware.TimeoutWithConfig(middleware.TimeoutConfig{Timeout: time.Minute})
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")), timeout)
-	a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+// plainWriter is a response writer that cannot flush, as a timeout
+// middleware's buffering writer is (echo's old Timeout middleware).
+type plainWriter struct{ w http.ResponseWriter }
+
+func (p plainWriter) Header() http.Header         { return p.w.Header() }
+func (p plainWriter) Write(b []byte) (int, error) { return p.w.Write(b) }
+func (p plainWriter) WriteHeader(code int)        { p.w.WriteHeader(code) }
+
+// TestCannotFlush: a stream behind a writer that cannot flush is refused
+// with a 500 that names the likely cause, before any subscription or
+// producer.
+func TestCannotFlush(t *testing.T) {
+	a := newApp(t, &Options{Hooks: noHooks(t)}, nil)
+	producer := a.s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
 		t.Error("producer called")
 		return nil, nil
-	}), timeout)
-	for _, path := range []string{"/topics/news", "/s"} {
+	})
+	topic := a.s.Topic(a.hub, pathTopic)
+	plain := func(w http.ResponseWriter, r *http.Request) (http.ResponseWriter, *http.Request) {
+		return plainWriter{w}, r
+	}
+	a.mux.Handle("GET /plain/topics/{topic}", wrap(topic, plain))
+	a.mux.Handle("GET /plain/s", wrap(producer, plain))
+	a.mux.Handle("GET /timeout/topics/{topic}", http.TimeoutHandler(topic, time.Minute, "timeout"))
+	a.mux.Handle("GET /timeout/s", http.TimeoutHandler(producer, time.Minute, "timeout"))
+	for _, path := range []string{"/plain/topics/news", "/plain/s", "/timeout/topics/news", "/timeout/s"} {
 		t.Run(path, func(t *testing.T) {
 			resp := get(t, a.ts.URL+path, nil)
 			if resp.StatusCode != http.StatusInternalServerError {
 				t.Errorf("status %d, want 500", resp.StatusCode)
 			}
-			if msg := jsonError(t, resp); !strings.Contains(msg, "cannot flush") {
-				t.Errorf("message %q does not say the writer cannot flush", msg)
+			msg := jsonError(t, resp)
+			if !strings.Contains(msg, "cannot flush") || !strings.Contains(msg, "echo's Timeout middleware") {
+				t.Errorf("message %q does not say the writer cannot flush, nor name echo's Timeout middleware", msg)
 			}
 		})
 	}
@@ -769,8 +804,8 @@ func TestGracefulShutdown(t *testing.T) {
 
 func testGracefulShutdown(t *testing.T, retry time.Duration) {
 	a := newApp(t, &Options{ShutdownRetry: retry}, nil)
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
-	a.e.GET("/s", a.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
+	a.mux.Handle("GET /s", a.s.Stream(func(r *http.Request, cursor string) (rxgo.Observable, error) {
 		return streams.Interval(time.Hour), nil
 	}))
 	a.ts.Config.RegisterOnShutdown(a.s.Close)
@@ -779,7 +814,7 @@ func testGracefulShutdown(t *testing.T, retry time.Duration) {
 	for _, p := range paths {
 		rss = append(rss, openRaw(t, a.ts.URL+p, nil))
 	}
-	waitFor(t, "3 streams", func() bool { return a.s.Open() == 3 })
+	waitFor(t, "3 streams", func() bool { return a.s.Connections() == 3 })
 
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -802,12 +837,12 @@ func testGracefulShutdown(t *testing.T, retry time.Duration) {
 			t.Errorf("%s: retry hint %q, want [%d, %d) ms", paths[i], hint, retry.Milliseconds(), 2*retry.Milliseconds())
 		}
 	}
-	if n := a.s.Open(); n != 0 {
+	if n := a.s.Connections(); n != 0 {
 		t.Errorf("%d streams open after Shutdown", n)
 	}
 
 	// A new request after Close is refused.
-	ts2 := httptest.NewServer(a.e)
+	ts2 := httptest.NewServer(a.mux)
 	defer ts2.Close()
 	for _, p := range paths {
 		resp := get(t, ts2.URL+p, nil)
@@ -821,7 +856,7 @@ func testGracefulShutdown(t *testing.T, retry time.Duration) {
 func TestManySubscribers(t *testing.T) {
 	const n = 500
 	a := newApp(t, &Options{Heartbeat: -1}, nil)
-	a.e.GET("/topics/:topic", a.s.Topic(a.hub, Param("topic")))
+	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
 	tr := &http.Transport{MaxIdleConnsPerHost: -1}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
@@ -847,7 +882,7 @@ func TestManySubscribers(t *testing.T) {
 			<-leave
 		})
 	}
-	waitFor(t, fmt.Sprint(n, " streams"), func() bool { return a.s.Open() == n })
+	waitFor(t, fmt.Sprint(n, " streams"), func() bool { return a.s.Connections() == n })
 	a.publish(t, "crowd", "to all")
 	for i := range n {
 		if d := <-got; d != "to all" {
@@ -857,7 +892,7 @@ func TestManySubscribers(t *testing.T) {
 	close(leave)
 	wg.Wait()
 	tr.CloseIdleConnections()
-	waitFor(t, "every stream to end", func() bool { return a.s.Open() == 0 })
+	waitFor(t, "every stream to end", func() bool { return a.s.Connections() == 0 })
 	waitFor(t, "the topic to go", func() bool { return a.hub.Topics() == 0 })
 	var now int
 	deadline := time.Now().Add(10 * time.Second)

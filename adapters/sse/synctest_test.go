@@ -3,13 +3,13 @@ package sse
 import (
 	"bufio"
 	"context"
+	"errors"
 	"net/http"
+	"os"
 	"strings"
 	"testing"
 	"testing/synctest"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/rxstream/rxstream/adapters/internal/pipenet"
 	"github.com/rxstream/rxstream/framework"
@@ -35,10 +35,10 @@ func newBubble(t *testing.T, opts *Options) *bubble {
 		t.Fatal(err)
 	}
 	b := &bubble{s: s, hub: &framework.Hub{}, done: make(chan struct{})}
-	e := echo.New()
-	e.GET("/topics/:topic", s.Topic(b.hub, Param("topic")))
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics/{topic}", s.Topic(b.hub, pathTopic))
 	l := pipenet.Listen()
-	b.srv = &http.Server{Handler: e} // WriteTimeout 0, as streams need
+	b.srv = &http.Server{Handler: mux} // WriteTimeout 0, as streams need
 	go func() {
 		defer close(b.done)
 		b.srv.Serve(l)
@@ -124,7 +124,7 @@ func TestHeartbeatOff(t *testing.T) {
 		// it (and the write deadline would drop the stream).
 		time.Sleep(time.Hour)
 		synctest.Wait()
-		if b.s.Open() != 1 {
+		if b.s.Connections() != 1 {
 			t.Fatal("stream dropped while idle")
 		}
 		id, err := b.hub.Publish(context.Background(), "quiet", framework.Event{Data: []byte("x")})
@@ -141,7 +141,8 @@ func TestHeartbeatOff(t *testing.T) {
 func TestWriteTimeout(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		const timeout = 3 * time.Second
-		b := newBubble(t, &Options{WriteTimeout: timeout, Heartbeat: -1})
+		log := &hookLog{t: t}
+		b := newBubble(t, &Options{WriteTimeout: timeout, Heartbeat: -1, Hooks: log.hooks(), Logger: quiet})
 		defer b.close()
 		resp, _ := b.get(t, "/topics/firehose")
 		defer resp.Body.Close()
@@ -153,21 +154,26 @@ func TestWriteTimeout(t *testing.T) {
 			}
 		}
 		synctest.Wait()
-		if n := b.s.Open(); n != 1 {
+		if n := b.s.Connections(); n != 1 {
 			t.Fatalf("%d streams open while the write blocks, want 1", n)
 		}
 		time.Sleep(timeout - time.Nanosecond)
 		synctest.Wait()
-		if n := b.s.Open(); n != 1 {
+		if n := b.s.Connections(); n != 1 {
 			t.Fatalf("%d streams open before the write timeout, want 1", n)
 		}
 		time.Sleep(time.Nanosecond)
 		synctest.Wait()
-		if n := b.s.Open(); n != 0 {
+		if n := b.s.Connections(); n != 0 {
 			t.Fatalf("%d streams open after the write timeout, want 0", n)
 		}
 		if n := b.hub.Topics(); n != 0 {
 			t.Errorf("%d topics after the stream was dropped", n)
+		}
+		// The write that timed out is an error; the client is gone.
+		log.check(t, b.s, ErrClientGone, 1)
+		if err := log.errs[0]; !errors.Is(log.reason, err) || !errors.Is(err, os.ErrDeadlineExceeded) {
+			t.Errorf("Error %v, Closed %v; want the write's timeout in both", err, log.reason)
 		}
 	})
 }

@@ -12,8 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -43,9 +41,9 @@ func benchFanoutTopics(b *testing.B, clients, topics int) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := echo.New()
-	e.GET("/topics", s.Topics(hub))
-	ts := httptest.NewServer(e)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics", s.Topics(hub))
+	ts := httptest.NewServer(mux)
 	defer ts.Close()
 	tr := &http.Transport{MaxIdleConnsPerHost: -1}
 	defer tr.CloseIdleConnections()
@@ -82,7 +80,7 @@ func benchFanoutTopics(b *testing.B, clients, topics int) {
 		})
 	}
 	deadline := time.Now().Add(30 * time.Second)
-	for s.Open() < clients && time.Now().Before(deadline) {
+	for s.Connections() < clients && time.Now().Before(deadline) {
 		time.Sleep(time.Millisecond)
 	}
 	data := []byte(strings.Repeat("x", 64))

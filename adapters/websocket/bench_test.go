@@ -4,12 +4,12 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"runtime"
 	"testing"
 	"time"
 
 	cws "github.com/coder/websocket"
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/internal/transport"
@@ -29,7 +29,7 @@ func BenchmarkServerToClient(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			f := newFixture(b, &Options{Format: bc.format})
 			n := b.N
-			f.e.GET("/ws", f.s.Stream(func(echo.Context, string) (rxgo.Observable, error) {
+			f.mux.Handle("GET /ws", f.s.Stream(func(*http.Request, string) (rxgo.Observable, error) {
 				return streams.Generate(func(ctx context.Context, emit func(any) error) error {
 					for range n {
 						if err := emit(benchEvent); err != nil {
@@ -58,7 +58,7 @@ func BenchmarkHubToClient(b *testing.B) {
 	hub := newHub(b)
 	defer hub.Close()
 	f := newFixture(b, nil)
-	f.e.GET("/topics/:topic/ws", f.s.Topic(hub, Param("topic")))
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
 	c := f.dial("/topics/bench/ws", nil)
 	waitFor(b, "the subscription", func() bool { return hub.Topics() == 1 })
 	// At most 256 events in flight: a publisher that outruns the client by
@@ -93,7 +93,7 @@ func BenchmarkHubToClient(b *testing.B) {
 // server and its reply back, in sequence.
 func BenchmarkEchoRoundTrip(b *testing.B) {
 	f := newFixture(b, &Options{Format: FormatText})
-	f.e.GET("/ws", f.s.Duplex(reply))
+	f.mux.Handle("GET /ws", f.s.Duplex(reply))
 	c := f.dial("/ws", nil)
 	msg := []byte("你好, rxstream")
 	ctx := context.Background()
@@ -119,7 +119,7 @@ func BenchmarkIdleConnection(b *testing.B) {
 	hub := newHub(b)
 	defer hub.Close()
 	f := newFixture(b, nil)
-	f.e.GET("/topics/:topic/ws", f.s.Topic(hub, Param("topic")))
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
 	url := f.url("/topics/idle/ws")
 	f.dial("/topics/idle/ws", nil) // warm-up: the topic and the pools exist
 	heap0, stack0, g0 := memory()
@@ -127,7 +127,7 @@ func BenchmarkIdleConnection(b *testing.B) {
 	for range n {
 		conns = append(conns, rawUpgrade(b, url))
 	}
-	waitFor(b, "every connection to be served", func() bool { return f.s.Open() == n+1 })
+	waitFor(b, "every connection to be served", func() bool { return f.s.Connections() == n+1 })
 	time.Sleep(50 * time.Millisecond) // let the handlers park
 	heap1, stack1, g1 := memory()
 	per := func(d float64) float64 { return d / float64(n) }

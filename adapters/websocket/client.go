@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -58,19 +57,11 @@ type ClientOptions struct {
 	Logger *slog.Logger
 }
 
-// StatusError reports a handshake that the server refused with a status
-// that reconnecting will not fix (4xx).
-type StatusError struct {
-	StatusCode int
-	Body       string // the first 512 bytes
-}
-
-func (e *StatusError) Error() string {
-	return fmt.Sprintf("rxstream: websocket: server answered %d: %q", e.StatusCode, e.Body)
-}
-
-// CloseError reports a connection the server closed with a status that
-// reconnecting will not fix (1003, 1007, 1008, 1010).
+// CloseError is a close frame's status code and reason: the error of a
+// [Client] whose connection the server closed with a status that
+// reconnecting will not fix (1003, 1007, 1008, 1010), and what the reason
+// of [Hooks.Closed] wraps when the peer closed the connection (see
+// [ErrClientGone]). Match it with errors.As and a CloseError value.
 type CloseError = websocket.CloseError
 
 // Client follows a WebSocket endpoint of this package: it reconnects with
@@ -139,7 +130,8 @@ func NewClient(rawURL string, opts *ClientOptions) (*Client, error) {
 // Each Observe opens its own connection and follows the endpoint until the
 // observer's context (given with rxgo.WithContext) ends, then closes the
 // connection with 1000. It completes when the server closes with 1000 (the
-// stream completed), and ends with an error item on a [*StatusError], a
+// stream completed), and ends with an error item on a [*StatusError] (a
+// handshake refused with a 4xx status other than 408 and 429), a
 // terminal [CloseError], or after MaxAttempts failed attempts.
 func (c *Client) Events() rxgo.Observable {
 	return rxgo.Defer([]rxgo.Producer{func(ctx context.Context, next chan<- rxgo.Item) {
@@ -300,11 +292,9 @@ func (r *run) connect(ctx context.Context) (got bool, err error) {
 	}
 }
 
-// refused turns a refused handshake into a retryable error or a
-// [*StatusError].
 // dial opens a connection to rawURL with the client's options; a refused
-// handshake is [*StatusError] or the refusal's error. It starts the
-// backoff over.
+// handshake is a [*StatusError] or, when retrying may help, the
+// refusal's error. A connection that opens resets the Retry-After hint.
 func (r *run) dial(ctx context.Context, rawURL string) (*websocket.Conn, error) {
 	o := &r.c.opts
 	conn, resp, err := websocket.Dial(ctx, rawURL, &websocket.DialOptions{
@@ -323,10 +313,14 @@ func (r *run) dial(ctx context.Context, rawURL string) (*websocket.Conn, error) 
 	return conn, nil
 }
 
+// refused is the error of a handshake the server answered with resp: a
+// [*StatusError] for a status that retrying will not fix, else err, the
+// Retry-After kept as the next backoff's floor.
 func (r *run) refused(resp *http.Response, err error) error {
-	if resp.Body != nil {
-		defer resp.Body.Close()
+	if resp.Body == nil {
+		resp.Body = http.NoBody
 	}
+	defer resp.Body.Close()
 	code := resp.StatusCode
 	if code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout {
 		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
@@ -334,11 +328,7 @@ func (r *run) refused(resp *http.Response, err error) error {
 		}
 		return err
 	}
-	var body []byte
-	if resp.Body != nil {
-		body, _ = io.ReadAll(io.LimitReader(resp.Body, 512))
-	}
-	return &StatusError{StatusCode: code, Body: string(body)}
+	return transport.ReadStatus(resp)
 }
 
 // decode turns a message into an item and moves the cursor.

@@ -12,7 +12,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/framework"
@@ -62,12 +61,12 @@ func TestClientResume(t *testing.T) {
 	var conns atomic.Int32
 	var mu sync.Mutex
 	var cursors []string
-	f := newFixture(t, &Options{Hooks: Hooks{Established: func(s *Session) {
+	f := newFixture(t, &Options{Hooks: Hooks{Opened: func(c *Conn) {
 		mu.Lock()
-		cursors = append(cursors, s.Cursor)
+		cursors = append(cursors, c.Cursor)
 		mu.Unlock()
 	}}})
-	f.e.GET("/t", f.s.Stream(func(c echo.Context, cursor string) (rxgo.Observable, error) {
+	f.mux.Handle("GET /t", f.s.Stream(func(_ *http.Request, cursor string) (rxgo.Observable, error) {
 		topic := streams.Topic(hub, "t", cursor)
 		if conns.Add(1) > 1 {
 			return topic, nil
@@ -128,16 +127,14 @@ func TestClient(t *testing.T) {
 		t.Fatal(err)
 	}
 	f := newFixture(t, nil)
-	f.e.GET("/topics/:topic/ws", f.s.Topic(hub, Param("topic")))
-	f.e.GET("/done", f.s.Stream(func(echo.Context, string) (rxgo.Observable, error) {
-		return rxgo.Just("a", framework.Event{Data: []byte{0xff, 0}}, framework.Gap{Last: "1", Next: "3"})(), nil
-	}))
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
+	f.mux.Handle("GET /done", f.s.Stream(just("a", framework.Event{Data: []byte{0xff, 0}}, framework.Gap{Last: "1", Next: "3"})))
 	text, err := New(&Options{Format: FormatText, Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer text.Close()
-	f.e.GET("/echo", text.Duplex(reply))
+	f.mux.Handle("GET /echo", text.Duplex(reply))
 
 	t.Run("gap", func(t *testing.T) {
 		items, _ := observe(t, newClient(t, f.url("/topics/old/ws"), &ClientOptions{Cursor: "zzz-0"}).Events(), 2)
@@ -178,12 +175,22 @@ func TestClient(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
 		items, _ := observe(t, newClient(t, f.url("/missing"), nil).Events(), 1)
 		var se *StatusError
-		if len(items) != 1 || !errors.As(items[0].E, &se) || se.StatusCode != http.StatusNotFound {
+		if len(items) != 1 || !errors.As(items[0].E, &se) || se.Code != http.StatusNotFound {
 			t.Fatalf("got %+v, want a 404 StatusError", items)
 		}
 	})
+	t.Run("refused with a message", func(t *testing.T) {
+		f.mux.Handle("GET /login", f.s.Stream(func(*http.Request, string) (rxgo.Observable, error) {
+			return nil, &StatusError{Code: http.StatusUnauthorized, Message: "log in first"}
+		}))
+		items, _ := observe(t, newClient(t, f.url("/login"), nil).Events(), 1)
+		var se *StatusError
+		if len(items) != 1 || !errors.As(items[0].E, &se) || se.Code != http.StatusUnauthorized || se.Message != "log in first" {
+			t.Fatalf("got %+v, want the server's 401 StatusError", items)
+		}
+	})
 	t.Run("attempts", func(t *testing.T) {
-		f.e.GET("/busy", func(c echo.Context) error { return c.NoContent(http.StatusServiceUnavailable) })
+		f.mux.HandleFunc("GET /busy", func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) })
 		items, _ := observe(t, newClient(t, f.url("/busy"), &ClientOptions{MaxAttempts: 2}).Events(), 1)
 		if len(items) != 1 || items[0].E == nil {
 			t.Fatalf("got %+v, want an error after 2 attempts", items)
@@ -225,7 +232,7 @@ func TestClientOverflowResume(t *testing.T) {
 	}
 	defer hub.Close()
 	f := newFixture(t, nil)
-	f.e.GET("/topics/:topic/ws", f.s.Topic(hub, Param("topic")))
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	publish := func(i int) string {
@@ -259,7 +266,7 @@ func TestClientOverflowResume(t *testing.T) {
 	cancel()
 	for range ch {
 	}
-	if st := f.rec.next(t); st.Code != StatusTryAgainLater {
-		t.Fatalf("first connection ended with %+v, want 1013", st)
+	if cl := f.rec.next(t); !errors.Is(cl.reason, framework.ErrOverflow) || CloseCode(cl.reason) != StatusTryAgainLater {
+		t.Fatalf("first connection ended with %v, want an overflow, 1013", cl.reason)
 	}
 }

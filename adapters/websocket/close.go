@@ -5,6 +5,8 @@ import (
 	"strings"
 	"unicode/utf8"
 
+	"github.com/coder/websocket"
+
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -68,12 +70,73 @@ func toValidUTF8(s string) string {
 	return string(b)
 }
 
-// errorStatus is the close status of a stream that ended with err: 1013
-// (try again later) for an overflowing subscriber, which resumes from
-// history, else 1011 with the error as reason.
-func errorStatus(err error) CloseStatus {
-	if errors.Is(err, framework.ErrOverflow) {
-		return CloseStatus{Code: StatusTryAgainLater, Reason: "subscriber queue overflowed"}
+// endError is a reason of [Hooks.Closed] that the connection itself
+// made, rather than the outbound observable: the close frame the server
+// sent for it, or, when gone, the peer that closed or vanished (an
+// ErrClientGone). Producers cannot make one, so that [CloseCode] tells
+// them apart.
+type endError struct {
+	code StatusCode // sent; for gone, the peer's or StatusAbnormalClosure
+	text string     // the close frame's reason, as sent (before any cursor)
+	gone bool
+	err  error // the cause
+}
+
+func (e *endError) Error() string {
+	if e.gone {
+		return ErrClientGone.Error() + ": " + e.err.Error()
 	}
-	return CloseStatus{Code: StatusInternalError, Reason: err.Error()}
+	return e.err.Error()
+}
+
+func (e *endError) Unwrap() error { return e.err }
+
+// Is makes a peer's end an ErrClientGone.
+func (e *endError) Is(target error) bool { return e.gone && target == ErrClientGone }
+
+// gone is the reason of a connection that the peer closed (err holds its
+// CloseError) or that ended without a closing handshake.
+func gone(err error) *endError {
+	e := &endError{code: StatusAbnormalClosure, gone: true, err: err}
+	var ce websocket.CloseError
+	if errors.As(err, &ce) {
+		e.code = ce.Code
+	}
+	return e
+}
+
+// closed reports whether the peer's close frame ended the connection.
+func (e *endError) closed() bool {
+	var ce websocket.CloseError
+	return e.gone && errors.As(e.err, &ce)
+}
+
+// CloseCode returns the close code of a connection that ended with
+// reason, as [Hooks.Closed] is told: the code the peer sent when it
+// closed first (reason is then an [ErrClientGone]);
+// [StatusAbnormalClosure] when the connection ended without a closing
+// handshake; else the code the server sent: 1000 for [ErrCompleted], 1001
+// for [ErrShutdown] and a hub that closed, 1009 for an inbound message
+// over the read limit, 1013 for [framework.ErrOverflow], 1011 for any
+// other error.
+func CloseCode(reason error) StatusCode {
+	code, _ := closeFrame(reason)
+	return code
+}
+
+// closeFrame is the close frame the server sends for why: the one place
+// that maps a connection's end to its code and reason.
+func closeFrame(why error) (StatusCode, string) {
+	var e *endError
+	switch {
+	case why == nil || why == ErrCompleted:
+		return StatusNormalClosure, ""
+	case why == ErrShutdown:
+		return StatusGoingAway, "server shutting down"
+	case errors.As(why, &e):
+		return e.code, e.text
+	case errors.Is(why, framework.ErrOverflow):
+		return StatusTryAgainLater, "subscriber queue overflowed"
+	}
+	return StatusInternalError, why.Error()
 }

@@ -5,16 +5,15 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"strconv"
 	"sync/atomic"
 	"time"
 
 	"github.com/coder/websocket"
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/rxstream/rxstream/adapters/internal/transport"
+	"github.com/rxstream/rxstream/framework"
 )
 
 // ErrInboundObserved is the error item of a [Handler]'s inbound observable
@@ -22,7 +21,7 @@ import (
 var ErrInboundObserved = errors.New("rxstream: websocket: inbound messages observed twice")
 
 // Errors that end a connection from the server's side, reported to
-// [Hooks.TransportError].
+// [Hooks.Error].
 var (
 	errPongTimeout = errors.New("rxstream: websocket: no pong before the timeout")
 	errPeerGone    = errors.New("rxstream: websocket: peer closed the connection")
@@ -32,9 +31,8 @@ var (
 // which runs the write loop; the read loop and the pings run in goroutines
 // of an errgroup the handler waits for.
 type conn struct {
-	s       *Server
 	opts    Options
-	sess    *Session
+	c       *Conn
 	ctx     context.Context // the registry's: ended by Server.Close
 	release func()
 
@@ -55,103 +53,137 @@ type conn struct {
 	cursor func() string
 }
 
-// prepare checks what can be checked before the upgrade (that it is one,
-// the origin, the server not shutting down) and registers the connection.
-// The request's context becomes the connection's.
-func (s *Server) prepare(c echo.Context, cursor string) (*conn, error) {
-	r := c.Request()
-	if !isUpgrade(r) {
-		c.Response().Header().Set("Connection", "Upgrade")
-		c.Response().Header().Set("Upgrade", "websocket")
-		return nil, echo.NewHTTPError(http.StatusUpgradeRequired, errNotUpgrade.Error())
-	}
+// prepare checks what can be checked before anything else runs: the
+// method, that the request is an upgrade, its origin, and the server not
+// shutting down; it answers a request that fails them and returns false.
+// Otherwise it registers the connection, which the caller releases, and
+// returns r with the connection's context.
+func (s *Server) prepare(w http.ResponseWriter, r *http.Request) (*conn, *http.Request, bool) {
 	opts := s.options()
-	if err := opts.checkOrigin(r); err != nil {
-		return nil, echo.NewHTTPError(http.StatusForbidden, err.Error())
+	if err := opts.check(r); err != nil {
+		transport.WriteError(w, err, 0)
+		return nil, nil, false
 	}
-	ctx, release, ok := s.conns.Open(r.Context())
+	ctx, done, ok := s.conns.Open(r.Context())
 	if !ok {
-		return nil, transport.Refuse(transport.ErrShutdown, transport.DefaultRetryAfter).HTTPError(c)
+		transport.WriteError(w, ErrShutdown, transport.DefaultRetryAfter)
+		return nil, nil, false
 	}
-	c.SetRequest(r.WithContext(ctx))
-	return &conn{
-		s:       s,
-		opts:    opts,
-		ctx:     ctx,
-		release: release,
-		sess: &Session{
-			ID:         strconv.FormatUint(s.ids.Add(1), 10),
-			RemoteAddr: r.RemoteAddr,
-			URL:        r.URL,
-			Header:     r.Header,
-			Cursor:     cursor,
-		},
-		inDone: make(chan struct{}),
-	}, nil
+	s.served.Add(1)
+	release := func() {
+		done()
+		s.served.Add(-1)
+	}
+	return &conn{opts: opts, ctx: ctx, release: release, inDone: make(chan struct{})}, r.WithContext(ctx), true
+}
+
+// requestCursor reads the cursor of a producer's request and asks the
+// guard (if any) about it, or answers the request: 400 for a bad cursor,
+// the guard's refusal as it is.
+func requestCursor(w http.ResponseWriter, r *http.Request) (string, bool) {
+	cursor, err := transport.RequestCursor(r, framework.MaxCursorLen)
+	if err == nil {
+		err = transport.Allow(r) // a producer's stream names no topic: the guard is asked with ""
+	}
+	if err != nil {
+		transport.WriteError(w, err, 0)
+		return "", false
+	}
+	return cursor, true
+}
+
+// refused answers the request, and returns true, when a Producer or
+// Handler refused it or made no observable: a *StatusError with its
+// status, any other error 500 without its text, which is logged.
+func (cn *conn) refused(w http.ResponseWriter, obs rxgo.Observable, err error) bool {
+	if err == nil && obs == nil {
+		err = errors.New("rxstream: websocket: the producer or handler returned no observable")
+	}
+	if err == nil {
+		return false
+	}
+	var se *StatusError
+	if !errors.As(err, &se) {
+		cn.opts.Logger.Warn("rxstream: websocket: request failed", "err", err)
+		se = &StatusError{Code: http.StatusInternalServerError, Err: err}
+	}
+	transport.WriteError(w, se, 0)
+	return true
+}
+
+// open describes the connection for the hooks, once its request is
+// accepted.
+func (cn *conn) open(r *http.Request, cursor string, topics []string) {
+	cn.c = transport.NewConn("websocket", r, cursor, topics)
 }
 
 // accept upgrades the connection. On failure websocket.Accept has answered
-// the request; the handler returns nil, as it must after a hijack too.
-func (cn *conn) accept(c echo.Context) bool {
-	w := &upgradeWriter{ResponseWriter: c.Response(), res: c.Response()}
-	ws, err := websocket.Accept(w, c.Request(), &websocket.AcceptOptions{
+// the request; after a success nothing may write to w.
+func (cn *conn) accept(w http.ResponseWriter, r *http.Request) bool {
+	uw := &upgradeWriter{ResponseWriter: w}
+	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		Subprotocols:       cn.opts.Subprotocols,
 		InsecureSkipVerify: cn.opts.InsecureSkipVerify,
 		OriginPatterns:     cn.opts.OriginPatterns,
 	})
 	if err != nil {
-		cn.opts.Logger.Debug("rxstream: websocket: upgrade refused", "err", err, "remote", cn.sess.RemoteAddr)
+		cn.opts.Logger.Debug("rxstream: websocket: upgrade refused", "err", err, "remote", cn.c.RemoteAddr)
 		return false
 	}
-	cn.ws, cn.nc = ws, w.conn
+	cn.ws, cn.nc = ws, uw.conn
 	ws.SetReadLimit(cn.opts.ReadLimit)
-	cn.sess.Subprotocol = ws.Subprotocol()
+	cn.c.Subprotocol = ws.Subprotocol()
 	return true
 }
 
-// writer is a write loop: it sends until the stream ends and returns the
-// status to close with, or an error when the connection must be dropped
-// without a closing handshake.
-type writer func(ctx context.Context, g *errgroup.Group) (CloseStatus, error)
+// writer is a write loop: it sends until the stream ends and returns why
+// (the server then closes the connection with the frame closeFrame makes
+// of it), or drop, an error for which the connection is dropped without a
+// closing handshake. Both nil mean that ctx ended.
+type writer func(ctx context.Context, g *errgroup.Group) (why, drop error)
 
 // serve runs the connection to its end: the read loop in a goroutine, the
 // write loop here, then the close and the hooks. Both loops end together:
 // the first to end cancels the other's context (and the close unblocks a
 // read in progress).
 func (cn *conn) serve(write writer) {
-	if h := cn.opts.Hooks.Established; h != nil {
-		h(cn.sess)
-	}
+	cn.opts.Hooks.Open(cn.c)
 	g, ctx := errgroup.WithContext(cn.ctx)
 	g.Go(func() error { return cn.readLoop(ctx) })
-	st, werr := write(ctx, g)
-	if werr == nil && (st.Code == 0 || cn.readFailed()) {
+	why, drop := write(ctx, g)
+	if drop == nil && (why == nil || cn.readFailed()) {
 		// Stopped by its context, or completed because the inbound
 		// messages did, as the read loop failed: the cause decides.
-		st, werr = cn.ended(ctx)
+		why, drop = cn.ended(ctx)
 	}
-	if werr != nil {
+	if drop != nil {
 		_ = cn.ws.CloseNow()
 	} else {
-		if cn.cursor != nil && st.Code != StatusNormalClosure {
-			st.Reason = reasonWithCursor(cn.cursor(), st.Reason)
+		code, text := closeFrame(why)
+		if cn.cursor != nil && code != StatusNormalClosure {
+			text = reasonWithCursor(cn.cursor(), text)
 		}
-		st.Reason = closeReason(st.Reason)
-		cn.close(st)
+		cn.close(code, text)
 	}
 	var ce websocket.CloseError
-	if rerr := g.Wait(); werr != nil && errors.As(rerr, &ce) {
-		werr = rerr // a write failed because the peer had closed
+	if rerr := g.Wait(); drop != nil && errors.As(rerr, &ce) {
+		drop = rerr // a write failed because the peer had closed
 	}
-	cn.finish(st, werr)
+	if drop != nil {
+		why = gone(drop)
+	}
+	cn.finish(why)
 }
 
-// ended is the status of a write loop stopped by its context: the server
+// ended is why a write loop stopped by its context ended: the server
 // shutting down (or the request's context ending), an oversized inbound
-// message, or the error that ended the read loop or a ping.
-func (cn *conn) ended(ctx context.Context) (CloseStatus, error) {
+// message, or, as drop, the error that ended the read loop or a ping.
+func (cn *conn) ended(ctx context.Context) (why, drop error) {
 	if cn.ctx.Err() != nil {
-		return CloseStatus{Code: StatusGoingAway, Reason: "server shutting down"}, nil
+		if transport.ShuttingDown(cn.ctx) {
+			return ErrShutdown, nil
+		}
+		return &endError{code: StatusGoingAway, text: "server shutting down", err: context.Cause(cn.ctx)}, nil
 	}
 	cause := context.Cause(ctx)
 	if cn.readFailed() {
@@ -164,47 +196,42 @@ func (cn *conn) ended(ctx context.Context) (CloseStatus, error) {
 		// The close frame is sent; the handshake discards the rest of
 		// the message, so that the peer reads the close frame and no
 		// reset.
-		cn.transportError(cause)
-		return CloseStatus{Code: StatusMessageTooBig, Reason: "message too big"}, nil
+		return &endError{code: StatusMessageTooBig, text: "message too big", err: cause}, nil
 	}
-	return CloseStatus{}, cause
+	return nil, cause
 }
 
-// close performs the closing handshake with st, bounded by CloseTimeout:
-// past it, the connection is closed under the handshake.
-func (cn *conn) close(st CloseStatus) {
+// close performs the closing handshake with code and reason, bounded by
+// CloseTimeout: past it, the connection is closed under the handshake.
+func (cn *conn) close(code StatusCode, reason string) {
 	t := time.AfterFunc(cn.opts.CloseTimeout, func() { _ = cn.nc.Close() })
 	defer t.Stop()
-	_ = cn.ws.Close(st.Code, closeReason(st.Reason))
+	_ = cn.ws.Close(code, closeReason(reason))
 }
 
-// finish reports how the connection ended: what the server sent, else what
-// the peer sent if it closed first, else an abnormal closure.
-func (cn *conn) finish(st CloseStatus, werr error) {
-	var ce websocket.CloseError
+// finish reports how the connection ended to the log and the hooks:
+// Error for an end that is a failure (an error, an overflow, a message
+// too big, a peer gone without a closing handshake), then Closed.
+func (cn *conn) finish(why error) {
+	code := CloseCode(why)
+	var e *endError
 	switch {
-	case werr == nil:
-	case errors.As(werr, &ce):
-		st = CloseStatus{Code: ce.Code, Reason: ce.Reason, Remote: true}
+	case code == StatusNormalClosure || code == StatusGoingAway:
+	case errors.As(why, &e) && e.closed():
+		// The peer closed: its code is its own business.
+	case errors.As(why, &e):
+		cn.opts.Hooks.Fail(cn.c, e.err)
 	default:
-		st = CloseStatus{Code: StatusAbnormalClosure, Reason: werr.Error()}
-		cn.transportError(werr)
+		cn.opts.Hooks.Fail(cn.c, why)
 	}
-	switch {
-	case st.Code == StatusInternalError:
-		cn.opts.Logger.Warn("rxstream: websocket: stream failed", "id", cn.sess.ID, "reason", st.Reason)
-	case st.Code != StatusNormalClosure && st.Code != StatusGoingAway:
-		cn.opts.Logger.Debug("rxstream: websocket: connection ended", "id", cn.sess.ID, "code", int(st.Code), "reason", st.Reason, "remote", st.Remote)
+	remote := errors.As(why, &e) && e.gone
+	switch { // 1001 at shutdown is no news
+	case code == StatusInternalError && !remote:
+		cn.opts.Logger.Warn("rxstream: websocket: stream failed", "id", cn.c.ID, "err", why)
+	case code != StatusNormalClosure && code != StatusGoingAway:
+		cn.opts.Logger.Debug("rxstream: websocket: connection ended", "id", cn.c.ID, "code", int(code), "reason", why, "remote", remote)
 	}
-	if h := cn.opts.Hooks.Closed; h != nil {
-		h(cn.sess, st)
-	}
-}
-
-func (cn *conn) transportError(err error) {
-	if h := cn.opts.Hooks.TransportError; h != nil {
-		h(cn.sess, err)
-	}
+	cn.opts.Hooks.Close(cn.c, why)
 }
 
 // readLoop reads until the connection ends; it is the goroutine that
@@ -220,8 +247,8 @@ func (cn *conn) readLoop(ctx context.Context) error {
 			return err
 		}
 		m := Message{Type: typ, Data: data}
-		if h := cn.opts.Hooks.Message; h != nil {
-			h(cn.sess, m)
+		if h := cn.opts.OnMessage; h != nil {
+			h(cn.c, m)
 		}
 		switch {
 		case cn.in != nil:

@@ -1,12 +1,34 @@
-// Package websocket serves rxgo observables over WebSocket on echo routes
-// (with github.com/coder/websocket), and follows them from Go.
+// Package websocket serves rxgo observables over WebSocket as net/http
+// handlers (with github.com/coder/websocket), and follows them from Go.
 //
 // It is the reactive form of Spring's WebSocketHandler: a [Handler]
 // receives the inbound messages as an observable and returns the outbound
-// one; a [Producer] serves a one-way stream; [Server.Topic] serves a
-// [framework.Hub] topic with resume and gap notices, and [Server.Topics]
-// several over one connection, which the client may subscribe to and
-// unsubscribe from at any time with JSON control messages.
+// one ([Server.Duplex]); a [Producer] serves a one-way stream
+// ([Server.Stream]); [Server.Topic] serves a [framework.Hub] topic with
+// resume and gap notices, and [Server.Topics] several over one
+// connection, which the client may subscribe to and unsubscribe from at
+// any time with JSON control messages. Every one is an [http.Handler]:
+//
+//	s, err := websocket.New(&websocket.Options{Format: websocket.FormatText})
+//	if err != nil {
+//		return err
+//	}
+//	mux := http.NewServeMux()
+//	mux.Handle("GET /chat", s.Duplex(func(r *http.Request, in rxgo.Observable) (rxgo.Observable, error) {
+//		return streams.Map(in, func(m websocket.Message) string {
+//			return "服务器回复: " + m.Text()
+//		}), nil
+//	}))
+//	mux.Handle("GET /topics/{topic}/ws", s.Topic(hub, func(r *http.Request) string {
+//		return r.PathValue("topic")
+//	}))
+//	mux.Handle("GET /topics", s.Topics(hub)) // ?topic=a&topic=b
+//	srv := &http.Server{Addr: ":8080", Handler: mux}
+//	srv.RegisterOnShutdown(s.Close) // Shutdown does not end hijacked connections
+//
+// echo users mount these handlers through the adapters/rxecho package,
+// which wraps them as echo handlers and also provides a Skipper for echo's
+// Gzip middleware.
 //
 // # Wire
 //
@@ -17,44 +39,59 @@
 // send headers on a WebSocket handshake; a cursor older than the history
 // gets the envelope {"event":"gap","data":"{\"last\":..,\"next\":..}"}.
 //
-// Close codes: 1000 when the stream completes, 1011 when it fails (the
-// error, cut to 123 bytes, as reason), 1013 when a subscriber's queue
-// overflowed (reconnect and resume), 1009 for an inbound message over the
-// read limit, 1001 at shutdown ([Server.Close]). A peer that stops
+// Close codes: 1000 when the stream completes, 1011 when it fails or
+// emits an item that cannot be sent (the error, cut to 123 bytes, as
+// reason), 1013 when a subscriber's queue overflowed (reconnect and
+// resume), 1009 for an inbound message over the read limit, 1001 at
+// shutdown ([Server.Close]) or when the hub closes. A peer that stops
 // answering pings, or stops reading so that a write misses its deadline,
 // is dropped without a handshake. A hub topic's close reason starts with
 // "cursor=ID; " (see [ReasonCursor]): a client that saw no event yet
 // resumes from there instead of the live tip, and loses nothing.
+//
+// # Hooks
+//
+// [Options.Hooks] are those of every transport: Opened once a connection
+// is upgraded (its [Conn] then holds the negotiated subprotocol); Error
+// for what ends it abnormally; Closed once, with why: [ErrCompleted],
+// [ErrShutdown], [ErrClientGone] when the peer closed (the reason then
+// wraps its [CloseError]) or vanished, or the error that ended it.
+// [CloseCode] gives the close code of that reason. [Options.OnMessage]
+// sees every inbound message.
 //
 // # Safety
 //
 // Only same-origin browser pages may connect unless
 // [Options.OriginPatterns] allows more; [Options.InsecureSkipVerify]
 // allows every origin (Spring's setAllowedOrigins("*")) and exposes the
-// users' cookies to any site. A refused origin is answered 403 before any
-// user code runs. Producers and handlers run before the upgrade, so they
-// may still answer with an HTTP error (401, 400...).
+// users' cookies to any site.
 //
-// The connection is hijacked: the handlers never return an error to echo
-// after the upgrade, and keep no echo.Context beyond the Producer's or
-// Handler's return. Each connection is served in its handler's goroutine
-// (the write loop) and one reader goroutine, owned by an errgroup: they
-// end together. echo's Gzip middleware, which holds the 101 response back,
-// is got past; [GzipSkipper] spares it the work.
+// What is wrong with a request is answered before the upgrade, with the
+// JSON body {"message": ...}: 405 for a method other than GET, 426 for a
+// request that is no upgrade, 403 for a refused origin (all three before
+// any user code runs), 400 for a malformed cursor or topic, 503 with a
+// Retry-After after [Server.Close] or for a hub at its limits. Producers
+// and handlers also run before the upgrade, so they may still refuse the
+// request: a [*StatusError] is answered with its status (401, 403...),
+// any other error 500. Once upgraded, the connection is hijacked: nothing
+// writes an HTTP answer any more, and a failure is a close frame.
 //
-// # Files
+// Middleware that wraps the http.ResponseWriter must expose the writer it
+// wraps with Unwrap, as http.ResponseController expects, or the
+// connection cannot be hijacked. The handlers write the 101 to the
+// innermost writer, past middleware that holds the status back until the
+// body (a gzip middleware's), which a hijacked connection never has; such
+// middleware, and one that records the status, does not see the 101.
 //
-//   - server.go: [Server], [Options], [Producer], [Handler], [Server.Stream],
-//     [Server.Duplex], [Server.Topic], [Param].
-//   - session.go: [Session], [Hooks], [CloseStatus], [Message] and the
-//     status and message type constants.
-//   - conn.go: one connection: upgrade, read loop, pings, close.
-//   - write.go: the write loops and the envelope encoder.
-//   - mux.go: the control messages of a multiplexed connection.
-//   - close.go: close reasons and statuses, [ReasonCursor].
-//   - upgrade.go: [IsUpgrade], [GzipSkipper], the origin check.
-//   - client.go: [Client], the Go client with backoff, resume and Send.
-//   - multiclient.go: [MultiClient], the topics of a [Server.Topics]
-//     endpoint on one connection, subscribed and unsubscribed with
-//     control messages, a [Subscription] each.
+// Each connection is served in its handler's goroutine (the write loop)
+// and one reader goroutine, owned by an errgroup: they end together.
+//
+// # Clients
+//
+// [Client] follows one endpoint, reconnecting with backoff and resuming
+// after the last ID it saw, and sends messages on the current connection;
+// [MultiClient] follows the topics of a [Server.Topics] endpoint on one
+// connection, a [Subscription] each. A handshake refused with a status
+// that reconnecting will not fix ends them with a [*StatusError]; so does
+// a topic the server refuses on the open connection, with its Topic set.
 package websocket

@@ -2,14 +2,15 @@ package websocket_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
+	"log"
+	"net/http"
 	"net/http/httptest"
 	"strings"
 	"time"
 
 	cws "github.com/coder/websocket"
-	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/websocket"
@@ -17,13 +18,13 @@ import (
 	"github.com/rxstream/rxstream/streams"
 )
 
-// serve runs e on a loopback server and returns its ws:// base URL and a
-// function that stops it.
-func serve(e *echo.Echo, s *websocket.Server) (string, func()) {
-	ts := httptest.NewServer(e)
+// serve runs mux on a loopback server and returns its ws:// base URL and
+// a function that stops it.
+func serve(mux *http.ServeMux, s *websocket.Server) (string, func()) {
+	ts := httptest.NewServer(mux)
 	return "ws" + strings.TrimPrefix(ts.URL, "http"), func() {
 		s.Close()
-		for s.Open() > 0 {
+		for s.Connections() > 0 {
 			time.Sleep(time.Millisecond)
 		}
 		ts.Close()
@@ -34,13 +35,13 @@ func serve(e *echo.Echo, s *websocket.Server) (string, func()) {
 // "服务器回复: " followed by the message, in a plain text frame.
 func ExampleServer_Duplex() {
 	s, _ := websocket.New(&websocket.Options{Format: websocket.FormatText})
-	e := echo.New()
-	e.GET("/ws", s.Duplex(func(_ echo.Context, in rxgo.Observable) (rxgo.Observable, error) {
-		return streams.Map(in, func(v any) (any, error) {
-			return "服务器回复: " + v.(websocket.Message).Text(), nil
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", s.Duplex(func(_ *http.Request, in rxgo.Observable) (rxgo.Observable, error) {
+		return streams.Map(in, func(m websocket.Message) string {
+			return "服务器回复: " + m.Text()
 		}), nil
 	}))
-	base, stop := serve(e, s)
+	base, stop := serve(mux, s)
 	defer stop()
 
 	ctx := context.Background()
@@ -60,11 +61,11 @@ func ExampleServer_Duplex() {
 // completion closes the connection with 1000.
 func ExampleServer_Stream() {
 	s, _ := websocket.New(nil)
-	e := echo.New()
-	e.GET("/ws", s.Stream(func(echo.Context, string) (rxgo.Observable, error) {
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", s.Stream(func(*http.Request, string) (rxgo.Observable, error) {
 		return rxgo.Just(framework.Event{ID: "1", Data: []byte("hello")}, "world")(), nil
 	}))
-	base, stop := serve(e, s)
+	base, stop := serve(mux, s)
 	defer stop()
 
 	ctx := context.Background()
@@ -88,14 +89,15 @@ func ExampleServer_Stream() {
 	// closed: StatusNormalClosure
 }
 
-// A hub topic followed by the Go client, resuming after an event it saw.
+// A hub topic named by the route's pattern, followed by the Go client,
+// resuming after an event it saw.
 func ExampleServer_Topic() {
 	hub, _ := framework.NewHub(nil)
 	defer hub.Close()
 	s, _ := websocket.New(nil)
-	e := echo.New()
-	e.GET("/topics/:topic/ws", s.Topic(hub, websocket.Param("topic")))
-	base, stop := serve(e, s)
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics/{topic}/ws", s.Topic(hub, func(r *http.Request) string { return r.PathValue("topic") }))
+	base, stop := serve(mux, s)
 	defer stop()
 
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
@@ -112,28 +114,67 @@ func ExampleServer_Topic() {
 	// Output: update second
 }
 
-// Echo's Gzip middleware holds the handshake's 101 back; skip it for
-// upgrades (the handlers also get past it on their own).
-func ExampleGzipSkipper() {
-	s, _ := websocket.New(nil)
-	e := echo.New()
-	g := e.Group("/api", middleware.GzipWithConfig(middleware.GzipConfig{Skipper: websocket.GzipSkipper}))
-	g.GET("/ws", s.Stream(func(echo.Context, string) (rxgo.Observable, error) {
-		return streams.Interval(time.Second), nil
-	}))
-	e.Server.RegisterOnShutdown(s.Close) // close every connection with 1001
+// Several hub topics on one connection, followed by the Go client: a
+// topic the server refuses ends with a *StatusError naming it, the
+// others go on.
+func ExampleServer_Topics() {
+	hub, _ := framework.NewHub(nil)
+	defer hub.Close()
+	s, _ := websocket.New(&websocket.Options{MaxTopics: 1})
+	mux := http.NewServeMux()
+	mux.Handle("GET /topics", s.Topics(hub))
+	base, stop := serve(mux, s)
+	defer stop()
+
+	client, _ := websocket.NewMultiClient(base+"/topics", nil)
+	defer client.Close()
+	news, _ := client.Subscribe("news", "")
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	items := news.Events().Observe(rxgo.WithContext(ctx))
+	for hub.Topics() == 0 { // until the server follows news
+		time.Sleep(time.Millisecond)
+	}
+	_, _ = hub.Publish(ctx, "news", framework.Event{Data: []byte("hello")})
+	fmt.Println(string((<-items).V.(framework.Event).Data))
+
+	sport, _ := client.Subscribe("sport", "") // one more than MaxTopics
+	var se *websocket.StatusError
+	for item := range sport.Events().Observe(rxgo.WithContext(ctx)) {
+		if errors.As(item.E, &se) {
+			fmt.Println(se.Topic, se.Code)
+		}
+	}
+	// Output:
+	// hello
+	// sport 400
 }
 
-// Spring's four callbacks, and an explicit list of allowed origins.
+// The callbacks every transport shares, the inbound messages, and an
+// explicit list of allowed origins; Close is registered with the
+// http.Server, whose Shutdown does not end hijacked connections.
 func ExampleOptions() {
 	s, _ := websocket.New(&websocket.Options{
 		OriginPatterns: []string{"app.example.com", "*.example.org"},
 		Hooks: websocket.Hooks{
-			Established:    func(s *websocket.Session) { fmt.Println("open", s.ID) },
-			Message:        func(s *websocket.Session, m websocket.Message) { fmt.Println("got", m.Text()) },
-			TransportError: func(s *websocket.Session, err error) { fmt.Println("error", err) },
-			Closed:         func(s *websocket.Session, st websocket.CloseStatus) { fmt.Println("closed", st.Code) },
+			Opened: func(c *websocket.Conn) { log.Println("open", c.ID, c.Subprotocol) },
+			Error:  func(c *websocket.Conn, err error) { log.Println("error", c.ID, err) },
+			Closed: func(c *websocket.Conn, reason error) {
+				var ce websocket.CloseError
+				switch {
+				case errors.As(reason, &ce): // the peer closed
+					log.Println("closed by the peer", c.ID, ce.Code, ce.Reason)
+				default:
+					log.Println("closed", c.ID, websocket.CloseCode(reason), reason)
+				}
+			},
 		},
+		OnMessage: func(c *websocket.Conn, m websocket.Message) { log.Println("got", c.ID, m.Text()) },
 	})
-	_ = s
+	mux := http.NewServeMux()
+	mux.Handle("GET /ws", s.Stream(func(*http.Request, string) (rxgo.Observable, error) {
+		return streams.Interval(time.Second), nil
+	}))
+	srv := &http.Server{Addr: ":8080", Handler: mux}
+	srv.RegisterOnShutdown(s.Close) // close every connection with 1001
 }

@@ -2,13 +2,13 @@ package websocket
 
 import (
 	"context"
+	"net/http"
 	"runtime"
 	"sync"
 	"testing"
 	"time"
 
 	cws "github.com/coder/websocket"
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 )
 
@@ -23,9 +23,9 @@ func TestManyConnections(t *testing.T) {
 	hub := newHub(t)
 	defer hub.Close()
 	f := newFixture(t, nil)
-	f.e.GET("/topics/:topic/ws", f.s.Topic(hub, Param("topic")))
-	f.e.GET("/echo", f.s.Duplex(reply))
-	f.e.GET("/never", f.s.Stream(func(echo.Context, string) (rxgo.Observable, error) { return rxgo.Never(), nil }))
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
+	f.mux.Handle("GET /echo", f.s.Duplex(reply))
+	f.mux.Handle("GET /never", f.s.Stream(func(*http.Request, string) (rxgo.Observable, error) { return rxgo.Never(), nil }))
 	paths := []string{"/topics/t/ws", "/echo", "/never"}
 
 	// Warm up: one connection of each kind, so that the pools and the
@@ -33,7 +33,7 @@ func TestManyConnections(t *testing.T) {
 	for _, p := range paths {
 		f.dial(p, nil).Close(cws.StatusNormalClosure, "")
 	}
-	waitFor(t, "the warm-up connections to end", func() bool { return f.s.Open() == 0 })
+	waitFor(t, "the warm-up connections to end", func() bool { return f.s.Connections() == 0 })
 	baseline := runtime.NumGoroutine()
 
 	conns := make([]*cws.Conn, n)
@@ -58,7 +58,7 @@ func TestManyConnections(t *testing.T) {
 	for err := range errs {
 		t.Fatal(err)
 	}
-	waitFor(t, "every connection to be served", func() bool { return f.s.Open() == n })
+	waitFor(t, "every connection to be served", func() bool { return f.s.Connections() == n })
 	if got := runtime.NumGoroutine() - baseline; got > 3*n {
 		t.Errorf("%d goroutines for %d connections", got, n)
 	}
@@ -70,7 +70,7 @@ func TestManyConnections(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	waitFor(t, "every connection to end", func() bool { return f.s.Open() == 0 })
+	waitFor(t, "every connection to end", func() bool { return f.s.Connections() == 0 })
 	var now int
 	waitFor(t, "the goroutines to return to the baseline", func() bool {
 		now = runtime.NumGoroutine()

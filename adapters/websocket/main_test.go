@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
@@ -12,12 +13,10 @@ import (
 	"net/url"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
 	cws "github.com/coder/websocket"
-	"github.com/labstack/echo/v4"
 	"go.uber.org/goleak"
 
 	"github.com/rxstream/rxstream/framework"
@@ -29,27 +28,34 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// fixture is an echo instance behind a real loopback server, with one
-// websocket Server whose hooks are recorded.
+// fixture is a ServeMux behind a real loopback server, with one websocket
+// Server whose hooks are recorded and checked when the test ends: every
+// upgraded connection opened once, then at most one Error, then closed
+// once.
 type fixture struct {
 	t    testing.TB
-	e    *echo.Echo
+	mux  *http.ServeMux
 	s    *Server
 	ts   *httptest.Server
 	rec  *recorder
 	opts Options
-	// echoErrors counts the errors handlers returned to echo: none may
-	// come after an upgrade.
-	echoErrors atomic.Int32
+	log  *serverLog
 }
 
 func newFixture(t testing.TB, opts *Options) *fixture {
 	t.Helper()
-	f := &fixture{t: t, e: echo.New(), rec: newRecorder()}
+	f := &fixture{t: t, mux: http.NewServeMux(), rec: newRecorder(), log: &serverLog{}}
 	if opts != nil {
 		f.opts = *opts
 	}
 	f.opts.Hooks = f.rec.hooks(f.opts.Hooks)
+	user := f.opts.OnMessage
+	f.opts.OnMessage = func(c *Conn, m Message) {
+		f.rec.message(c, m)
+		if user != nil {
+			user(c, m)
+		}
+	}
 	if f.opts.Logger == nil {
 		f.opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -58,17 +64,46 @@ func newFixture(t testing.TB, opts *Options) *fixture {
 		t.Fatal(err)
 	}
 	f.s = s
-	f.e.HTTPErrorHandler = func(err error, c echo.Context) {
-		f.echoErrors.Add(1)
-		f.e.DefaultHTTPErrorHandler(err, c)
-	}
-	f.ts = httptest.NewServer(f.e)
+	f.ts = httptest.NewUnstartedServer(f.mux)
+	f.ts.Config.ErrorLog = log.New(f.log, "", 0)
+	f.ts.Start()
 	t.Cleanup(func() {
 		s.Close()
-		waitFor(t, "every connection to end", func() bool { return s.Open() == 0 })
+		waitFor(t, "every connection to end", func() bool { return s.Connections() == 0 })
 		f.ts.Close()
+		f.rec.check(t)
+		if lines := f.log.hijacked(); len(lines) > 0 {
+			t.Errorf("written after an upgrade: %q", lines)
+		}
 	})
 	return f
+}
+
+// serverLog keeps what net/http logs, which includes every write to a
+// hijacked connection: a handler that wrote an HTTP answer after the
+// upgrade.
+type serverLog struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *serverLog) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(p))
+	return len(p), nil
+}
+
+func (l *serverLog) hijacked() []string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	var out []string
+	for _, s := range l.lines {
+		if strings.Contains(s, "hijacked") || strings.Contains(s, "superfluous") {
+			out = append(out, s)
+		}
+	}
+	return out
 }
 
 // url returns the ws:// URL of path.
@@ -94,57 +129,123 @@ func (f *fixture) dial(path string, opts *cws.DialOptions) *cws.Conn {
 	return c
 }
 
-// recorder keeps what the hooks saw.
-type recorder struct {
-	mu          sync.Mutex
-	established int
-	messages    []Message
-	errs        []error
-	closed      chan CloseStatus
+// closing is one call of the Closed hook.
+type closing struct {
+	c      *Conn
+	reason error
 }
 
-func newRecorder() *recorder { return &recorder{closed: make(chan CloseStatus, 4096)} }
+// recorder keeps what the hooks saw: per connection, the hooks in the
+// order they were called.
+type recorder struct {
+	mu       sync.Mutex
+	calls    map[*Conn][]string
+	order    []*Conn // in the order of their first hook
+	messages []Message
+	errs     []error
+	bad      []string // messages seen outside a connection's life
+	closed   chan closing
+}
+
+func newRecorder() *recorder {
+	return &recorder{calls: map[*Conn][]string{}, closed: make(chan closing, 4096)}
+}
+
+func (r *recorder) add(c *Conn, call string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.calls[c] == nil {
+		r.order = append(r.order, c)
+	}
+	r.calls[c] = append(r.calls[c], call)
+}
 
 func (r *recorder) hooks(user Hooks) Hooks {
 	return Hooks{
-		Established: func(s *Session) {
-			r.mu.Lock()
-			r.established++
-			r.mu.Unlock()
-			if user.Established != nil {
-				user.Established(s)
+		Opened: func(c *Conn) {
+			r.add(c, "opened")
+			if user.Opened != nil {
+				user.Opened(c)
 			}
 		},
-		Message: func(s *Session, m Message) {
-			r.mu.Lock()
-			r.messages = append(r.messages, m)
-			r.mu.Unlock()
-		},
-		TransportError: func(s *Session, err error) {
+		Error: func(c *Conn, err error) {
+			r.add(c, "error")
 			r.mu.Lock()
 			r.errs = append(r.errs, err)
 			r.mu.Unlock()
+			if user.Error != nil {
+				user.Error(c, err)
+			}
 		},
-		Closed: func(s *Session, st CloseStatus) { r.closed <- st },
+		Closed: func(c *Conn, reason error) {
+			r.add(c, "closed")
+			if user.Closed != nil {
+				user.Closed(c, reason)
+			}
+			r.closed <- closing{c, reason}
+		},
 	}
+}
+
+func (r *recorder) message(c *Conn, m Message) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if calls := r.calls[c]; len(calls) != 1 || calls[0] != "opened" {
+		r.bad = append(r.bad, fmt.Sprintf("connection %s: a message after hooks %q", c.ID, calls))
+	}
+	r.messages = append(r.messages, m)
+}
+
+// check fails t unless every connection's hooks were Opened, at most one
+// Error, Closed, in that order.
+func (r *recorder) check(t testing.TB) {
+	t.Helper()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for _, b := range r.bad {
+		t.Error(b)
+	}
+	for _, c := range r.order {
+		calls := strings.Join(r.calls[c], " ")
+		if calls != "opened closed" && calls != "opened error closed" {
+			t.Errorf("connection %s: hooks %s, want opened, at most one error, closed", c.ID, calls)
+		}
+		if c.Transport != "websocket" {
+			t.Errorf("connection %s: transport %q", c.ID, c.Transport)
+		}
+	}
+}
+
+// opened returns the number of connections opened so far.
+func (r *recorder) opened() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.order)
 }
 
 // next waits for the next Closed hook.
-func (r *recorder) next(t *testing.T) CloseStatus {
+func (r *recorder) next(t *testing.T) closing {
 	t.Helper()
 	select {
-	case st := <-r.closed:
-		return st
+	case cl := <-r.closed:
+		return cl
 	case <-time.After(10 * time.Second):
 		t.Fatal("no Closed hook")
-		return CloseStatus{}
+		return closing{}
 	}
 }
 
-func (r *recorder) transportErrors() []error {
+// errors returns what the Error hook was given.
+func (r *recorder) errors() []error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	return append([]error(nil), r.errs...)
+}
+
+// peerClosed returns the close frame that reason, a Closed hook's, says
+// the peer sent; ok is false when reason is not a peer's close.
+func peerClosed(reason error) (ce cws.CloseError, ok bool) {
+	return ce, errors.Is(reason, ErrClientGone) && errors.As(reason, &ce)
 }
 
 // waitFor polls cond until it holds; the bound only keeps a broken test

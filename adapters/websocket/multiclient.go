@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/coder/websocket"
@@ -34,19 +33,6 @@ var (
 	ErrObserved = transport.ErrObserved
 )
 
-// RefusedError is the error item of a subscription that the server
-// refused: its "error" message, with the status HTTP would have answered
-// (400, 401, 403, 503...).
-type RefusedError struct {
-	Topic   string
-	Status  int
-	Message string
-}
-
-func (e *RefusedError) Error() string {
-	return fmt.Sprintf("rxstream: websocket: topic %q refused: %d %s", e.Topic, e.Status, e.Message)
-}
-
 // MultiClient follows several topics of a [Server.Topics] endpoint on one
 // connection. The connection opens with the topics subscribed so far
 // (?topic=a&topic=b and the composite cursor of their last IDs); later
@@ -54,7 +40,9 @@ func (e *RefusedError) Error() string {
 // When the connection breaks it reconnects, with backoff as a [Client]
 // does, and resumes every topic after the last ID it delivered: no topic
 // loses or repeats an event. A topic the server refuses ends with a
-// [*RefusedError] item; the others go on.
+// [*StatusError] item whose Topic names it, with the status an HTTP
+// request would have been answered (400, 401, 403, 503...) and the
+// server's message; the others go on.
 //
 // All methods may be called concurrently. Close releases its goroutines.
 type MultiClient struct {
@@ -294,7 +282,7 @@ func (m *MultiClient) read(ctx context.Context, conn *websocket.Conn, cn *wsConn
 				m.c.opts.Logger.Warn("rxstream: websocket: server refused a message", "status", env.Status, "message", env.Message)
 				continue
 			}
-			m.mux.Fail([]*transport.Subscription{s}, &RefusedError{Topic: topic, Status: env.Status, Message: env.Message})
+			m.mux.Fail([]*transport.Subscription{s}, &StatusError{Code: env.Status, Message: env.Message, Topic: topic})
 			continue
 		}
 		s := cn.acked[topic]

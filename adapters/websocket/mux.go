@@ -2,12 +2,9 @@ package websocket
 
 import (
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"strconv"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/rxstream/rxstream/adapters/internal/session"
 	"github.com/rxstream/rxstream/adapters/internal/transport"
@@ -72,7 +69,7 @@ func parseControl(data []byte) control {
 }
 
 // control serves one control message and sends its answer.
-func (cn *conn) control(c echo.Context, sess *session.Session, r control) error {
+func (cn *conn) control(req *http.Request, sess *session.Session, r control) error {
 	switch {
 	case r.bad != "":
 		return cn.answer(answer{typ: typeError, status: http.StatusBadRequest, message: r.bad})
@@ -80,7 +77,7 @@ func (cn *conn) control(c echo.Context, sess *session.Session, r control) error 
 		sess.Remove(r.topic)
 		return cn.answer(answer{typ: typeUnsubscribed, topic: r.topic})
 	}
-	cursor, err := sess.Add(c, r.topic, r.cursor)
+	cursor, err := sess.Add(req, r.topic, r.cursor)
 	if err != nil {
 		status, msg := refusal(err)
 		return cn.answer(answer{typ: typeError, topic: r.topic, status: status, message: msg})
@@ -91,15 +88,11 @@ func (cn *conn) control(c echo.Context, sess *session.Session, r control) error 
 // refusal is the status and message of a refused subscription, as an HTTP
 // answer would carry them.
 func refusal(err error) (int, string) {
-	r := transport.Refuse(err, 0)
-	var he *echo.HTTPError
-	if errors.As(r.Err, &he) {
-		if s, ok := he.Message.(string); ok {
-			return r.Status, s
-		}
-		return r.Status, fmt.Sprint(he.Message)
+	se := transport.Refuse(err, 0)
+	if se.Message == "" {
+		return se.Code, http.StatusText(se.Code)
 	}
-	return r.Status, r.Err.Error()
+	return se.Code, se.Message
 }
 
 // answer is a control message of the server.

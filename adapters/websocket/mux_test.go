@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"slices"
 	"strconv"
@@ -13,7 +14,7 @@ import (
 	"time"
 
 	cws "github.com/coder/websocket"
-	"github.com/labstack/echo/v4"
+	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
@@ -49,7 +50,7 @@ func writeText(t *testing.T, c *cws.Conn, s string) {
 }
 
 // muxFixture serves hub's topics on /topics, behind a middleware that sets
-// guard as the Endpoint does.
+// guard on the request as the Endpoint does.
 type muxFixture struct {
 	*fixture
 	hub *framework.Hub
@@ -63,14 +64,13 @@ func newMuxFixture(t *testing.T, opts *Options, hubOpts *framework.HubOptions, g
 	}
 	f := newFixture(t, opts)
 	t.Cleanup(func() { hub.Close() }) // after the fixture's: cleanups run last first
-	f.e.GET("/topics", f.s.Topics(hub), func(next echo.HandlerFunc) echo.HandlerFunc {
-		return func(c echo.Context) error {
-			if guard != nil {
-				transport.SetGuard(c, guard)
-			}
-			return next(c)
+	topics := f.s.Topics(hub)
+	f.mux.Handle("GET /topics", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if guard != nil {
+			r = transport.WithGuard(r, guard)
 		}
-	})
+		topics.ServeHTTP(w, r)
+	}))
 	return &muxFixture{fixture: f, hub: hub}
 }
 
@@ -301,12 +301,12 @@ func TestTopicsSubscribe(t *testing.T) {
 // without topic, and the connection goes on: the URL's topic still flows.
 // Every message also reaches Hooks.Message.
 func TestTopicsRefusals(t *testing.T) {
-	guard := func(_ echo.Context, topic string, _ transport.Action) error {
+	guard := func(_ *http.Request, topic string, _ transport.Action) error {
 		switch topic {
 		case "secret":
 			return errors.New("not yours")
 		case "login":
-			return echo.NewHTTPError(http.StatusUnauthorized, "log in first")
+			return &StatusError{Code: http.StatusUnauthorized, Message: "log in first"}
 		}
 		return nil
 	}
@@ -365,7 +365,7 @@ func TestTopicsRefusals(t *testing.T) {
 // TestTopicsURLRefusals: what is wrong with the URL's topics or cursor is
 // answered before the upgrade, as on the other transports.
 func TestTopicsURLRefusals(t *testing.T) {
-	guard := func(_ echo.Context, topic string, _ transport.Action) error {
+	guard := func(_ *http.Request, topic string, _ transport.Action) error {
 		if topic == "secret" {
 			return errors.New("not yours")
 		}
@@ -395,6 +395,7 @@ func TestTopicsURLRefusals(t *testing.T) {
 			if resp == nil || resp.StatusCode != tt.status {
 				t.Fatalf("got %v, %v; want %d", resp, err, tt.status)
 			}
+			checkAnswer(t, resp, tt.status, "")
 		})
 	}
 }
@@ -448,10 +449,10 @@ func TestTopicsClose(t *testing.T) {
 	if err := c.Close(cws.StatusNormalClosure, "bye"); err != nil {
 		t.Fatal(err)
 	}
-	if st := f.rec.next(t); st.Code != StatusNormalClosure || !st.Remote {
-		t.Fatalf("Closed hook got %+v", st)
+	if ce, ok := peerClosed(f.rec.next(t).reason); !ok || ce.Code != cws.StatusNormalClosure {
+		t.Fatalf("Closed hook got %v, want the peer's 1000", ce)
 	}
-	waitFor(t, "the handler to return", func() bool { return f.s.Open() == 0 })
+	waitFor(t, "the handler to return", func() bool { return f.s.Connections() == 0 })
 	waitFor(t, "every subscription to end", func() bool { return f.hub.Topics() == 0 })
 
 	c = f.dial("/topics?topic=a", nil)
@@ -461,5 +462,50 @@ func TestTopicsClose(t *testing.T) {
 	f.s.Close()
 	if ce := readClose(t, c); ce.Code != cws.StatusGoingAway || strings.Contains(ce.Reason, "cursor") {
 		t.Fatalf("closed with %v, want 1001 without a cursor", ce)
+	}
+	if cl := f.rec.next(t); cl.reason != ErrShutdown {
+		t.Fatalf("Closed hook got %v, want ErrShutdown", cl.reason)
+	}
+}
+
+// TestMultiClientRefused: a subscription the server refuses on the open
+// connection ends with a *StatusError naming its topic, with the status
+// and message of the server's error message; the other topics go on.
+func TestMultiClientRefused(t *testing.T) {
+	guard := func(_ *http.Request, topic string, _ transport.Action) error {
+		if topic == "secret" {
+			return &StatusError{Code: http.StatusForbidden, Message: "not yours"}
+		}
+		return nil
+	}
+	f := newMuxFixture(t, nil, nil, guard)
+	m, err := NewMultiClient(f.url("/topics"), &ClientOptions{MinBackoff: time.Millisecond, Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	a, err := m.Subscribe("a", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	items := a.Events().Observe(rxgo.WithContext(ctx))
+	waitFor(t, "the server to follow a", func() bool { return f.hub.Topics() == 1 })
+	secret, err := m.Subscribe("secret", "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []rxgo.Item
+	for it := range secret.Events().Observe(rxgo.WithContext(ctx)) {
+		got = append(got, it)
+	}
+	var se *StatusError
+	if len(got) != 1 || !errors.As(got[0].E, &se) || se.Topic != "secret" || se.Code != http.StatusForbidden || se.Message != "not yours" {
+		t.Fatalf("refused subscription got %+v, want a 403 StatusError of secret", got)
+	}
+	id := f.publish(t, "a", "still here")
+	if it := <-items; it.E != nil || it.V.(framework.Event).ID != id {
+		t.Fatalf("a got %+v after the refusal, want %s", it, id)
 	}
 }

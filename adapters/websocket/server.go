@@ -3,10 +3,10 @@ package websocket
 import (
 	"errors"
 	"log/slog"
+	"net/http"
 	"sync/atomic"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/internal/session"
@@ -23,6 +23,56 @@ const (
 	DefaultCloseTimeout = 5 * time.Second
 	DefaultMaxBatch     = 128
 	DefaultInboundQueue = 16
+)
+
+// Producer makes the outbound observable of a one-way connection
+// ([Server.Stream]) for one request, before the upgrade. r's context is
+// the connection's lifetime: build every rxgo stage with
+// rxgo.WithContext(r.Context()), or use the streams package. cursor is
+// the client's resume cursor (the cursor or lastEventId query parameter,
+// or a Last-Event-ID header), empty on a first connection. r must not be
+// kept after Producer returns. A non-nil error answers the request
+// instead of upgrading it: a [*StatusError] with its status, any other
+// error 500.
+type Producer = transport.Producer
+
+// StatusError is an HTTP status with a message: what a [Producer],
+// [Handler] or authorization hook returns to refuse a request with a
+// status of its choosing (the server answers it as the JSON
+// {"message": ...}); what a [Client] returns for a handshake the server
+// refused with a status that reconnecting will not fix (4xx); and the
+// error item of a [MultiClient]'s subscription the server refused, with
+// Topic set.
+type StatusError = transport.StatusError
+
+// Hooks are the optional callbacks of [Options.Hooks], the same on every
+// transport. They run on the connection's goroutines: they must not
+// block for long, and must not keep the request.
+type Hooks = transport.Hooks
+
+// Conn describes one connection to the [Hooks] and [Options.OnMessage]:
+// Transport is "websocket", Subprotocol the negotiated subprotocol, and
+// Topics the hub topics of its URL (nil for [Server.Stream] and
+// [Server.Duplex]). Its fields are set before Opened and must not be
+// modified.
+type Conn = transport.Conn
+
+// Why a connection ended, as [Hooks.Closed] is told (match them with
+// errors.Is); any other reason is the error that ended it: an error item
+// or an item that cannot be sent, [framework.ErrOverflow] for a
+// subscriber whose queue overflowed, the hub closing, an inbound message
+// over the read limit (coder/websocket's ErrMessageTooBig).
+var (
+	// ErrCompleted: the outbound observable completed (closed with 1000).
+	ErrCompleted = transport.ErrCompleted
+	// ErrClientGone: the peer closed the connection, and the reason
+	// wraps its [CloseError] (errors.As gives its code); or the peer
+	// vanished without a closing handshake (no pong, a write that failed
+	// or timed out, the connection reset), and the reason wraps that
+	// error.
+	ErrClientGone = transport.ErrClientGone
+	// ErrShutdown: [Server.Close] closed the connection (with 1001).
+	ErrShutdown = transport.ErrShutdown
 )
 
 // Format says how outbound events are framed.
@@ -92,24 +142,38 @@ type Options struct {
 	// pipeline; when it is full the server stops reading (TCP backpressure).
 	// 0 means [DefaultInboundQueue].
 	InboundQueue int
-	// Hooks are optional lifecycle callbacks.
+	// Hooks are optional callbacks about the connections, as on every
+	// transport: Opened once a connection is upgraded; Error for what
+	// ends one abnormally (a producer's error, an overflowing
+	// subscriber, a write that failed or timed out, a ping without pong,
+	// an oversized or malformed inbound message, a peer that vanished
+	// without a closing handshake); Closed once per upgraded connection,
+	// with why it ended (see [CloseCode] for its close code).
 	Hooks Hooks
+	// OnMessage, when set, is called for every inbound data message, in
+	// the connection's read loop, before a [Handler]'s pipeline or a
+	// [Server.Topics] connection sees it: it must not block for long
+	// (it delays the reading of the next message), and m.Data must not
+	// be modified.
+	OnMessage func(c *Conn, m Message)
 	// Logger receives a line per connection that ends abnormally; nil means
 	// slog.Default().
 	Logger *slog.Logger
 }
 
-// Server serves WebSocket connections on echo routes: per-request producers
-// ([Server.Stream]), duplex handlers ([Server.Duplex]) and hub topics
-// ([Server.Topic], [Server.Topics]). It tracks its open connections, so [Server.Close] can
-// close them all at shutdown.
+// Server serves WebSocket connections as net/http handlers: per-request
+// producers ([Server.Stream]), duplex handlers ([Server.Duplex]) and hub
+// topics ([Server.Topic], [Server.Topics]). It tracks its open
+// connections, so [Server.Close] can close them all at shutdown.
 //
 // The zero Server is ready to use with default options. All methods may be
 // called concurrently.
 type Server struct {
 	opts  Options
 	conns transport.Registry
-	ids   atomic.Uint64
+	// served counts the requests being served: the registry forgets its
+	// streams at Close, while their handlers still run.
+	served atomic.Int64
 }
 
 // New returns a Server with the given options; opts may be nil. It fails
@@ -169,111 +233,103 @@ func (s *Server) options() Options {
 }
 
 // Close closes every open connection with 1001 (going away) and answers
-// later requests with 503. It returns at once; each connection's handler
-// returns when its closing handshake is done (at most
-// [Options.CloseTimeout]). Register it with the http.Server, whose Shutdown
-// does not wait for hijacked connections:
+// later requests 503 with a Retry-After. It returns at once; each
+// connection's handler returns when its closing handshake is done (at
+// most [Options.CloseTimeout]). Register it with the http.Server, whose
+// Shutdown does not wait for hijacked connections:
 //
-//	e.Server.RegisterOnShutdown(wsServer.Close)
+//	srv.RegisterOnShutdown(wsServer.Close)
 func (s *Server) Close() { s.conns.Close() }
 
-// Open returns the number of connections being served (including those
-// whose handler is still deciding whether to upgrade).
-func (s *Server) Open() int { return s.conns.Len() }
-
-// Producer makes the outbound observable of a one-way connection for one
-// request, before the upgrade. c's request context (c.Request().Context())
-// is the connection's lifetime: build every rxgo stage with
-// rxgo.WithContext(ctx) of it, or use the streams package. cursor is the
-// client's resume cursor (the cursor or lastEventId query parameter, or a
-// Last-Event-ID header), empty on a first connection.
-//
-// c must not be used after Producer returns (echo reuses it). Items may be
-// [framework.Event], [framework.Gap], [Message] or anything
-// [streams.ToEvent] converts. Completion closes the connection with 1000,
-// an error item with 1011 (1013 for [framework.ErrOverflow]). A non-nil
-// error answers the request instead of upgrading it (an *echo.HTTPError
-// keeps its status).
-type Producer func(c echo.Context, cursor string) (rxgo.Observable, error)
+// Connections returns the number of requests being served: the open
+// connections, and the requests still deciding whether to upgrade.
+func (s *Server) Connections() int { return int(s.served.Load()) }
 
 // Handler makes the outbound observable of a duplex connection from its
-// inbound one, before the upgrade, like [Producer]. in emits a [Message]
-// per inbound message and completes when the peer stops sending (it may be
-// observed once). Inbound messages are read ahead up to
-// [Options.InboundQueue]; then the server stops reading until the pipeline
-// catches up. The returned observable's completion, errors and items are
-// handled as for a Producer; a Handler that returns in's transformation
-// ends the connection when the peer does.
-type Handler func(c echo.Context, in rxgo.Observable) (rxgo.Observable, error)
+// inbound one, before the upgrade, as a [Producer] does. r's context is
+// the connection's lifetime; r must not be kept after Handler returns.
+// in emits a [Message] per inbound message and completes when the peer
+// stops sending (it may be observed once). Inbound messages are read
+// ahead up to [Options.InboundQueue]; then the server stops reading
+// until the pipeline catches up. The returned observable's completion,
+// errors and items are handled as for [Server.Stream]; a Handler that
+// returns in's transformation ends the connection when the peer does.
+type Handler func(r *http.Request, in rxgo.Observable) (rxgo.Observable, error)
 
 // Stream returns a handler that upgrades each request and sends the
-// observable p makes for it. Inbound messages only reach [Hooks.Message].
-func (s *Server) Stream(p Producer) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		cursor, err := requestCursor(c)
-		if err != nil {
-			return err
-		}
-		cn, err := s.prepare(c, cursor)
-		if err != nil {
-			return err
+// observable p makes for it, one message per item. p runs before the
+// upgrade, after the checks of [Server]: its error answers the request
+// instead (a [*StatusError] with its status, any other error 500). Items
+// may be [framework.Event], [framework.Gap], [Message] (sent as it is,
+// whatever [Options.Format]), or a string or []byte (the event's data);
+// an item that cannot be sent closes the connection with 1011, as an
+// error item does (1013 for [framework.ErrOverflow]); completion closes
+// it with 1000. Inbound messages only reach [Options.OnMessage].
+func (s *Server) Stream(p Producer) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cn, r, ok := s.prepare(w, r)
+		if !ok {
+			return
 		}
 		defer cn.release()
-		obs, err := p(c, cursor)
-		if err != nil {
-			return err
+		cursor, ok := requestCursor(w, r)
+		if !ok {
+			return
 		}
-		if obs == nil {
-			return errors.New("rxstream: websocket: producer returned no observable")
+		obs, err := p(r, cursor)
+		if cn.refused(w, obs, err) {
+			return
 		}
-		if cn.accept(c) {
+		cn.open(r, cursor, nil)
+		if cn.accept(w, r) {
 			cn.serve(cn.itemsWriter(obs))
 		}
-		return nil
-	}
+	})
 }
 
 // Duplex returns a handler that upgrades each request and connects its
-// inbound messages to h's outbound observable: Spring's WebSocketHandler,
-// the reactive way.
-func (s *Server) Duplex(h Handler) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		cursor, err := requestCursor(c)
-		if err != nil {
-			return err
-		}
-		cn, err := s.prepare(c, cursor)
-		if err != nil {
-			return err
+// inbound messages to h's outbound observable: Spring's
+// WebSocketHandler, the reactive way. h runs before the upgrade and is
+// answered as a [Producer] is by [Server.Stream].
+func (s *Server) Duplex(h Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cn, r, ok := s.prepare(w, r)
+		if !ok {
+			return
 		}
 		defer cn.release()
+		cursor, ok := requestCursor(w, r)
+		if !ok {
+			return
+		}
 		in := cn.inbound()
-		obs, err := h(c, in)
-		if err != nil {
-			return err
+		obs, err := h(r, in)
+		if cn.refused(w, obs, err) {
+			return
 		}
-		if obs == nil {
-			return errors.New("rxstream: websocket: handler returned no observable")
-		}
-		if cn.accept(c) {
+		cn.open(r, cursor, nil)
+		if cn.accept(w, r) {
 			cn.serve(cn.itemsWriter(obs))
 		}
-		return nil
-	}
+	})
 }
 
 // Topic returns a handler that upgrades each request and sends the hub
-// topic that name picks from it (see [Param]), resuming after
-// the client's cursor (the cursor or lastEventId query parameter, or the
+// topic that name picks from it, such as
+//
+//	func(r *http.Request) string { return r.PathValue("topic") }
+//
+// for a pattern "GET /topics/{topic}/ws", resuming after the client's
+// cursor (the cursor or lastEventId query parameter, or the
 // Last-Event-ID header, which wins). A malformed cursor or topic name is
 // answered 400; a topic or hub at its limits, or a broker that is down,
-// 503 with a jittered Retry-After. A subscriber whose queue overflows
-// is closed with 1013 (try again later): it reconnects with its last ID and
+// 503 with a jittered Retry-After. A subscriber whose queue overflows is
+// closed with 1013 (try again later): it reconnects with its last ID and
 // catches up from history. Every close but 1000 carries the cursor to
 // resume from at the start of its reason ([ReasonCursor]). Events are
 // framed by [Options.Format] (gap notices need [FormatEnvelope]). Inbound
-// messages only reach [Hooks.Message].
-func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.HandlerFunc {
+// messages only reach [Options.OnMessage].
+func (s *Server) Topic(hub *framework.Hub, name func(*http.Request) string) http.Handler {
 	return s.topics(hub, session.Options{Name: name})
 }
 
@@ -306,52 +362,40 @@ func (s *Server) Topic(hub *framework.Hub, name func(echo.Context) string) echo.
 // {"type":"error","status":400,"message"}. The write loop serves these
 // messages one between two batches of events; a client that sends them
 // faster waits (TCP backpressure). Every inbound message also reaches
-// [Hooks.Message].
+// [Options.OnMessage].
 //
 // Order is kept per topic; across topics only arrival order. Close codes
 // are those of [Server.Topic], but the close reason carries no cursor:
 // the client resumes each topic from the last ID it saw (or its
 // subscribed cursor), in a composite cursor ":ID1,ID2,..." on the URL or
 // in subscribe messages.
-func (s *Server) Topics(hub *framework.Hub) echo.HandlerFunc {
+func (s *Server) Topics(hub *framework.Hub) http.Handler {
 	return s.topics(hub, session.Options{MaxTopics: s.opts.MaxTopics})
 }
 
-func (s *Server) topics(hub *framework.Hub, o session.Options) echo.HandlerFunc {
+func (s *Server) topics(hub *framework.Hub, o session.Options) http.Handler {
 	o.Retry = transport.DefaultRetryAfter
-	return func(c echo.Context) error {
-		cn, err := s.prepare(c, "")
-		if err != nil {
-			return err
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		cn, r, ok := s.prepare(w, r)
+		if !ok {
+			return
 		}
 		defer cn.release()
-		sess, cursor, err := session.Open(c, hub, o)
+		sess, cursor, err := session.Open(r, hub, o)
 		if err != nil {
-			return transport.Refuse(err, 0).HTTPError(c)
+			transport.WriteError(w, err, o.Retry)
+			return
 		}
 		defer sess.Close()
-		cn.sess.Cursor = cursor
+		names, _ := sess.Topics()
+		cn.open(r, cursor, names)
 		if sess.Multi() {
 			cn.ctl = make(chan control, controlQueue)
 		}
-		if cn.accept(c) {
-			// The handler returns after serve: c stays valid for the
+		if cn.accept(w, r) {
+			// The handler returns after serve: r stays valid for the
 			// guard of subscribe messages.
-			cn.serve(cn.sessionWriter(c, sess))
+			cn.serve(cn.sessionWriter(r, sess))
 		}
-		return nil
-	}
-}
-
-// Param picks the topic name from the echo path parameter of that name.
-func Param(name string) func(echo.Context) string {
-	return func(c echo.Context) string { return c.Param(name) }
-}
-
-func requestCursor(c echo.Context) (string, error) {
-	cursor, err := transport.RequestCursor(c.Request(), framework.MaxCursorLen)
-	if err != nil {
-		return "", transport.Refuse(err, 0).HTTPError(c)
-	}
-	return cursor, nil
+	})
 }

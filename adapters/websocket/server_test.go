@@ -1,11 +1,14 @@
 package websocket
 
 import (
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -14,8 +17,6 @@ import (
 	"unicode/utf8"
 
 	cws "github.com/coder/websocket"
-	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/internal/transport"
@@ -24,15 +25,36 @@ import (
 )
 
 // reply is the seed's handler: every message answered with a prefix.
-func reply(_ echo.Context, in rxgo.Observable) (rxgo.Observable, error) {
-	return streams.Map(in, func(v any) (any, error) {
-		return "服务器回复: " + v.(Message).Text(), nil
+func reply(_ *http.Request, in rxgo.Observable) (rxgo.Observable, error) {
+	return streams.Map(in, func(m Message) string {
+		return "服务器回复: " + m.Text()
 	}), nil
+}
+
+// topicName picks the topic of the patterns "/topics/{topic}/ws".
+func topicName(r *http.Request) string { return r.PathValue("topic") }
+
+// just is a producer of items, each as it is (rxgo.Just would emit the
+// elements of a slice) and an error as an error item.
+func just(items ...any) Producer {
+	return func(*http.Request, string) (rxgo.Observable, error) {
+		return streams.Generate(func(ctx context.Context, emit func(any) error) error {
+			for _, it := range items {
+				if err, ok := it.(error); ok {
+					return err
+				}
+				if err := emit(it); err != nil {
+					return err
+				}
+			}
+			return nil
+		}), nil
+	}
 }
 
 func TestEchoRoundTrip(t *testing.T) {
 	f := newFixture(t, &Options{Format: FormatText})
-	f.e.GET("/ws", f.s.Duplex(reply))
+	f.mux.Handle("GET /ws", f.s.Duplex(reply))
 	c := f.dial("/ws", nil)
 	for _, msg := range []string{"hello", "你好, 世界", "emoji 🎉 and \"quotes\"\n", ""} {
 		t.Run(strconv.Quote(msg), func(t *testing.T) {
@@ -48,20 +70,24 @@ func TestEchoRoundTrip(t *testing.T) {
 	if err := c.Close(cws.StatusNormalClosure, "bye"); err != nil {
 		t.Fatal(err)
 	}
-	st := f.rec.next(t)
-	if st.Code != StatusNormalClosure || !st.Remote || st.Reason != "bye" {
-		t.Fatalf("Closed hook got %+v, want 1000 bye from the peer", st)
+	cl := f.rec.next(t)
+	if ce, ok := peerClosed(cl.reason); !ok || ce.Code != cws.StatusNormalClosure || ce.Reason != "bye" || CloseCode(cl.reason) != StatusNormalClosure {
+		t.Fatalf("Closed hook got %v, want the peer's 1000 bye", cl.reason)
 	}
+	if errs := f.rec.errors(); len(errs) != 0 {
+		t.Fatalf("Error hook got %v for a peer's close", errs)
+	}
+	opened := f.rec.opened()
 	f.rec.mu.Lock()
 	defer f.rec.mu.Unlock()
-	if f.rec.established != 1 || len(f.rec.messages) != 4 || f.rec.messages[1].Text() != "你好, 世界" {
-		t.Fatalf("hooks saw %d established, messages %+v", f.rec.established, f.rec.messages)
+	if opened != 1 || len(f.rec.messages) != 4 || f.rec.messages[1].Text() != "你好, 世界" {
+		t.Fatalf("hooks saw %d opened, messages %+v", opened, f.rec.messages)
 	}
 }
 
 func TestInboundObservedTwice(t *testing.T) {
 	f := newFixture(t, nil)
-	f.e.GET("/ws", f.s.Duplex(func(_ echo.Context, in rxgo.Observable) (rxgo.Observable, error) {
+	f.mux.Handle("GET /ws", f.s.Duplex(func(_ *http.Request, in rxgo.Observable) (rxgo.Observable, error) {
 		return rxgo.Merge([]rxgo.Observable{in, in}), nil
 	}))
 	c := f.dial("/ws", nil)
@@ -69,30 +95,53 @@ func TestInboundObservedTwice(t *testing.T) {
 	if ce.Code != cws.StatusInternalError || ce.Reason != ErrInboundObserved.Error() {
 		t.Fatalf("closed with %v, want 1011 %q", ce, ErrInboundObserved)
 	}
+	if cl := f.rec.next(t); !errors.Is(cl.reason, ErrInboundObserved) {
+		t.Fatalf("Closed hook got %v", cl.reason)
+	}
 }
 
+// TestCloseStatuses: how an observable ends is the close frame the peer
+// reads, the reason the Closed hook is told, and the Error hook's call
+// for a failure.
 func TestCloseStatuses(t *testing.T) {
 	long := strings.Repeat("错误", 100) // 600 bytes: the reason must be cut
+	boom, longErr := errors.New("boom"), errors.New(long)
+	overflow := fmt.Errorf("topic t: %w", framework.ErrOverflow)
 	tests := []struct {
 		name   string
 		items  []any
 		code   cws.StatusCode
-		reason string
+		reason string // "" matches any
 		frames []string
+		why    func(error) bool // of the Closed hook
+		failed bool             // the Error hook is called, with the reason
 	}{
 		{"completion", []any{"a", framework.Event{ID: "7", Name: "n", Data: []byte("b")}}, cws.StatusNormalClosure, "",
-			[]string{`{"data":"a"}`, `{"id":"7","event":"n","data":"b"}`}},
-		{"producer error", []any{"a", errors.New("boom")}, cws.StatusInternalError, "boom", []string{`{"data":"a"}`}},
-		{"long error", []any{errors.New(long)}, cws.StatusInternalError, closeReason(long), nil},
-		{"overflow", []any{framework.ErrOverflow}, cws.StatusTryAgainLater, errorStatus(framework.ErrOverflow).Reason, nil},
-		{"unencodable item", []any{func() {}}, cws.StatusInternalError, "", nil},
+			[]string{`{"data":"a"}`, `{"id":"7","event":"n","data":"b"}`}, is(ErrCompleted), false},
+		{"producer error", []any{"a", boom}, cws.StatusInternalError, "boom", []string{`{"data":"a"}`}, is(boom), true},
+		{"long error", []any{longErr}, cws.StatusInternalError, closeReason(long), nil, is(longErr), true},
+		{"overflow", []any{overflow}, cws.StatusTryAgainLater, "subscriber queue overflowed", nil, is(overflow), true},
+		{"unencodable item", []any{func() {}}, cws.StatusInternalError, "", nil, notSentinel, true},
+		{"message and bytes", []any{Message{Type: MessageBinary, Data: []byte("m")}, []byte("b"), json.RawMessage(`{"r":1}`)}, cws.StatusNormalClosure, "",
+			[]string{"m", `{"data":"b"}`, `{"data":"{\"r\":1}"}`}, is(ErrCompleted), false},
+	}
+	if _, err := streams.ToEvent(42); err != nil {
+		// A value that is no event, string or bytes is refused, never
+		// encoded on a guess.
+		tests = append(tests, struct {
+			name   string
+			items  []any
+			code   cws.StatusCode
+			reason string
+			frames []string
+			why    func(error) bool
+			failed bool
+		}{"not an event", []any{"a", 42}, cws.StatusInternalError, "", []string{`{"data":"a"}`}, notSentinel, true})
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, nil)
-			f.e.GET("/ws", f.s.Stream(func(echo.Context, string) (rxgo.Observable, error) {
-				return rxgo.Just(tt.items...)(), nil
-			}))
+			f.mux.Handle("GET /ws", f.s.Stream(just(tt.items...)))
 			c := f.dial("/ws", nil)
 			for _, want := range tt.frames {
 				if _, got := read(t, c); got != want {
@@ -106,19 +155,40 @@ func TestCloseStatuses(t *testing.T) {
 			if len(ce.Reason) > MaxCloseReason || !utf8.ValidString(ce.Reason) {
 				t.Fatalf("reason %q: %d bytes or not UTF-8", ce.Reason, len(ce.Reason))
 			}
-			if st := f.rec.next(t); st.Code != tt.code || st.Remote {
-				t.Fatalf("Closed hook got %+v, want %d from the server", st, tt.code)
+			cl := f.rec.next(t)
+			if !tt.why(cl.reason) || errors.Is(cl.reason, ErrClientGone) || CloseCode(cl.reason) != tt.code {
+				t.Fatalf("Closed hook got %v (code %d), want code %d", cl.reason, CloseCode(cl.reason), tt.code)
 			}
-			if n := f.echoErrors.Load(); n != 0 {
-				t.Fatalf("%d errors returned to echo after the upgrade", n)
+			errs := f.rec.errors()
+			switch {
+			case !tt.failed && len(errs) != 0:
+				t.Fatalf("Error hook got %v", errs)
+			case tt.failed && (len(errs) != 1 || errs[0] != cl.reason):
+				t.Fatalf("Error hook got %v, want %v", errs, cl.reason)
 			}
 		})
 	}
 }
 
+// is matches the reason target, itself: not another error wrapping it.
+func is(target error) func(error) bool {
+	return func(err error) bool { return err == target }
+}
+
+// notSentinel matches an error that is none of the ends the package
+// names.
+func notSentinel(err error) bool {
+	for _, s := range []error{ErrCompleted, ErrClientGone, ErrShutdown, transport.ErrTimeout} {
+		if errors.Is(err, s) {
+			return false
+		}
+	}
+	return err != nil
+}
+
 func TestReadLimit(t *testing.T) {
 	f := newFixture(t, &Options{ReadLimit: 1024})
-	f.e.GET("/ws", f.s.Duplex(reply))
+	f.mux.Handle("GET /ws", f.s.Duplex(reply))
 	c := f.dial("/ws", nil)
 	ok := strings.Repeat("x", 1024)
 	if err := c.Write(context.Background(), cws.MessageText, []byte(ok)); err != nil {
@@ -131,11 +201,12 @@ func TestReadLimit(t *testing.T) {
 	if ce := readClose(t, c); ce.Code != cws.StatusMessageTooBig {
 		t.Fatalf("closed with %v, want 1009", ce)
 	}
-	if st := f.rec.next(t); st.Code != StatusMessageTooBig {
-		t.Fatalf("Closed hook got %+v, want 1009", st)
+	cl := f.rec.next(t)
+	if !errors.Is(cl.reason, cws.ErrMessageTooBig) || errors.Is(cl.reason, ErrClientGone) || CloseCode(cl.reason) != StatusMessageTooBig {
+		t.Fatalf("Closed hook got %v, want the message too big, 1009", cl.reason)
 	}
-	if errs := f.rec.transportErrors(); len(errs) != 1 || !errors.Is(errs[0], cws.ErrMessageTooBig) {
-		t.Fatalf("TransportError got %v", errs)
+	if errs := f.rec.errors(); len(errs) != 1 || !errors.Is(errs[0], cws.ErrMessageTooBig) {
+		t.Fatalf("Error hook got %v", errs)
 	}
 }
 
@@ -158,7 +229,7 @@ func TestOrigin(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, &tt.opts)
 			var produced atomic.Int32
-			f.e.GET("/ws", f.s.Stream(func(echo.Context, string) (rxgo.Observable, error) {
+			f.mux.Handle("GET /ws", f.s.Stream(func(*http.Request, string) (rxgo.Observable, error) {
 				produced.Add(1)
 				return rxgo.Just("hi")(), nil
 			}))
@@ -186,6 +257,7 @@ func TestOrigin(t *testing.T) {
 			if resp == nil || resp.StatusCode != tt.status {
 				t.Fatalf("got %v, %v; want status %d", resp, err, tt.status)
 			}
+			checkAnswer(t, resp, tt.status, "origin")
 			if produced.Load() != 0 {
 				t.Fatal("the producer ran for a refused request")
 			}
@@ -193,16 +265,153 @@ func TestOrigin(t *testing.T) {
 	}
 }
 
-func TestNotAnUpgrade(t *testing.T) {
+// checkAnswer checks a refusal's answer: its status, and the JSON body
+// {"message": ...} holding want. It returns the message.
+func checkAnswer(t *testing.T, resp *http.Response, status int, want string) string {
+	t.Helper()
+	var body struct {
+		Message string `json:"message"`
+	}
+	if resp.StatusCode != status {
+		t.Fatalf("answered %d, want %d", resp.StatusCode, status)
+	}
+	if ct := resp.Header.Get("Content-Type"); ct != "application/json" {
+		t.Fatalf("answered %s, want JSON", ct)
+	}
+	if err := json.NewDecoder(resp.Body).Decode(&body); err != nil || !strings.Contains(body.Message, want) {
+		t.Fatalf("answered %+v (%v), want a message with %q", body, err, want)
+	}
+	return body.Message
+}
+
+// TestRefusals: what is wrong with a request is answered before the
+// upgrade, as JSON, before any user code runs (but the producer's own
+// refusal), and no hook is called.
+func TestRefusals(t *testing.T) {
 	f := newFixture(t, nil)
-	f.e.GET("/ws", f.s.Duplex(reply))
-	resp, err := http.Get(f.ts.URL + "/ws")
-	if err != nil {
+	var produced atomic.Int32
+	refuse := func(err error) Producer {
+		return func(*http.Request, string) (rxgo.Observable, error) {
+			produced.Add(1)
+			return nil, err
+		}
+	}
+	f.mux.Handle("/any", f.s.Duplex(reply)) // every method reaches the handler
+	f.mux.Handle("GET /ws", f.s.Stream(just("hi")))
+	f.mux.Handle("GET /login", f.s.Stream(refuse(&StatusError{Code: http.StatusUnauthorized, Message: "log in first",
+		Header: http.Header{"Www-Authenticate": {"Bearer"}}})))
+	f.mux.Handle("GET /fail", f.s.Stream(refuse(errors.New("database on fire"))))
+	f.mux.Handle("GET /nil", f.s.Stream(refuse(nil)))
+	f.mux.Handle("GET /duplex", f.s.Duplex(func(*http.Request, rxgo.Observable) (rxgo.Observable, error) {
+		produced.Add(1)
+		return nil, &StatusError{Code: http.StatusForbidden, Message: "not yours"}
+	}))
+	upgrade := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"},
+		"Sec-Websocket-Version": {"13"}, "Sec-Websocket-Key": {"dGhlIHNhbXBsZSBub25jZQ=="}}
+	tests := []struct {
+		name, method, path string
+		header             http.Header
+		status             int
+		message            string
+		check              func(h http.Header) bool
+		produced           int32
+	}{
+		{"not an upgrade", http.MethodGet, "/ws", nil, http.StatusUpgradeRequired, "not a WebSocket upgrade",
+			func(h http.Header) bool { return h.Get("Upgrade") == "websocket" && h.Get("Connection") == "Upgrade" }, 0},
+		{"POST", http.MethodPost, "/any", upgrade, http.StatusMethodNotAllowed, "only GET",
+			func(h http.Header) bool { return h.Get("Allow") == http.MethodGet }, 0},
+		{"HEAD", http.MethodHead, "/any", upgrade, http.StatusMethodNotAllowed, "",
+			func(h http.Header) bool { return h.Get("Allow") == http.MethodGet }, 0},
+		{"bad cursor", http.MethodGet, "/ws?cursor=a&lastEventId=b", upgrade, http.StatusBadRequest, "two different cursors", nil, 0},
+		{"producer's status", http.MethodGet, "/login", upgrade, http.StatusUnauthorized, "log in first",
+			func(h http.Header) bool { return h.Get("WWW-Authenticate") == "Bearer" }, 1},
+		{"producer's error", http.MethodGet, "/fail", upgrade, http.StatusInternalServerError, "Internal Server Error", nil, 2},
+		{"no observable", http.MethodGet, "/nil", upgrade, http.StatusInternalServerError, "Internal Server Error", nil, 3},
+		{"handler's status", http.MethodGet, "/duplex", upgrade, http.StatusForbidden, "not yours", nil, 4},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			req, _ := http.NewRequest(tt.method, f.ts.URL+tt.path, nil)
+			for k, v := range tt.header {
+				req.Header[k] = v
+			}
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer resp.Body.Close()
+			if tt.method == http.MethodHead {
+				if resp.StatusCode != tt.status {
+					t.Fatalf("answered %d, want %d", resp.StatusCode, tt.status)
+				}
+			} else if msg := checkAnswer(t, resp, tt.status, tt.message); strings.Contains(msg, "fire") {
+				t.Fatalf("a 500 sent the error's text: %s", msg)
+			}
+			if tt.check != nil && !tt.check(resp.Header) {
+				t.Fatalf("headers %v", resp.Header)
+			}
+			if n := produced.Load(); n != tt.produced {
+				t.Fatalf("the producer ran %d times, want %d", n, tt.produced)
+			}
+		})
+	}
+	if n := f.rec.opened(); n != 0 {
+		t.Fatalf("%d refused requests opened", n)
+	}
+}
+
+// TestConn: the hooks' Conn describes the connection, the producer's
+// request lives as long as the connection, and a peer's going away is
+// told to the Closed hook with the peer's code.
+func TestConn(t *testing.T) {
+	hub := newHub(t)
+	defer hub.Close()
+	opened := make(chan *Conn, 4)
+	f := newFixture(t, &Options{Subprotocols: []string{"rx.v1"}, Hooks: Hooks{Opened: func(c *Conn) { opened <- c }}})
+	lives := make(chan context.Context, 1)
+	f.mux.Handle("GET /ws", f.s.Stream(func(r *http.Request, _ string) (rxgo.Observable, error) {
+		lives <- r.Context()
+		return rxgo.Never(), nil
+	}))
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
+	f.mux.Handle("GET /topics", f.s.Topics(hub))
+	next := func() *Conn {
+		select {
+		case c := <-opened:
+			return c
+		case <-time.After(10 * time.Second):
+			t.Fatal("no Opened hook")
+			return nil
+		}
+	}
+
+	c := f.dial("/ws?cursor=abc-1", &cws.DialOptions{Subprotocols: []string{"rx.v1"}, HTTPHeader: http.Header{"X-Who": {"me"}}})
+	conn := next()
+	if conn.Transport != "websocket" || conn.Subprotocol != "rx.v1" || conn.Cursor != "abc-1" || conn.Topics != nil ||
+		conn.URL.Path != "/ws" || conn.Header.Get("X-Who") != "me" || conn.RemoteAddr == "" || conn.ID == "" {
+		t.Fatalf("Conn %+v", conn)
+	}
+	life := <-lives
+	if err := c.Close(cws.StatusGoingAway, "tab closed"); err != nil {
 		t.Fatal(err)
 	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusUpgradeRequired || resp.Header.Get("Upgrade") != "websocket" {
-		t.Fatalf("got %d %v, want 426 with Upgrade: websocket", resp.StatusCode, resp.Header)
+	cl := f.rec.next(t)
+	if ce, ok := peerClosed(cl.reason); cl.c != conn || !ok || ce.Code != cws.StatusGoingAway || ce.Reason != "tab closed" || CloseCode(cl.reason) != StatusGoingAway {
+		t.Fatalf("Closed hook got %v", cl.reason)
+	}
+	select {
+	case <-life.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the producer's request outlived the connection")
+	}
+
+	f.dial("/topics/news/ws", nil)
+	if conn := next(); !slices.Equal(conn.Topics, []string{"news"}) || conn.Subprotocol != "" {
+		t.Fatalf("a topic's Conn %+v", conn)
+	}
+	f.dial("/topics?topic=a&topic=b", nil)
+	if conn := next(); !slices.Equal(conn.Topics, []string{"a", "b"}) {
+		t.Fatalf("a multiplexed Conn %+v", conn)
 	}
 }
 
@@ -232,18 +441,15 @@ func TestDeadPeer(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, &tt.opts)
-			f.e.GET("/ws", f.s.Stream(func(echo.Context, string) (rxgo.Observable, error) { return tt.obs(), nil }))
+			f.mux.Handle("GET /ws", f.s.Stream(func(*http.Request, string) (rxgo.Observable, error) { return tt.obs(), nil }))
 			c := rawUpgrade(t, f.url("/ws"))
-			st := f.rec.next(t)
-			if st.Code != StatusAbnormalClosure || st.Remote {
-				t.Fatalf("Closed hook got %+v, want 1006", st)
+			cl := f.rec.next(t)
+			if _, closed := peerClosed(cl.reason); !errors.Is(cl.reason, ErrClientGone) || closed || CloseCode(cl.reason) != StatusAbnormalClosure {
+				t.Fatalf("Closed hook got %v, want a peer gone, 1006", cl.reason)
 			}
-			if n := f.echoErrors.Load(); n != 0 {
-				t.Fatalf("%d errors returned to echo after the upgrade", n)
-			}
-			errs := f.rec.transportErrors()
-			if len(errs) != 1 || tt.want != nil && !errors.Is(errs[0], tt.want) {
-				t.Fatalf("TransportError got %v, want %v", errs, tt.want)
+			errs := f.rec.errors()
+			if len(errs) != 1 || tt.want != nil && !errors.Is(errs[0], tt.want) || !errors.Is(cl.reason, errs[0]) {
+				t.Fatalf("Error hook got %v, want %v, the cause of %v", errs, tt.want, cl.reason)
 			}
 			// The server closed the TCP connection: reading drains what
 			// was sent, then ends.
@@ -263,46 +469,57 @@ func TestShutdown(t *testing.T) {
 	hub := newHub(t)
 	defer hub.Close()
 	f := newFixture(t, nil)
-	f.e.GET("/never", f.s.Stream(func(echo.Context, string) (rxgo.Observable, error) { return rxgo.Never(), nil }))
-	f.e.GET("/echo", f.s.Duplex(reply))
-	f.e.GET("/topics/:topic/ws", f.s.Topic(hub, Param("topic")))
+	f.mux.Handle("GET /never", f.s.Stream(func(*http.Request, string) (rxgo.Observable, error) { return rxgo.Never(), nil }))
+	f.mux.Handle("GET /echo", f.s.Duplex(reply))
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
 	var conns []*cws.Conn
 	for i := range 30 {
 		conns = append(conns, f.dial([]string{"/never", "/echo", "/topics/t/ws"}[i%3], nil))
 	}
-	waitFor(t, "30 connections", func() bool { return f.s.Open() == 30 })
+	waitFor(t, "30 connections", func() bool { return f.s.Connections() == 30 })
 	f.s.Close()
 	for i, c := range conns {
-		if ce := readClose(t, c); ce.Code != cws.StatusGoingAway {
+		if ce := readClose(t, c); ce.Code != cws.StatusGoingAway || !strings.Contains(ce.Reason, "server shutting down") {
 			t.Fatalf("connection %d closed with %v, want 1001", i, ce)
 		}
 	}
-	waitFor(t, "every handler to return", func() bool { return f.s.Open() == 0 })
+	for range conns {
+		if cl := f.rec.next(t); cl.reason != ErrShutdown {
+			t.Fatalf("Closed hook got %v, want ErrShutdown", cl.reason)
+		}
+	}
+	if errs := f.rec.errors(); len(errs) != 0 {
+		t.Fatalf("Error hook got %v at shutdown", errs)
+	}
+	waitFor(t, "every handler to return", func() bool { return f.s.Connections() == 0 })
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	_, resp, err := cws.Dial(ctx, f.url("/echo"), nil)
-	if err == nil || resp.StatusCode != http.StatusServiceUnavailable {
-		t.Fatalf("dial after Close: %v, want 503", err)
+	if err == nil || resp.StatusCode != http.StatusServiceUnavailable || resp.Header.Get("Retry-After") == "" {
+		t.Fatalf("dial after Close: %v, want 503 with a Retry-After", err)
 	}
+	checkAnswer(t, resp, http.StatusServiceUnavailable, "shutting down")
 }
 
-// TestGzip runs echo's real Gzip middleware on the group: its writer holds
-// the 101 back, which the handlers get past; the skipper avoids it.
-func TestGzip(t *testing.T) {
+// TestMiddleware runs the handlers behind net/http middleware that wraps
+// the ResponseWriter (and says so with Unwrap): a gzip middleware holds
+// the status back until the body, which a hijacked connection never has;
+// the handlers write the 101 past it.
+func TestMiddleware(t *testing.T) {
 	tests := []struct {
 		name string
-		mw   echo.MiddlewareFunc
+		mw   func(http.Handler) http.Handler
 	}{
-		{"Gzip", middleware.Gzip()},
-		{"GzipSkipper", middleware.GzipWithConfig(middleware.GzipConfig{Skipper: GzipSkipper})},
-		{"MinLength", middleware.GzipWithConfig(middleware.GzipConfig{MinLength: 256})},
+		{"gzip", gzipMiddleware},
+		{"status recorder", statusMiddleware},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t, &Options{Format: FormatText})
-			g := f.e.Group("/g", tt.mw)
-			g.GET("/ws", f.s.Duplex(reply))
-			g.GET("/text", func(c echo.Context) error { return c.String(http.StatusOK, strings.Repeat("zip", 100)) })
+			f.mux.Handle("GET /g/ws", tt.mw(f.s.Duplex(reply)))
+			f.mux.Handle("GET /g/text", tt.mw(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+				_, _ = io.WriteString(w, strings.Repeat("zip", 100))
+			})))
 			c := f.dial("/g/ws", &cws.DialOptions{HTTPHeader: http.Header{"Accept-Encoding": {"gzip"}}})
 			if err := c.Write(context.Background(), cws.MessageText, []byte("压缩")); err != nil {
 				t.Fatal(err)
@@ -310,7 +527,7 @@ func TestGzip(t *testing.T) {
 			if _, got := read(t, c); got != "服务器回复: 压缩" {
 				t.Fatalf("got %q", got)
 			}
-			// The middleware still compresses ordinary responses.
+			// The middleware is real: it still serves ordinary responses.
 			req, _ := http.NewRequest(http.MethodGet, f.ts.URL+"/g/text", nil)
 			req.Header.Set("Accept-Encoding", "gzip")
 			resp, err := http.DefaultTransport.RoundTrip(req)
@@ -318,12 +535,71 @@ func TestGzip(t *testing.T) {
 				t.Fatal(err)
 			}
 			resp.Body.Close()
-			if resp.Header.Get("Content-Encoding") != "gzip" {
-				t.Fatalf("plain response not compressed: %v", resp.Header)
+			if tt.name == "gzip" && resp.Header.Get("Content-Encoding") != "gzip" || resp.StatusCode != http.StatusOK {
+				t.Fatalf("plain response %d %v", resp.StatusCode, resp.Header)
 			}
 		})
 	}
 }
+
+// gzipMiddleware compresses responses as echo's Gzip does: the status is
+// held back until the first write of the body.
+func gzipMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			next.ServeHTTP(w, r)
+			return
+		}
+		gw := &gzipWriter{ResponseWriter: w, code: http.StatusOK}
+		defer gw.finish()
+		next.ServeHTTP(gw, r)
+	})
+}
+
+type gzipWriter struct {
+	http.ResponseWriter
+	gz   *gzip.Writer
+	code int
+}
+
+func (w *gzipWriter) WriteHeader(code int) { w.code = code }
+
+func (w *gzipWriter) Write(p []byte) (int, error) {
+	if w.gz == nil {
+		w.Header().Set("Content-Encoding", "gzip")
+		w.Header().Del("Content-Length")
+		w.ResponseWriter.WriteHeader(w.code)
+		w.gz = gzip.NewWriter(w.ResponseWriter)
+	}
+	return w.gz.Write(p)
+}
+
+func (w *gzipWriter) finish() {
+	if w.gz != nil {
+		_ = w.gz.Close()
+	}
+}
+
+func (w *gzipWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// statusMiddleware records the status as a logging middleware does.
+func statusMiddleware(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(&statusWriter{ResponseWriter: w}, r)
+	})
+}
+
+type statusWriter struct {
+	http.ResponseWriter
+	code int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	w.code = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
 
 // envelope reads one message as an envelope.
 func envelope(t *testing.T, c *cws.Conn) transport.Envelope {
@@ -348,7 +624,7 @@ func TestTopicResume(t *testing.T) {
 	}
 	defer hub.Close()
 	f := newFixture(t, nil)
-	f.e.GET("/topics/:topic/ws", f.s.Topic(hub, Param("topic")))
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
 	ctx := context.Background()
 	publish := func(data string) string {
 		id, err := hub.Publish(ctx, "news", framework.Event{Data: []byte(data)})
@@ -411,6 +687,7 @@ func TestTopicResume(t *testing.T) {
 			if err == nil || resp.StatusCode != http.StatusBadRequest {
 				t.Fatalf("%s: %v, want 400", path, err)
 			}
+			checkAnswer(t, resp, http.StatusBadRequest, "invalid")
 		}
 	})
 }
@@ -430,7 +707,7 @@ func TestTopicOverflow(t *testing.T) {
 	// subscription overflows before it delivered anything. The first
 	// connection's hook publishes 0 to 4, the second's 5 to 9.
 	var conns atomic.Int32
-	f := newFixture(t, &Options{Hooks: Hooks{Established: func(*Session) {
+	f := newFixture(t, &Options{Hooks: Hooks{Opened: func(*Conn) {
 		if n := int(conns.Add(1)); n <= 2 {
 			for i := range 5 {
 				data := []byte(strconv.Itoa(5*(n-1) + i))
@@ -440,15 +717,19 @@ func TestTopicOverflow(t *testing.T) {
 			}
 		}
 	}}})
-	f.e.GET("/topics/:topic/ws", f.s.Topic(hub, Param("topic")))
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
 
 	c := f.dial("/topics/fast/ws", nil)
 	ce := readClose(t, c)
 	if ce.Code != cws.StatusTryAgainLater || ReasonCursor(ce.Reason) != tip {
 		t.Fatalf("closed with %v, want 1013 with cursor %s", ce, tip)
 	}
-	if st := f.rec.next(t); st.Code != StatusTryAgainLater {
-		t.Fatalf("Closed hook got %+v", st)
+	cl := f.rec.next(t)
+	if !errors.Is(cl.reason, framework.ErrOverflow) || CloseCode(cl.reason) != StatusTryAgainLater {
+		t.Fatalf("Closed hook got %v", cl.reason)
+	}
+	if errs := f.rec.errors(); len(errs) != 1 || errs[0] != cl.reason {
+		t.Fatalf("Error hook got %v, want the overflow", errs)
 	}
 
 	// The client's first connection overflows too; it resumes from the
@@ -466,12 +747,12 @@ func TestTopicOverflow(t *testing.T) {
 // pings do not drop it.
 func TestPingHealthyPeer(t *testing.T) {
 	f := newFixture(t, &Options{PingInterval: time.Millisecond, PongTimeout: time.Second})
-	f.e.GET("/ws", f.s.Stream(func(echo.Context, string) (rxgo.Observable, error) {
-		return streams.Map(streams.Interval(5*time.Millisecond), func(v any) (any, error) {
-			if v.(int64) == 10 {
-				return nil, errors.New("done")
+	f.mux.Handle("GET /ws", f.s.Stream(func(*http.Request, string) (rxgo.Observable, error) {
+		return streams.TryMap(streams.Interval(5*time.Millisecond), func(n int64) (string, error) {
+			if n == 10 {
+				return "", errors.New("done")
 			}
-			return strconv.FormatInt(v.(int64), 10), nil
+			return strconv.FormatInt(n, 10), nil
 		}), nil
 	}))
 	var pings atomic.Int32
@@ -483,8 +764,11 @@ func TestPingHealthyPeer(t *testing.T) {
 	if ce.Code != cws.StatusInternalError || ce.Reason != "done" {
 		t.Fatalf("closed with %v, want the producer's end after 10 messages", ce)
 	}
-	if errs := f.rec.transportErrors(); len(errs) != 0 {
-		t.Fatalf("TransportError got %v", errs)
+	if cl := f.rec.next(t); cl.reason.Error() != "done" {
+		t.Fatalf("Closed hook got %v", cl.reason)
+	}
+	if errs := f.rec.errors(); len(errs) != 1 || errs[0].Error() != "done" {
+		t.Fatalf("Error hook got %v, want the producer's error alone", errs)
 	}
 	if pings.Load() == 0 {
 		t.Fatal("the server sent no ping")

@@ -10,22 +10,8 @@ import (
 	"path"
 	"strings"
 
-	"github.com/labstack/echo/v4"
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 )
-
-// IsUpgrade reports whether the request asks for a WebSocket upgrade
-// (Connection: Upgrade and Upgrade: websocket).
-func IsUpgrade(c echo.Context) bool { return isUpgrade(c.Request()) }
-
-// GzipSkipper is a middleware.Skipper for echo's Gzip middleware that skips
-// WebSocket upgrades, whose handshake the middleware would otherwise hold
-// back:
-//
-//	g.Use(middleware.GzipWithConfig(middleware.GzipConfig{Skipper: websocket.GzipSkipper}))
-//
-// The handlers of this package also detect a compressing writer and
-// upgrade past it, so the skipper only saves the middleware's work.
-func GzipSkipper(c echo.Context) bool { return IsUpgrade(c) }
 
 func isUpgrade(r *http.Request) bool {
 	return headerHasToken(r.Header, "Connection", "upgrade") && headerHasToken(r.Header, "Upgrade", "websocket")
@@ -77,14 +63,14 @@ func validPattern(p string) error {
 }
 
 // upgradeWriter is what the handshake writes to. It writes the 101 status
-// to the innermost writer, past middleware that delays headers (echo's
-// Gzip holds WriteHeader back until the body, which a hijacked connection
-// never has), keeps echo's Response bookkeeping right, and remembers the
-// hijacked connection so the server can put deadlines on it. Every other
-// status goes through the middleware chain as usual.
+// to the innermost writer, past middleware that delays headers (a gzip
+// middleware that holds WriteHeader back until the body, which a
+// hijacked connection never has), and remembers the hijacked connection
+// so the server can put deadlines on it. Every other status goes through
+// the middleware chain as usual. Middleware that records the status
+// therefore does not see the 101.
 type upgradeWriter struct {
 	http.ResponseWriter // the chain, as the handler sees it
-	res                 *echo.Response
 	conn                net.Conn
 }
 
@@ -93,7 +79,7 @@ func (w *upgradeWriter) WriteHeader(code int) {
 		w.ResponseWriter.WriteHeader(code)
 		return
 	}
-	inner := http.ResponseWriter(w.res)
+	inner := w.ResponseWriter
 	for {
 		u, ok := inner.(interface{ Unwrap() http.ResponseWriter })
 		if !ok {
@@ -101,7 +87,12 @@ func (w *upgradeWriter) WriteHeader(code int) {
 		}
 		inner = u.Unwrap()
 	}
-	w.res.Status, w.res.Committed = code, true
+	// The handshake's headers, should a wrapper keep its own map (most
+	// share the inner one: then this changes nothing).
+	h := inner.Header()
+	for k, v := range w.ResponseWriter.Header() {
+		h[k] = v
+	}
 	inner.WriteHeader(code)
 }
 
@@ -115,3 +106,28 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 }
 
 var errNotUpgrade = errors.New("rxstream: websocket: not a WebSocket upgrade request")
+
+// check refuses what no WebSocket handler serves, before any user code
+// runs: another method than GET (405), a request that is no upgrade
+// (426), an origin the options do not allow (403).
+func (o *Options) check(r *http.Request) error {
+	if r.Method != http.MethodGet {
+		return &StatusError{
+			Code:    http.StatusMethodNotAllowed,
+			Message: fmt.Sprintf("rxstream: websocket: method %s not allowed, only GET", r.Method),
+			Header:  http.Header{"Allow": {http.MethodGet}},
+		}
+	}
+	if !isUpgrade(r) {
+		return &StatusError{
+			Code:    http.StatusUpgradeRequired,
+			Message: errNotUpgrade.Error(),
+			Header:  http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}},
+			Err:     errNotUpgrade,
+		}
+	}
+	if err := o.checkOrigin(r); err != nil {
+		return transport.Status(http.StatusForbidden, err)
+	}
+	return nil
+}

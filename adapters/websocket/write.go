@@ -5,12 +5,12 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"net/http"
 	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 	"golang.org/x/sync/errgroup"
 
@@ -32,7 +32,7 @@ func (cn *conn) pinger() (<-chan time.Time, func()) {
 
 // itemsWriter is the write loop of an observable: each item is one message.
 func (cn *conn) itemsWriter(obs rxgo.Observable) writer {
-	return func(ctx context.Context, g *errgroup.Group) (CloseStatus, error) {
+	return func(ctx context.Context, g *errgroup.Group) (why, drop error) {
 		items := obs.Observe(rxgo.WithContext(ctx))
 		tick, stop := cn.pinger()
 		defer stop()
@@ -41,26 +41,26 @@ func (cn *conn) itemsWriter(obs rxgo.Observable) writer {
 			case it, ok := <-items:
 				switch {
 				case ctx.Err() != nil:
-					return CloseStatus{}, nil
+					return nil, nil
 				case !ok:
-					return CloseStatus{Code: StatusNormalClosure}, nil
+					return ErrCompleted, nil
 				case it.E != nil:
-					return errorStatus(it.E), nil
+					return it.E, nil
 				}
 				typ, p, err := cn.encode(it.V)
 				if err != nil {
-					return errorStatus(err), nil
+					return err, nil
 				}
 				if p == nil {
 					continue
 				}
 				if err := cn.send(typ, p); err != nil {
-					return CloseStatus{}, err
+					return nil, err
 				}
 			case <-tick:
 				cn.ping(ctx, g)
 			case <-ctx.Done():
-				return CloseStatus{}, nil
+				return nil, nil
 			}
 		}
 	}
@@ -70,19 +70,19 @@ func (cn *conn) itemsWriter(obs rxgo.Observable) writer {
 // loop first acknowledges each topic of the URL, then also serves the
 // subscribe and unsubscribe messages the read loop hands it (cn.ctl), one
 // between two batches, so that the session is driven by this goroutine
-// alone. c is the request's context, for the guard of a subscribe message:
-// the loop runs in the handler's goroutine, before the handler returns.
-func (cn *conn) sessionWriter(c echo.Context, sess *session.Session) writer {
+// alone. r is the request, for the guard of a subscribe message: the loop
+// runs in the handler's goroutine, before the handler returns.
+func (cn *conn) sessionWriter(r *http.Request, sess *session.Session) writer {
 	multi := sess.Multi()
 	if !multi {
 		cn.cursor = sess.Cursor // a composite is no use to a client: see Server.Topics
 	}
-	return func(ctx context.Context, g *errgroup.Group) (CloseStatus, error) {
+	return func(ctx context.Context, g *errgroup.Group) (why, drop error) {
 		if multi {
 			names, pos := sess.Topics()
 			for i, name := range names {
 				if err := cn.answer(answer{typ: typeSubscribed, topic: name, cursor: pos[i]}); err != nil {
-					return CloseStatus{}, err
+					return nil, err
 				}
 			}
 		}
@@ -104,17 +104,15 @@ func (cn *conn) sessionWriter(c echo.Context, sess *session.Session) writer {
 			Beat:    func() error { cn.ping(ctx, g); return nil },
 			Idle:    func() { cn.buf = transport.Idle(cn.buf) },
 			Control: cn.ctl,
-			Serve:   func(r control) error { return cn.control(c, sess, r) },
+			Serve:   func(m control) error { return cn.control(r, sess, m) },
 		})
 		switch {
 		case werr != nil:
-			return CloseStatus{}, werr
+			return nil, werr
 		case errors.Is(err, framework.ErrClosed):
-			return CloseStatus{Code: StatusGoingAway, Reason: "hub closed"}, nil
-		case err != nil:
-			return errorStatus(err), nil
+			return &endError{code: StatusGoingAway, text: "hub closed", err: err}, nil
 		}
-		return CloseStatus{}, nil
+		return err, nil
 	}
 }
 

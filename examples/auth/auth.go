@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	"github.com/labstack/echo/v4"
 
 	"github.com/rxstream/rxstream/adapters"
 )
@@ -58,8 +57,8 @@ const (
 // a cookie is sent by the browser on a forged cross-site POST; both are
 // acceptable for reading (short-lived, read-only tokens) but not for
 // writing.
-func token(c echo.Context, action adapters.Action) string {
-	if h := c.Request().Header.Get(echo.HeaderAuthorization); h != "" {
+func token(r *http.Request, action adapters.Action) string {
+	if h := r.Header.Get("Authorization"); h != "" {
 		if t, ok := strings.CutPrefix(h, "Bearer "); ok {
 			return strings.TrimSpace(t)
 		}
@@ -68,19 +67,19 @@ func token(c echo.Context, action adapters.Action) string {
 	if action != adapters.Subscribe {
 		return ""
 	}
-	if t := c.QueryParam(tokenParam); t != "" {
+	if t := r.URL.Query().Get(tokenParam); t != "" {
 		return t
 	}
-	if ck, err := c.Cookie(tokenCookie); err == nil {
+	if ck, err := r.Cookie(tokenCookie); err == nil {
 		return ck.Value
 	}
 	return ""
 }
 
 // errUnauthorized answers 401 with the challenge RFC 6750 asks for.
-func errUnauthorized(c echo.Context, desc string) error {
-	c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="rxstream", error="invalid_token"`)
-	return echo.NewHTTPError(http.StatusUnauthorized, desc)
+func errUnauthorized(desc string) error {
+	return &adapters.StatusError{Code: http.StatusUnauthorized, Message: desc,
+		Header: http.Header{"Www-Authenticate": {`Bearer realm="rxstream", error="invalid_token"`}}}
 }
 
 // authorizer returns the adapters.AuthorizeFunc of the example: a valid
@@ -93,20 +92,20 @@ func authorizer(secret []byte) adapters.AuthorizeFunc {
 		jwt.WithLeeway(5*time.Second),
 	)
 	key := func(*jwt.Token) (any, error) { return secret, nil }
-	return func(c echo.Context, topic string, action adapters.Action) error {
-		raw := token(c, action)
+	return func(r *http.Request, topic string, action adapters.Action) error {
+		raw := token(r, action)
 		if raw == "" {
-			return errUnauthorized(c, "bearer token required")
+			return errUnauthorized("bearer token required")
 		}
 		var cl claims
 		if _, err := parser.ParseWithClaims(raw, &cl, key); err != nil {
 			if errors.Is(err, jwt.ErrTokenExpired) {
-				return errUnauthorized(c, "token expired")
+				return errUnauthorized("token expired")
 			}
-			return errUnauthorized(c, "invalid token")
+			return errUnauthorized("invalid token")
 		}
 		if !cl.allows(topic, action) {
-			return echo.NewHTTPError(http.StatusForbidden, "token does not allow "+action.String()+" on "+topic)
+			return &adapters.StatusError{Code: http.StatusForbidden, Message: "token does not allow " + action.String() + " on " + topic}
 		}
 		return nil
 	}

@@ -1,6 +1,6 @@
 // Command auth guards a hub's topics with bearer tokens: JSON Web Tokens
 // (HS256) whose claims list the topics their holder may subscribe to and
-// publish to, checked by one adapters.Authorize hook on every transport.
+// publish to, checked by one authorization hook on every transport.
 //
 //	go run ./examples/auth -addr 127.0.0.1:8081 -secret "$SECRET" -origin https://app.example
 //
@@ -24,7 +24,6 @@ import (
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"os"
@@ -38,6 +37,7 @@ import (
 
 	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/adapters/longpoll"
+	"github.com/rxstream/rxstream/adapters/rxecho"
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/adapters/websocket"
 	"github.com/rxstream/rxstream/framework"
@@ -129,10 +129,6 @@ func newApp(cfg config) (*app, error) {
 			MaxAge:           600,
 		}))
 	}
-	authz, err := adapters.Authorize(adapters.AuthorizeConfig{Authorize: authorizer(cfg.secret)})
-	if err != nil {
-		return nil, err
-	}
 	s, err := sse.New(nil)
 	if err != nil {
 		return nil, err
@@ -152,30 +148,19 @@ func newApp(cfg config) (*app, error) {
 	for _, close := range []func(){s.Close, lp.Close, ws.Close} {
 		e.Server.RegisterOnShutdown(close)
 	}
-	a := &app{e: e, hub: hub}
-	g := e.Group("/topics/:topic", authz)
-	g.GET("/sse", s.Topic(hub, sse.Param("topic")))
-	g.GET("/longpoll", lp.Topic(hub, longpoll.Param("topic"), nil))
-	g.GET("/ws", ws.Topic(hub, websocket.Param("topic")))
-	g.POST("", a.publish)
-	return a, nil
-}
-
-// publish appends the request body to the topic as one event.
-func (a *app) publish(c echo.Context) error {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxPublish+1))
+	// The Endpoint publishes on POST; its transports are the ones above.
+	ep, err := adapters.New(&adapters.Options{SSE: s, LongPoll: lp, WebSocket: ws, Publish: true, MaxPublish: maxPublish})
 	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "reading body: "+err.Error())
+		return nil, err
 	}
-	if len(body) > maxPublish {
-		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "event larger than 64 KiB")
-	}
-	id, err := a.hub.Publish(c.Request().Context(), c.Param("topic"), framework.Event{Data: body})
-	switch {
-	case errors.Is(err, framework.ErrInvalidTopic), errors.Is(err, framework.ErrInvalidEvent):
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
-	case err != nil:
-		return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
-	}
-	return c.JSON(http.StatusOK, map[string]string{"id": id})
+	// The hook is asked by each handler about the very topic it serves:
+	// it guards rxstream's handlers only, so every route of the group is
+	// one.
+	topic := adapters.Param("topic")
+	g := e.Group("/topics/:topic", rxecho.Authorize(authorizer(cfg.secret)))
+	g.GET("/sse", rxecho.Wrap(s.Topic(hub, topic)))
+	g.GET("/longpoll", rxecho.Wrap(lp.Topic(hub, topic)))
+	g.GET("/ws", rxecho.Wrap(ws.Topic(hub, topic)))
+	g.POST("", rxecho.Wrap(ep.Topic(hub, topic)))
+	return &app{e: e, hub: hub}, nil
 }

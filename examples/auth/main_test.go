@@ -107,6 +107,12 @@ func TestAuthorization(t *testing.T) {
 			for k, v := range tc.header {
 				req.Header.Set(k, v)
 			}
+			if strings.HasSuffix(tc.path, "/ws") { // a handshake, as a browser sends it
+				for k, v := range map[string]string{"Connection": "Upgrade", "Upgrade": "websocket",
+					"Sec-WebSocket-Version": "13", "Sec-WebSocket-Key": "dGhlIHNhbXBsZSBub25jZQ=="} {
+					req.Header.Set(k, v)
+				}
+			}
 			if tc.cookie != "" {
 				req.AddCookie(&http.Cookie{Name: tokenCookie, Value: tc.cookie})
 			}

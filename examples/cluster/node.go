@@ -12,10 +12,12 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/adapters/longpoll"
+	"github.com/rxstream/rxstream/adapters/rxecho"
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/adapters/websocket"
-	natsbroker "github.com/rxstream/rxstream/broker/nats"
+	"github.com/rxstream/rxstream/broker/natsbroker"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -70,9 +72,10 @@ func startNode(ctx context.Context, name, natsURL string, port int, log *slog.Lo
 	n.e.Server.RegisterOnShutdown(s.Close)
 	n.e.Server.RegisterOnShutdown(lp.Close)
 	n.e.Server.RegisterOnShutdown(ws.Close)
-	n.e.GET("/topics/:topic/sse", s.Topic(hub, sse.Param("topic")))
-	n.e.GET("/topics/:topic/longpoll", lp.Topic(hub, longpoll.Param("topic"), nil))
-	n.e.GET("/topics/:topic/ws", ws.Topic(hub, websocket.Param("topic")))
+	topic := adapters.Param("topic")
+	n.e.GET("/topics/:topic/sse", rxecho.Wrap(s.Topic(hub, topic)))
+	n.e.GET("/topics/:topic/longpoll", rxecho.Wrap(lp.Topic(hub, topic)))
+	n.e.GET("/topics/:topic/ws", rxecho.Wrap(ws.Topic(hub, topic)))
 	n.e.POST("/topics/:topic", n.publish)
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))

@@ -3,6 +3,7 @@ package main
 import (
 	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/adapters/longpoll"
+	"github.com/rxstream/rxstream/adapters/rxecho"
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/adapters/websocket"
 )
@@ -34,9 +35,9 @@ func (a *app) endpointRoutes() error {
 	for _, close := range []func(){s.Close, lp.Close, ws.Close} {
 		a.onShutdown(close)
 	}
-	a.open.add("sse", s.Open)
-	a.open.add("longpoll", lp.Open)
-	a.open.add("websocket", ws.Open)
+	a.open.add("sse", s.Connections)
+	a.open.add("longpoll", lp.Connections)
+	a.open.add("websocket", ws.Connections)
 	ep, err := adapters.New(&adapters.Options{
 		SSE: s, LongPoll: lp, WebSocket: ws,
 		Publish: true, MaxPublish: maxPublish, Disable: a.cfg.disable,
@@ -44,8 +45,8 @@ func (a *app) endpointRoutes() error {
 	if err != nil {
 		return err
 	}
-	ep.MountTopic(a.e, "/topics/:topic", a.hub, adapters.Param("topic"))
-	ep.MountTopics(a.e, "/topics", a.hub)
-	adapters.ServeClient(a.e)
+	rxecho.Mount(a.e, "/topics/:topic", ep.Topic(a.hub, adapters.Param("topic")))
+	rxecho.Mount(a.e, "/topics", ep.Topics(a.hub))
+	rxecho.ServeClient(a.e)
 	return nil
 }

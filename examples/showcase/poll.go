@@ -5,10 +5,11 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/adapters/longpoll"
+	"github.com/rxstream/rxstream/adapters/rxecho"
 	"github.com/rxstream/rxstream/adapters/shortpoll"
 	"github.com/rxstream/rxstream/streams"
 )
@@ -25,10 +26,12 @@ func (a *app) pollRoutes() error {
 		return err
 	}
 	a.onShutdown(lp.Close)
-	a.open.add("longpoll", lp.Open)
-	a.e.GET("/poll", lp.Stream(deferredResult, &longpoll.HandlerOptions{Timeout: 30 * time.Second}))
-	a.e.GET("/topics/:topic/longpoll", lp.Topic(a.hub, longpoll.Param("topic"), nil))
-	a.e.GET("/topics/:topic/poll", sp.Topic(a.hub, shortpoll.Param("topic")))
+	a.onShutdown(sp.Close)
+	a.open.add("longpoll", lp.Connections)
+	a.open.add("shortpoll", sp.Connections)
+	a.e.GET("/poll", rxecho.Wrap(lp.Stream(deferredResult))) // times out after longpoll.DefaultTimeout, 30 s
+	a.e.GET("/topics/:topic/longpoll", rxecho.Wrap(lp.Topic(a.hub, adapters.Param("topic"))))
+	a.e.GET("/topics/:topic/poll", rxecho.Wrap(sp.Topic(a.hub, adapters.Param("topic"))))
 	return nil
 }
 
@@ -36,16 +39,16 @@ func (a *app) pollRoutes() error {
 // answered "new message" after 10 s (after=DURATION shortens or lengthens
 // it, 0 to 1m) and times out after 30 s. The producer is cancelled when the
 // request ends, whichever way.
-func deferredResult(c echo.Context, _ string) (rxgo.Observable, error) {
+func deferredResult(r *http.Request, _ string) (rxgo.Observable, error) {
 	after := 10 * time.Second
-	if v := c.QueryParam("after"); v != "" {
+	if v := r.URL.Query().Get("after"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 0 || d > time.Minute {
-			return nil, echo.NewHTTPError(http.StatusBadRequest, "after must be a duration from 0 to 1m, like 500ms or 10s")
+			return nil, &adapters.StatusError{Code: http.StatusBadRequest, Message: "after must be a duration from 0 to 1m, like 500ms or 10s"}
 		}
 		after = d
 	}
-	return streams.Generate(func(ctx context.Context, emit func(any) error) error {
+	return streams.Generate(func(ctx context.Context, emit func(string) error) error {
 		t := time.NewTimer(after)
 		defer t.Stop()
 		select {

@@ -5,10 +5,12 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters"
+	"github.com/rxstream/rxstream/adapters/rxecho"
 	"github.com/rxstream/rxstream/adapters/sse"
+	"github.com/rxstream/rxstream/framework"
 	"github.com/rxstream/rxstream/streams"
 )
 
@@ -20,9 +22,9 @@ func (a *app) sseRoutes() error {
 		return err
 	}
 	a.onShutdown(s.Close)
-	a.open.add("sse", s.Open)
-	a.e.GET("/sse/interval", s.Stream(interval))
-	a.e.GET("/topics/:topic/sse", s.Topic(a.hub, sse.Param("topic")))
+	a.open.add("sse", s.Connections)
+	a.e.GET("/sse/interval", rxecho.Wrap(s.Stream(interval)))
+	a.e.GET("/topics/:topic/sse", rxecho.Wrap(s.Topic(a.hub, adapters.Param("topic"))))
 	return nil
 }
 
@@ -30,12 +32,12 @@ func (a *app) sseRoutes() error {
 // "new message"): every=DURATION sets the period (default 10s, at least
 // 10ms); each event carries its sequence number as ID.
 // A client that reconnects with Last-Event-ID N continues from N+1.
-func interval(c echo.Context, cursor string) (rxgo.Observable, error) {
+func interval(r *http.Request, cursor string) (rxgo.Observable, error) {
 	every := 10 * time.Second
-	if v := c.QueryParam("every"); v != "" {
+	if v := r.URL.Query().Get("every"); v != "" {
 		d, err := time.ParseDuration(v)
 		if err != nil || d < 10*time.Millisecond {
-			return nil, echo.NewHTTPError(http.StatusBadRequest, "every must be a duration of at least 10ms, like 100ms or 10s")
+			return nil, &adapters.StatusError{Code: http.StatusBadRequest, Message: "every must be a duration of at least 10ms, like 100ms or 10s"}
 		}
 		every = d
 	}
@@ -43,13 +45,13 @@ func interval(c echo.Context, cursor string) (rxgo.Observable, error) {
 	if cursor != "" {
 		n, err := strconv.ParseInt(cursor, 10, 64)
 		if err != nil || n < 0 {
-			return nil, echo.NewHTTPError(http.StatusBadRequest, "Last-Event-ID of /sse/interval is a sequence number")
+			return nil, &adapters.StatusError{Code: http.StatusBadRequest, Message: "Last-Event-ID of /sse/interval is a sequence number"}
 		}
 		from = n + 1
 	}
-	return streams.Map(streams.Interval(every), func(seq any) (any, error) {
-		ev := streams.Text("new message")
-		ev.ID = strconv.FormatInt(from+seq.(int64), 10)
-		return ev, nil
+	return streams.Map(streams.Interval(every), func(seq int64) framework.Event {
+		ev := framework.Text("new message")
+		ev.ID = strconv.FormatInt(from+seq, 10)
+		return ev
 	}), nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/adapters/longpoll"
+	"github.com/rxstream/rxstream/adapters/rxecho"
 	"github.com/rxstream/rxstream/adapters/shortpoll"
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/adapters/websocket"
@@ -473,12 +474,14 @@ func TestBrowserTopicsEventSourceReconnects(t *testing.T) {
 	var cur atomic.Pointer[sse.Server]
 	cur.Store(newSSE())
 	t.Cleanup(func() { cur.Load().Close() })
-	o.e.GET("/mux", func(c echo.Context) error {
-		if c.QueryParam("transport") == "poll" {
-			return sp.Topics(o.hub)(c)
+	polls := sp.Topics(o.hub)
+	o.e.GET("/mux", rxecho.Wrap(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Get("transport") == "poll" {
+			polls.ServeHTTP(w, r)
+			return
 		}
-		return cur.Load().Topics(o.hub)(c)
-	})
+		cur.Load().Topics(o.hub).ServeHTTP(w, r)
+	})))
 	reqs := watchTopics(o.e, "/mux")
 	ctx := browsertest.New(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/_rxstream/rxstream.js")); err != nil {
@@ -568,13 +571,13 @@ func TestBrowserTopicsFallback(t *testing.T) {
 		case adapters.IsWebSocketUpgrade(c.Request()) && refuse.Load():
 			return echo.NewHTTPError(http.StatusServiceUnavailable, "no WebSocket here any more")
 		case adapters.IsWebSocketUpgrade(c.Request()):
-			return ws.Topics(o.hub)(c)
+			return rxecho.Wrap(ws.Topics(o.hub))(c)
 		case c.QueryParam("transport") == "poll":
-			return sp.Topics(o.hub)(c)
+			return rxecho.Wrap(sp.Topics(o.hub))(c)
 		case c.QueryParam("transport") == "longpoll":
-			return lp.Topics(o.hub, nil)(c)
+			return rxecho.Wrap(lp.Topics(o.hub))(c)
 		}
-		return s.Topics(o.hub)(c)
+		return rxecho.Wrap(s.Topics(o.hub))(c)
 	})
 	ctx := browsertest.New(t)
 	if err := chromedp.Do(ctx, chromedp.Navigate(o.URL+"/_rxstream/rxstream.js")); err != nil {

@@ -1,9 +1,12 @@
 package main
 
 import (
-	"github.com/labstack/echo/v4"
+	"net/http"
+
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters"
+	"github.com/rxstream/rxstream/adapters/rxecho"
 	"github.com/rxstream/rxstream/adapters/websocket"
 	"github.com/rxstream/rxstream/streams"
 )
@@ -23,16 +26,16 @@ func (a *app) wsRoutes() error {
 	}
 	a.onShutdown(echoServer.Close)
 	a.onShutdown(topics.Close)
-	a.open.add("websocket", echoServer.Open, topics.Open)
-	a.e.GET("/ws", echoServer.Duplex(reply))
-	a.e.GET("/topics/:topic/ws", topics.Topic(a.hub, websocket.Param("topic")))
+	a.open.add("websocket", echoServer.Connections, topics.Connections)
+	a.e.GET("/ws", rxecho.Wrap(echoServer.Duplex(reply)))
+	a.e.GET("/topics/:topic/ws", rxecho.Wrap(topics.Topic(a.hub, adapters.Param("topic"))))
 	return nil
 }
 
 // reply is the seed's WebSocketHandler.handleMessage: every text message
 // is answered with "服务器回复: " followed by the message.
-func reply(_ echo.Context, in rxgo.Observable) (rxgo.Observable, error) {
-	return streams.Map(in, func(v any) (any, error) {
-		return "服务器回复: " + v.(websocket.Message).Text(), nil
+func reply(_ *http.Request, in rxgo.Observable) (rxgo.Observable, error) {
+	return streams.Map(in, func(m websocket.Message) string {
+		return "服务器回复: " + m.Text()
 	}), nil
 }

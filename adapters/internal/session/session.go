@@ -38,8 +38,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
@@ -86,7 +84,7 @@ type topic struct {
 type Options struct {
 	// Name picks the one topic of a single-topic route; nil means a
 	// multiplexed request, whose topics are its "topic" query parameters.
-	Name func(echo.Context) string
+	Name func(*http.Request) string
 	// MaxTopics bounds the topics of a multiplexed request; 0 means
 	// [MaxTopics].
 	MaxTopics int
@@ -98,8 +96,8 @@ type Options struct {
 // and authorized ([transport.Check]), the cursor read under every spelling
 // and split into one per topic, and each topic subscribed from its own. It
 // returns the session (the caller closes it) and the cursor the client
-// gave, or a [*transport.Refusal].
-func Open(c echo.Context, hub *framework.Hub, o Options) (*Session, string, error) {
+// gave, or a [*transport.StatusError].
+func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, error) {
 	s := &Session{multi: o.Name == nil, hub: hub, max: o.MaxTopics, retry: o.Retry, ready: make(chan struct{}, 1)}
 	if s.max <= 0 {
 		s.max = MaxTopics
@@ -107,14 +105,14 @@ func Open(c echo.Context, hub *framework.Hub, o Options) (*Session, string, erro
 	var names []string
 	if s.multi {
 		var err error
-		if names, err = topicsOf(c, s.max); err != nil {
+		if names, err = topicsOf(r, s.max); err != nil {
 			return nil, "", err
 		}
 	} else {
-		names = []string{o.Name(c)}
+		names = []string{o.Name(r)}
 	}
 	for _, n := range names {
-		if err := transport.Check(c, n, transport.Subscribe); err != nil {
+		if err := transport.Check(r, n, transport.Subscribe); err != nil {
 			return nil, "", transport.Refuse(err, o.Retry)
 		}
 	}
@@ -122,7 +120,7 @@ func Open(c echo.Context, hub *framework.Hub, o Options) (*Session, string, erro
 	if s.multi {
 		limit = maxCursorLen(len(names))
 	}
-	cursor, err := transport.RequestCursor(c.Request(), limit)
+	cursor, err := transport.RequestCursor(r, limit)
 	if err != nil {
 		return nil, "", err
 	}
@@ -147,10 +145,10 @@ func Open(c echo.Context, hub *framework.Hub, o Options) (*Session, string, erro
 
 // topicsOf returns the topic query parameters of a multiplexed request:
 // 1 to max, each once.
-func topicsOf(c echo.Context, max int) ([]string, error) {
-	names := c.QueryParams()["topic"]
+func topicsOf(r *http.Request, max int) ([]string, error) {
+	names := r.URL.Query()["topic"]
 	bad := func(format string, args ...any) error {
-		return &transport.Refusal{Status: http.StatusBadRequest, Err: fmt.Errorf("%w: "+format, append([]any{framework.ErrInvalidTopic}, args...)...)}
+		return transport.Status(http.StatusBadRequest, fmt.Errorf("%w: "+format, append([]any{framework.ErrInvalidTopic}, args...)...))
 	}
 	switch {
 	case len(names) == 0:
@@ -296,19 +294,18 @@ func (s *Session) Topics() (names, pos []string) {
 // Add subscribes a multiplexed session to one more topic, from cursor, the
 // topic's own ("EPOCH-SEQ"; "" starts with its next live event), as Open
 // does for each of a request's topics: the name is checked and the guard
-// set on c asked ([transport.Check]), and the subscription shares the
+// set on r asked ([transport.Check]), and the subscription shares the
 // session's ready signal. It returns the topic's cursor it starts from
-// (the one given, or the topic's tip), or a [*transport.Refusal]: 400 for
+// (the one given, or the topic's tip), or a [*transport.StatusError]: 400 for
 // an invalid name or cursor, a topic already followed or one past
 // Options.MaxTopics; the guard's status; 503 for a hub or topic at its
 // limits, a broker down, or a closed session.
 //
-// Add is called by the session's reader (see [Session]); c must still be
-// valid, which is the case while the handler that opened the session has
-// not returned.
-func (s *Session) Add(c echo.Context, name, cursor string) (string, error) {
+// Add is called by the session's reader (see [Session]); r is the
+// request that opened the session, while its handler has not returned.
+func (s *Session) Add(r *http.Request, name, cursor string) (string, error) {
 	bad := func(format string, args ...any) error {
-		return &transport.Refusal{Status: http.StatusBadRequest, Err: fmt.Errorf(format, args...)}
+		return transport.Status(http.StatusBadRequest, fmt.Errorf(format, args...))
 	}
 	switch {
 	case !s.multi:
@@ -318,7 +315,7 @@ func (s *Session) Add(c echo.Context, name, cursor string) (string, error) {
 	case len(s.topics) >= s.max:
 		return "", bad("%w: topic %q would be one more than %d", framework.ErrInvalidTopic, cut(name), s.max)
 	}
-	if err := transport.Check(c, name, transport.Subscribe); err != nil {
+	if err := transport.Check(r, name, transport.Subscribe); err != nil {
 		return "", transport.Refuse(err, s.retry)
 	}
 	sub, err := s.hub.SubscribeWith(name, cursor, &framework.SubscribeOptions{Ready: s.ready})

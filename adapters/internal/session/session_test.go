@@ -9,8 +9,6 @@ import (
 	"strconv"
 	"testing"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
@@ -18,8 +16,7 @@ import (
 // open opens a multiplexed session on hub for target (a URL's query).
 func open(t *testing.T, hub *framework.Hub, query string) *Session {
 	t.Helper()
-	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/topics?"+query, nil), httptest.NewRecorder())
-	s, _, err := Open(c, hub, Options{})
+	s, _, err := Open(httptest.NewRequest(http.MethodGet, "/topics?"+query, nil), hub, Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -158,8 +155,7 @@ func TestAddRemove(t *testing.T) {
 	}
 	c1 := publish("c", "c1")
 	publish("c", "c2")
-	c := echo.New().NewContext(httptest.NewRequest(http.MethodGet, "/?topic=a&topic=b", nil), httptest.NewRecorder())
-	transport.SetGuard(c, func(_ echo.Context, topic string, _ transport.Action) error {
+	c := transport.WithGuard(httptest.NewRequest(http.MethodGet, "/?topic=a&topic=b", nil), func(_ *http.Request, topic string, _ transport.Action) error {
 		if topic == "secret" {
 			return errors.New("not yours")
 		}
@@ -184,8 +180,8 @@ func TestAddRemove(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := sess.Add(c, tt.topic, tt.cursor)
-			var r *transport.Refusal
-			if !errors.As(err, &r) || r.Status != tt.status {
+			var r *transport.StatusError
+			if !errors.As(err, &r) || r.Code != tt.status {
 				t.Fatalf("Add(%s) = %v, want %d", tt.topic, err, tt.status)
 			}
 		})
@@ -202,8 +198,8 @@ func TestAddRemove(t *testing.T) {
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			_, err := sess.Add(c, tt.topic, tt.cursor)
-			var r *transport.Refusal
-			if !errors.As(err, &r) || r.Status != tt.status {
+			var r *transport.StatusError
+			if !errors.As(err, &r) || r.Code != tt.status {
 				t.Fatalf("Add(%s) = %v, want %d", tt.topic, err, tt.status)
 			}
 		})

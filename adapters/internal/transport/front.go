@@ -1,12 +1,14 @@
 package transport
 
 import (
+	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
+	"strconv"
 	"time"
-
-	"github.com/labstack/echo/v4"
 
 	"github.com/rxstream/rxstream/framework"
 )
@@ -20,61 +22,105 @@ import (
 //  2. the Endpoint's authorization hook ([SetGuard]) is asked about that
 //     same topic;
 //  3. the cursor is read under every spelling ([RequestCursor]);
-//  4. the subscription is made, and every error becomes one [Refusal]
-//     with the same status on every transport ([Refuse]).
+//  4. the subscription is made, and every error becomes one [StatusError]
+//     with the same status on every transport ([Refuse], [WriteError]).
 //
 // The session package's Open composes these for hub topics; publishing
-// uses [Topic]. A transport renders a Refusal its own way (long-poll
-// through its OnError callback), but never decides its status.
+// uses [Topic]. A transport never decides a refusal's status; the
+// WebSocket transport sends the refusal of a topic it is asked for after
+// the upgrade in a message, the others answer with [WriteError].
 
 // DefaultRetryAfter is the base of the jittered Retry-After of a 503 when
 // the transport has no option of its own for it.
 const DefaultRetryAfter = 2 * time.Second
 
-// Refusal is a request the front end does not serve: the status to answer,
-// the message, and for a 503 the (already jittered) delay after which the
-// client may retry, for the Retry-After header.
-type Refusal struct {
-	Status int
-	Err    error
-	Retry  time.Duration
+// StatusError is an HTTP status with a message, the one error type for it
+// in every package: what a hook returns to answer a request with a status
+// of its choosing, what a server answers a refusal with, and what a Go
+// client returns for an answer it does not retry.
+type StatusError struct {
+	// Code is the HTTP status.
+	Code int
+	// Message is the error's text: sent as the JSON body {"message": ...};
+	// on a client, the answer's message (or the first 512 bytes of a body
+	// that is not such JSON).
+	Message string
+	// RetryAfter, when positive, is sent as the Retry-After header (in
+	// whole seconds, rounded up); on a client, the one received.
+	RetryAfter time.Duration
+	// Header holds headers to send with the answer (WWW-Authenticate for a
+	// 401, say); on a client, the answer's headers.
+	Header http.Header
+	// Topic names the topic of a multiplexed request that was refused,
+	// when one was.
+	Topic string
+	// Err is the cause; it is not sent.
+	Err error
 }
 
-func (r *Refusal) Error() string { return r.Err.Error() }
-
-// Unwrap returns the error behind the refusal.
-func (r *Refusal) Unwrap() error { return r.Err }
-
-// HTTPError sets the Retry-After header of a 503 on c's response and
-// returns the error echo answers. The message is the error's text.
-func (r *Refusal) HTTPError(c echo.Context) *echo.HTTPError {
-	if r.Status == http.StatusServiceUnavailable {
-		c.Response().Header().Set("Retry-After", RetryAfter(r.Retry))
+// Error returns the message, with the status.
+func (e *StatusError) Error() string {
+	msg := e.Message
+	if msg == "" && e.Err != nil {
+		msg = e.Err.Error()
 	}
-	var he *echo.HTTPError
-	if errors.As(r.Err, &he) {
-		return he
+	if e.Topic != "" {
+		return fmt.Sprintf("rxstream: %d %s: topic %s: %s", e.Code, http.StatusText(e.Code), e.Topic, msg)
 	}
-	return echo.NewHTTPError(r.Status, r.Err.Error()).SetInternal(r.Err)
+	return fmt.Sprintf("rxstream: %d %s: %s", e.Code, http.StatusText(e.Code), msg)
 }
 
-// Refuse maps an error met while opening a request to its refusal: 400 for
-// a malformed cursor or topic, the status of an *echo.HTTPError as it is,
-// 503 with a Retry-After jittered from retry (see [Jitter]) for everything
-// else (the server at capacity, shutting down, or its broker down).
-func Refuse(err error, retry time.Duration) *Refusal {
-	var r *Refusal
-	if errors.As(err, &r) {
-		return r
-	}
-	var he *echo.HTTPError
+// Unwrap returns the cause.
+func (e *StatusError) Unwrap() error { return e.Err }
+
+// Status returns a *StatusError of code with err's text as the message.
+func Status(code int, err error) *StatusError {
+	return &StatusError{Code: code, Message: err.Error(), Err: err}
+}
+
+// Refuse maps an error met while opening a request to its answer: a
+// *StatusError in err's chain as it is; 400 for a malformed cursor or
+// topic; 503 with a Retry-After jittered from retry (see [Jitter]) for
+// everything else (the server at capacity, shutting down, or its broker
+// down).
+func Refuse(err error, retry time.Duration) *StatusError {
+	var se *StatusError
 	switch {
+	case errors.As(err, &se):
+		return se
 	case errors.Is(err, framework.ErrInvalidCursor), errors.Is(err, framework.ErrInvalidTopic):
-		return &Refusal{Status: http.StatusBadRequest, Err: err}
-	case errors.As(err, &he):
-		return &Refusal{Status: he.Code, Err: err}
+		return Status(http.StatusBadRequest, err)
 	}
-	return &Refusal{Status: http.StatusServiceUnavailable, Err: err, Retry: Jitter(retry)}
+	se = Status(http.StatusServiceUnavailable, err)
+	se.RetryAfter = Jitter(retry)
+	return se
+}
+
+// WriteError answers err as [Refuse] maps it: its status, its headers and
+// Retry-After, and the JSON body {"message": ...}. It is how every handler
+// of every transport answers a request it does not serve.
+func WriteError(w http.ResponseWriter, err error, retry time.Duration) {
+	se := Refuse(err, retry)
+	h := w.Header()
+	for k, v := range se.Header {
+		h[k] = v
+	}
+	if se.RetryAfter > 0 {
+		h.Set("Retry-After", RetryAfter(se.RetryAfter))
+	}
+	msg := se.Message
+	if msg == "" {
+		msg = http.StatusText(se.Code)
+	}
+	body, _ := json.Marshal(struct {
+		Message string `json:"message"`
+		Topic   string `json:"topic,omitempty"`
+	}{msg, se.Topic})
+	h.Set("Content-Type", "application/json")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Del("Content-Length")
+	w.WriteHeader(se.Code)
+	_, _ = w.Write(append(body, '\n'))
 }
 
 // The cursor's spellings. Last-Event-ID is the header a native EventSource
@@ -106,8 +152,8 @@ func RequestCursor(r *http.Request, limit int) (string, error) {
 			case cursor == "":
 				name, cursor = n, v
 			default:
-				return "", &Refusal{Status: http.StatusBadRequest, Err: fmt.Errorf(
-					"%w: two different cursors, %s=%q and %s=%q", framework.ErrInvalidCursor, name, cut(cursor), n, cut(v))}
+				return "", Status(http.StatusBadRequest, fmt.Errorf(
+					"%w: two different cursors, %s=%q and %s=%q", framework.ErrInvalidCursor, name, cut(cursor), n, cut(v)))
 			}
 		}
 	}
@@ -116,8 +162,8 @@ func RequestCursor(r *http.Request, limit int) (string, error) {
 
 func checkLen(name, cursor string, limit int) (string, error) {
 	if len(cursor) > limit {
-		return "", &Refusal{Status: http.StatusBadRequest, Err: fmt.Errorf(
-			"%w: %s longer than %d bytes", framework.ErrInvalidCursor, name, limit)}
+		return "", Status(http.StatusBadRequest, fmt.Errorf(
+			"%w: %s longer than %d bytes", framework.ErrInvalidCursor, name, limit))
 	}
 	return cursor, nil
 }
@@ -130,25 +176,25 @@ func cut(s string) string {
 	return s
 }
 
-// Topic returns the topic that name picks from c, once [Check] allows it:
+// Topic returns the topic that name picks from r, once [Check] allows it:
 // the one place where a request's topic is read, so that authorization,
 // subscription and publishing see the same value.
-func Topic(c echo.Context, name func(echo.Context) string, action Action) (string, error) {
-	topic := name(c)
-	if err := Check(c, topic, action); err != nil {
+func Topic(r *http.Request, name func(*http.Request) string, action Action) (string, error) {
+	topic := name(r)
+	if err := Check(r, topic, action); err != nil {
 		return "", err
 	}
 	return topic, nil
 }
 
-// Check returns nil when topic is a valid name and the guard set on c (if
-// any) allows action on it.
-func Check(c echo.Context, topic string, action Action) error {
+// Check returns nil when topic is a valid name and the guard set on r (if
+// any, see [WithGuard]) allows action on it.
+func Check(r *http.Request, topic string, action Action) error {
 	if !framework.ValidTopic(topic) {
 		return fmt.Errorf("%w: %q", framework.ErrInvalidTopic, cut(topic))
 	}
-	if g, _ := c.Get(guardKey).(Guard); g != nil {
-		if err := g(c, topic, action); err != nil {
+	if g, _ := r.Context().Value(guardKey{}).(Guard); g != nil {
+		if err := g(r, topic, action); err != nil {
 			return Denied(err)
 		}
 	}
@@ -175,24 +221,58 @@ func (a Action) String() string {
 	return "Action(?)"
 }
 
-// Guard decides whether the request c may perform action on topic. A nil
-// error allows it; an *echo.HTTPError is answered as it is; any other
-// error is answered 403 with its message.
-type Guard func(c echo.Context, topic string, action Action) error
+// Guard decides whether the request r may perform action on topic. A nil
+// error allows it; a [*StatusError] is answered as it is; any other error
+// is answered 403 with its message.
+type Guard func(r *http.Request, topic string, action Action) error
 
-const guardKey = "rxstream.guard"
+type guardKey struct{}
 
-// SetGuard makes [Check] (and so [Topic] and the session's Open) ask g about the request c
-// before it is served. The Endpoint sets it on every request it dispatches
-// to a transport's handler.
-func SetGuard(c echo.Context, g Guard) { c.Set(guardKey, g) }
+// WithGuard returns r with g set, so that [Check] (and so [Topic] and the
+// session's Open and Add) asks g about every topic of the request before
+// it is served. The Endpoint sets it on every request it dispatches to a
+// transport's handler.
+func WithGuard(r *http.Request, g Guard) *http.Request {
+	return r.WithContext(context.WithValue(r.Context(), guardKey{}, g))
+}
 
-// Denied is the answer to a guard's refusal err: an *echo.HTTPError as it
-// is, anything else 403 with its message.
+// Denied is the answer to a guard's refusal err: a *StatusError as it is,
+// anything else 403 with its message.
 func Denied(err error) error {
-	var he *echo.HTTPError
-	if errors.As(err, &he) {
-		return he
+	var se *StatusError
+	if errors.As(err, &se) {
+		return se
 	}
-	return echo.NewHTTPError(http.StatusForbidden, err.Error()).SetInternal(err)
+	return Status(http.StatusForbidden, err)
+}
+
+// ReadStatus returns the *StatusError of an answer a client does not
+// retry: its status, headers and Retry-After, and the message of its JSON
+// body {"message": ...}, or the first 512 bytes of any other body.
+func ReadStatus(resp *http.Response) *StatusError {
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
+	se := &StatusError{Code: resp.StatusCode, Header: resp.Header, Message: string(body)}
+	var m struct {
+		Message string `json:"message"`
+		Topic   string `json:"topic"`
+	}
+	if json.Unmarshal(body, &m) == nil && m.Message != "" {
+		se.Message, se.Topic = m.Message, m.Topic
+	}
+	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
+		se.RetryAfter = time.Duration(s) * time.Second
+	}
+	return se
+}
+
+// Allow asks the guard set on r (if any) whether r may follow a producer's
+// stream, which names no topic: it is asked with topic "" and [Subscribe].
+// Every transport's Stream handler calls it before the producer runs.
+func Allow(r *http.Request) error {
+	if g, _ := r.Context().Value(guardKey{}).(Guard); g != nil {
+		if err := g(r, "", Subscribe); err != nil {
+			return Denied(err)
+		}
+	}
+	return nil
 }

@@ -20,18 +20,6 @@ import (
 // maxPollBody bounds the body a poll client reads.
 const maxPollBody = 64 << 20
 
-// PollStatusError reports a poll answer that polling again will not fix: a
-// 4xx status other than 408 and 429, or a 200 that is not JSON.
-type PollStatusError struct {
-	StatusCode  int
-	ContentType string
-	Body        string // the first 512 bytes
-}
-
-func (e *PollStatusError) Error() string {
-	return fmt.Sprintf("rxstream: server answered %d %s: %q", e.StatusCode, e.ContentType, e.Body)
-}
-
 // PollClient is the loop shared by the long-poll and short-poll Go clients.
 // Its fields are set once, before Run; Run may then be called concurrently.
 type PollClient struct {
@@ -108,7 +96,7 @@ type pollState struct {
 var errPollStopped = errors.New("rxstream: observer stopped")
 
 // Run polls until ctx ends (it then returns nil) or an answer that polling
-// again will not fix (a [*PollStatusError]), or MaxAttempts consecutive
+// again will not fix (a [*StatusError]), or MaxAttempts consecutive
 // failures. It sends [framework.Event] and [framework.Gap] values on next.
 func (p *PollClient) Run(ctx context.Context, next chan<- rxgo.Item) error {
 	st := pollState{cursor: p.Cursor}
@@ -118,7 +106,7 @@ func (p *PollClient) Run(ctx context.Context, next chan<- rxgo.Item) error {
 		if ctx.Err() != nil || errors.Is(err, errPollStopped) {
 			return nil
 		}
-		var se *PollStatusError
+		var se *StatusError
 		if errors.As(err, &se) {
 			return err
 		}
@@ -169,8 +157,9 @@ func Backoff(n int, lo, hi, hint time.Duration) time.Duration {
 }
 
 // answer is what one poll brought: a body when the server answered events
-// (200), nil otherwise (a long-poll's 204, a short-poll's 304), and the
-// pause the server suggests before the next poll.
+// (200), nil otherwise (a 204, a short-poll's 304), and the pause the
+// server suggests before the next poll (a long-poll client, whose Interval
+// is 0, polls again at once unless told otherwise).
 type answer struct {
 	body  *PollBody
 	pause time.Duration
@@ -214,11 +203,11 @@ func (p *PollClient) fetch(ctx context.Context, u url.URL, st *pollState) (answe
 	}
 	ct, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type"))
 	switch {
-	case resp.StatusCode == http.StatusNoContent: // long-poll timeout
+	case resp.StatusCode == http.StatusNoContent: // long-poll timeout, or nothing from a producer
 		if c := resp.Header.Get(CursorHeader); c != "" {
 			st.cursor = c
 		}
-		return answer{}, nil
+		return answer{pause: p.suggested(resp.Header)}, nil
 	case resp.StatusCode == http.StatusNotModified: // short-poll, nothing new
 		return answer{pause: p.suggested(resp.Header)}, nil
 	case resp.StatusCode == http.StatusOK && ct == "application/json":
@@ -227,8 +216,7 @@ func (p *PollClient) fetch(ctx context.Context, u url.URL, st *pollState) (answe
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return answer{}, fmt.Errorf("rxstream: %s: server answered %d", p.Name, resp.StatusCode)
 	default:
-		body, _ := io.ReadAll(io.LimitReader(resp.Body, 512))
-		return answer{}, &PollStatusError{StatusCode: resp.StatusCode, ContentType: resp.Header.Get("Content-Type"), Body: string(body)}
+		return answer{}, ReadStatus(resp)
 	}
 	var b PollBody
 	if err := json.NewDecoder(io.LimitReader(resp.Body, maxPollBody)).Decode(&b); err != nil {
@@ -258,7 +246,7 @@ func (p *PollClient) poll(ctx context.Context, st *pollState, next chan<- rxgo.I
 	for _, env := range b.Events {
 		ev, err := env.ToEvent()
 		if err != nil {
-			return 0, &PollStatusError{StatusCode: http.StatusOK, ContentType: "application/json", Body: err.Error()}
+			return 0, Status(http.StatusOK, err)
 		}
 		if !rxgo.Of(ev).SendContext(ctx, next) {
 			return 0, errPollStopped

@@ -50,7 +50,7 @@ func (p *PollClient) RunMux(ctx context.Context, m *Mux) {
 			if sctx.Err() != nil {
 				break
 			}
-			var se *PollStatusError
+			var se *StatusError
 			if errors.As(err, &se) {
 				m.Fail(subs, err)
 				retry.Reset()
@@ -90,7 +90,7 @@ func (p *PollClient) pollMux(ctx context.Context, u url.URL, subs []*Subscriptio
 		}
 		it, err := MuxItem(env)
 		if err != nil {
-			return 0, &PollStatusError{StatusCode: http.StatusOK, ContentType: "application/json", Body: err.Error()}
+			return 0, Status(http.StatusOK, err)
 		}
 		pos := env.ID
 		if env.Event == "gap" {

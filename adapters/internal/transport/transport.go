@@ -12,8 +12,6 @@ import (
 	"net/http"
 	"sync"
 	"time"
-
-	"github.com/labstack/echo/v4"
 )
 
 // ErrShutdown is the cause of a stream context ended by [Registry.Close].
@@ -57,15 +55,18 @@ func (r *Registry) Open(parent context.Context) (ctx context.Context, done func(
 func (r *Registry) Close() {
 	r.mu.Lock()
 	r.closed = true
-	cancels := r.cancels
-	r.cancels = nil
+	cancels := make([]*context.CancelCauseFunc, 0, len(r.cancels))
+	for c := range r.cancels {
+		cancels = append(cancels, c)
+	}
 	r.mu.Unlock()
-	for c := range cancels {
+	for _, c := range cancels {
 		(*c)(ErrShutdown)
 	}
 }
 
-// Len returns the number of open streams.
+// Len returns the number of open streams: those whose done has not been
+// called, also after Close ended them.
 func (r *Registry) Len() int {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -100,23 +101,20 @@ func Idle(b []byte) []byte {
 	return b[:0]
 }
 
-// CanFlush reports whether w, unwrapped past echo's Response (whose Flush
-// panics when it cannot flush), can flush. Writers that wrap another expose
-// it with Unwrap, as http.ResponseController expects.
+// CanFlush reports whether w can flush. Writers that wrap another (echo's
+// Response, whose Flush panics when it cannot flush, or a middleware's)
+// expose it with Unwrap, as http.ResponseController expects; they are
+// looked through first.
 func CanFlush(w http.ResponseWriter) bool {
 	for {
-		if r, ok := w.(*echo.Response); ok {
-			w = r.Writer
+		if u, ok := w.(interface{ Unwrap() http.ResponseWriter }); ok {
+			w = u.Unwrap()
 			continue
 		}
 		switch w.(type) {
 		case interface{ FlushError() error }, http.Flusher:
 			return true
 		}
-		u, ok := w.(interface{ Unwrap() http.ResponseWriter })
-		if !ok {
-			return false
-		}
-		w = u.Unwrap()
+		return false
 	}
 }

@@ -5,7 +5,7 @@
 //	serve.go      Serve: the server process (GET /sub, /debug/stats, /debug/publish, /debug/gc, /debug/pprof/heap), payloads
 //	broadcast.go  the raw baselines' blocking fan-out
 //	envelope.go   the JSON envelope of the raw JSON transports
-//	rxsse.go      rxstream over SSE (a Hub topic, adapters/sse; ?topic= for several); the shared Hub + echo setup
+//	rxsse.go      rxstream over SSE (a Hub topic, adapters/sse; ?topic= for several); the shared Hub + ServeMux setup
 //	rxlongpoll.go rxstream long-poll (adapters/longpoll)
 //	rxshortpoll.go rxstream short-poll (adapters/shortpoll)
 //	rxws.go       rxstream WebSocket (adapters/websocket)

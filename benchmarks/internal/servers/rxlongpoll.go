@@ -15,7 +15,7 @@ func newRxLongPoll() (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.e.GET("/sub", s.Topic(h.hub, topicName, nil))
+	h.mux.Handle("GET /sub", s.Topic(h.hub, topicName))
 	h.stop = s.Close
 	return h, nil
 }

@@ -15,6 +15,7 @@ func newRxShortPoll() (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	h.e.GET("/sub", s.Topic(h.hub, topicName))
+	h.mux.Handle("GET /sub", s.Topic(h.hub, topicName))
+	h.stop = s.Close
 	return h, nil
 }

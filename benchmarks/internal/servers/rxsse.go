@@ -4,8 +4,6 @@ import (
 	"context"
 	"net/http"
 
-	"github.com/labstack/echo/v4"
-
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/framework"
 )
@@ -17,11 +15,11 @@ func init() {
 	register(Contender{Name: "rxstream-sse", Transport: SSE, Kind: Rxstream, Mux: true, New: newRxSSE})
 }
 
-// rxHub is what the rxstream contenders share: a default Hub and an echo
-// instance with GET /sub.
+// rxHub is what the rxstream contenders share: a default Hub and a
+// ServeMux with GET /sub.
 type rxHub struct {
 	hub  *framework.Hub
-	e    *echo.Echo
+	mux  *http.ServeMux
 	stop func()
 }
 
@@ -30,12 +28,10 @@ func newRxHub() (*rxHub, error) {
 	if err != nil {
 		return nil, err
 	}
-	e := echo.New()
-	e.HideBanner, e.HidePort = true, true
-	return &rxHub{hub: hub, e: e}, nil
+	return &rxHub{hub: hub, mux: http.NewServeMux()}, nil
 }
 
-func (h *rxHub) Handler() http.Handler { return h.e }
+func (h *rxHub) Handler() http.Handler { return h.mux }
 
 func (h *rxHub) Publish(ctx context.Context, _ int, payload []byte) error {
 	_, err := h.hub.Publish(ctx, Topic, framework.Event{Data: payload})
@@ -48,12 +44,13 @@ func (h *rxHub) PublishTopic(ctx context.Context, topic string, _ int, payload [
 }
 
 // mount serves GET /sub with one, and with ?topic= the other.
-func (h *rxHub) mount(one, topics echo.HandlerFunc) {
-	h.e.GET("/sub", func(c echo.Context) error {
-		if c.QueryParams().Has("topic") {
-			return topics(c)
+func (h *rxHub) mount(one, topics http.Handler) {
+	h.mux.HandleFunc("GET /sub", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Query().Has("topic") {
+			topics.ServeHTTP(w, r)
+			return
 		}
-		return one(c)
+		one.ServeHTTP(w, r)
 	})
 }
 
@@ -64,7 +61,7 @@ func (h *rxHub) Close() {
 	_ = h.hub.Close()
 }
 
-func topicName(echo.Context) string { return Topic }
+func topicName(*http.Request) string { return Topic }
 
 func newRxSSE() (Server, error) {
 	h, err := newRxHub()

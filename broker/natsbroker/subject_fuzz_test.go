@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	natsbroker "github.com/rxstream/rxstream/broker/nats"
+	"github.com/rxstream/rxstream/broker/natsbroker"
 )
 
 // FuzzSubject checks that every accepted topic maps to a literal NATS

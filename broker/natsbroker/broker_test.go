@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	natsbroker "github.com/rxstream/rxstream/broker/nats"
+	"github.com/rxstream/rxstream/broker/natsbroker"
 	"github.com/rxstream/rxstream/framework"
 )
 

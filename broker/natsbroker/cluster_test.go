@@ -19,10 +19,12 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/adapters/longpoll"
+	"github.com/rxstream/rxstream/adapters/rxecho"
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/adapters/websocket"
-	natsbroker "github.com/rxstream/rxstream/broker/nats"
+	"github.com/rxstream/rxstream/broker/natsbroker"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -56,9 +58,9 @@ func startNode(t *testing.T, o natsbroker.Options) *node {
 	}
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
-	e.GET("/topics/:topic/sse", n.sse.Topic(n.hub, sse.Param("topic")))
-	e.GET("/topics/:topic/longpoll", n.lp.Topic(n.hub, longpoll.Param("topic"), nil))
-	e.GET("/topics/:topic/ws", n.ws.Topic(n.hub, websocket.Param("topic")))
+	e.GET("/topics/:topic/sse", rxecho.Wrap(n.sse.Topic(n.hub, adapters.Param("topic"))))
+	e.GET("/topics/:topic/longpoll", rxecho.Wrap(n.lp.Topic(n.hub, adapters.Param("topic"))))
+	e.GET("/topics/:topic/ws", rxecho.Wrap(n.ws.Topic(n.hub, adapters.Param("topic"))))
 	e.POST("/topics/:topic", publishHandler(n.hub))
 	n.srv = httptest.NewServer(e)
 	t.Cleanup(n.stop)
@@ -276,9 +278,9 @@ func TestCluster(t *testing.T) {
 				lb := newBalancer(t, b, c)
 				viaLB[tr] = follow(t, tr, lb.srv.URL+"/topics/room/"+tr)
 			}
-			waitOpen(t, "b", func() bool { return b.sse.Open() == 1 && b.ws.Open() == 1 && b.lp.Open() == 1 })
+			waitOpen(t, "b", func() bool { return b.sse.Connections() == 1 && b.ws.Connections() == 1 && b.lp.Connections() == 1 })
 			onC := follow(t, "sse", c.srv.URL+"/topics/room/sse")
-			waitOpen(t, "c", func() bool { return c.sse.Open() == 1 })
+			waitOpen(t, "c", func() bool { return c.sse.Connections() == 1 })
 
 			var ids, data []string
 			pub := func(n *node, k int) {
@@ -301,7 +303,7 @@ func TestCluster(t *testing.T) {
 			// through the balancer to c, with no loss and no duplicate.
 			b.stop()
 			pub(a, 3) // while the clients reconnect
-			waitOpen(t, "c", func() bool { return c.sse.Open() == 2 && c.ws.Open() == 1 })
+			waitOpen(t, "c", func() bool { return c.sse.Connections() == 2 && c.ws.Connections() == 1 })
 			pub(c, 2)
 			for _, tr := range transports {
 				viaLB[tr].expect(t, tr+" client moved to c", ids[5:], data[5:])
@@ -326,7 +328,7 @@ func TestClusterNATSRestart(t *testing.T) {
 	for _, tr := range transports {
 		rs[tr] = follow(t, tr, c.srv.URL+"/topics/room/"+tr)
 	}
-	waitOpen(t, "c", func() bool { return c.sse.Open() == 1 && c.ws.Open() == 1 && c.lp.Open() == 1 })
+	waitOpen(t, "c", func() bool { return c.sse.Connections() == 1 && c.ws.Connections() == 1 && c.lp.Connections() == 1 })
 	id1 := a.mustPublish(t, "room", "before")
 	for tr, r := range rs {
 		r.expect(t, tr, []string{id1}, []string{"before"})

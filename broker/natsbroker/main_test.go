@@ -14,7 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"go.uber.org/goleak"
 
-	natsbroker "github.com/rxstream/rxstream/broker/nats"
+	"github.com/rxstream/rxstream/broker/natsbroker"
 )
 
 func TestMain(m *testing.M) {
