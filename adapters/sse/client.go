@@ -10,7 +10,6 @@ import (
 	"mime"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
@@ -247,9 +246,7 @@ func (c *Client) open(ctx context.Context, cancel func(), rawURL, lastID string,
 		return nil, nil, errNoContent
 	case resp.StatusCode == http.StatusOK && ct == "text/event-stream":
 	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
-		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
-			*retry = max(*retry, time.Duration(s)*time.Second)
-		}
+		*retry = max(*retry, transport.ParseRetryAfter(resp.Header.Get("Retry-After")))
 		resp.Body.Close()
 		return nil, nil, fmt.Errorf("rxstream: sse: server answered %d", resp.StatusCode)
 	case resp.StatusCode == http.StatusOK:

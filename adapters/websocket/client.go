@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
-	"strconv"
 	"sync"
 	"time"
 
@@ -323,8 +322,8 @@ func (r *run) refused(resp *http.Response, err error) error {
 	defer resp.Body.Close()
 	code := resp.StatusCode
 	if code >= 500 || code == http.StatusTooManyRequests || code == http.StatusRequestTimeout {
-		if s, perr := strconv.Atoi(resp.Header.Get("Retry-After")); perr == nil && s > 0 {
-			r.retry = time.Duration(s) * time.Second
+		if d := transport.ParseRetryAfter(resp.Header.Get("Retry-After")); d > 0 {
+			r.retry = d
 		}
 		return err
 	}

@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"time"
 
 	"github.com/rxstream/rxstream/framework"
@@ -259,9 +258,7 @@ func ReadStatus(resp *http.Response) *StatusError {
 	if json.Unmarshal(body, &m) == nil && m.Message != "" {
 		se.Message, se.Topic = m.Message, m.Topic
 	}
-	if s, err := strconv.Atoi(resp.Header.Get("Retry-After")); err == nil && s > 0 {
-		se.RetryAfter = time.Duration(s) * time.Second
-	}
+	se.RetryAfter = ParseRetryAfter(resp.Header.Get("Retry-After")) // seconds or an HTTP date
 	return se
 }
 

@@ -37,11 +37,11 @@ func TestRetryAfter(t *testing.T) {
 	}
 	for v, want := range map[string]time.Duration{"": 0, "3": 3 * time.Second, "-1": 0, "x": 0, "0": 0,
 		time.Now().Add(-time.Hour).UTC().Format(http.TimeFormat): 0} {
-		if got := retryAfter(v); got != want {
-			t.Errorf("retryAfter(%q) = %v, want %v", v, got, want)
+		if got := ParseRetryAfter(v); got != want {
+			t.Errorf("ParseRetryAfter(%q) = %v, want %v", v, got, want)
 		}
 	}
-	if got := retryAfter(time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)); got < 59*time.Minute || got > time.Hour {
-		t.Errorf("retryAfter(date in an hour) = %v", got)
+	if got := ParseRetryAfter(time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)); got < 59*time.Minute || got > time.Hour {
+		t.Errorf("ParseRetryAfter(date in an hour) = %v", got)
 	}
 }

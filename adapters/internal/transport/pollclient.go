@@ -212,7 +212,7 @@ func (p *PollClient) fetch(ctx context.Context, u url.URL, st *pollState) (answe
 		return answer{pause: p.suggested(resp.Header)}, nil
 	case resp.StatusCode == http.StatusOK && ct == "application/json":
 	case resp.StatusCode >= 500, resp.StatusCode == http.StatusTooManyRequests, resp.StatusCode == http.StatusRequestTimeout:
-		st.floor = retryAfter(resp.Header.Get("Retry-After"))
+		st.floor = ParseRetryAfter(resp.Header.Get("Retry-After"))
 		_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
 		return answer{}, fmt.Errorf("rxstream: %s: server answered %d", p.Name, resp.StatusCode)
 	default:
@@ -271,8 +271,9 @@ func (p *PollClient) suggested(h http.Header) time.Duration {
 // delay, in milliseconds, before the next poll.
 const IntervalHeader = "X-Poll-Interval"
 
-// retryAfter reads a Retry-After header: seconds or an HTTP date.
-func retryAfter(v string) time.Duration {
+// ParseRetryAfter reads a Retry-After header: seconds or an HTTP date; 0
+// when it is absent or malformed.
+func ParseRetryAfter(v string) time.Duration {
 	if v == "" {
 		return 0
 	}
