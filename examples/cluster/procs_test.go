@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"fmt"
@@ -80,7 +79,6 @@ func dieAfterPublish(p float64) func(http.Handler) http.Handler {
 // slot is one node of the cluster as a process that its supervisor
 // restarts, on the same port, whenever it dies.
 type slot struct {
-	t       *testing.T
 	natsURL string
 	die     float64
 	port    int    // set by the first start, then read-only
@@ -88,6 +86,7 @@ type slot struct {
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
+	exited chan error // gets cmd's Wait
 	up     bool
 	starts int
 	stderr bytes.Buffer
@@ -100,31 +99,19 @@ func (s *slot) start(ctx context.Context) error {
 	s.mu.Lock()
 	cmd.Stderr = &lockedWriter{mu: &s.mu, w: &s.stderr}
 	s.mu.Unlock()
-	out, err := cmd.StdoutPipe()
-	if err != nil {
-		return err
-	}
+	ready := make(chan string, 1)
+	cmd.Stdout = &readyWriter{ready: ready}
 	if err := cmd.Start(); err != nil {
 		return err
 	}
-	ready := make(chan string, 1)
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			if u, ok := strings.CutPrefix(sc.Text(), "ready "); ok {
-				ready <- u
-			}
-		}
-		close(ready)
-	}()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
 	select {
-	case u, ok := <-ready:
-		if !ok {
-			cmd.Wait()
-			return fmt.Errorf("node on port %d exited before listening", s.port)
-		}
+	case err := <-exited:
+		return fmt.Errorf("node on port %d exited before listening: %v", s.port, err)
+	case u := <-ready:
 		s.mu.Lock()
-		s.cmd, s.up = cmd, true
+		s.cmd, s.exited, s.up = cmd, exited, true
 		s.starts++
 		if s.port == 0 { // the first start; url and port do not change after it
 			p, _ := url.Parse(u)
@@ -135,12 +122,35 @@ func (s *slot) start(ctx context.Context) error {
 		return nil
 	case <-ctx.Done():
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		return ctx.Err()
 	case <-time.After(20 * time.Second):
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		return fmt.Errorf("node on port %d not listening after 20s", s.port)
+	}
+}
+
+// readyWriter is a node's standard output: it sends the URL of the
+// node's "ready <url>" line, once.
+type readyWriter struct {
+	ready chan<- string
+	line  []byte
+	sent  bool
+}
+
+func (w *readyWriter) Write(p []byte) (int, error) {
+	w.line = append(w.line, p...)
+	for {
+		i := bytes.IndexByte(w.line, '\n')
+		if i < 0 {
+			return len(p), nil
+		}
+		if u, ok := strings.CutPrefix(string(w.line[:i]), "ready "); ok && !w.sent {
+			w.ready <- u // buffered: sent once
+			w.sent = true
+		}
+		w.line = w.line[i+1:]
 	}
 }
 
@@ -149,10 +159,8 @@ func (s *slot) start(ctx context.Context) error {
 func (s *slot) supervise(ctx context.Context) error {
 	for {
 		s.mu.Lock()
-		cmd := s.cmd
+		cmd, exited := s.cmd, s.exited
 		s.mu.Unlock()
-		exited := make(chan struct{})
-		go func() { cmd.Wait(); close(exited) }()
 		select {
 		case <-exited:
 		case <-ctx.Done():
@@ -287,7 +295,7 @@ func TestProcessesKilled(t *testing.T) {
 	// Start the nodes, then supervise them.
 	slots := make([]*slot, 3)
 	for i := range slots {
-		slots[i] = &slot{t: t, natsURL: ns.url, die: die}
+		slots[i] = &slot{natsURL: ns.url, die: die}
 		if err := slots[i].start(ctx); err != nil {
 			t.Fatal(err)
 		}
@@ -407,10 +415,10 @@ func TestProcessesKilled(t *testing.T) {
 		restarts += s.starts - 1
 		s.mu.Unlock()
 	}
-	t.Logf("%d payloads published in %v by %d publishers; %d nodes killed by the test, %d restarts in all (the others died after storing a publish, before answering it)",
+	t.Logf("%d payloads published in %v by %d publishers; %d nodes killed by the test, %d restarts in all (the others died after handling a POST, before answering it)",
 		len(ids), published.Round(time.Millisecond), publishers, kills.Load(), restarts)
 	if restarts == int(kills.Load()) {
-		t.Logf("no node died between storing a publish and answering it this time")
+		t.Logf("no node died between handling a POST and answering it this time")
 	}
 
 	end, err := b.Publish(ctx, "orders", framework.Text("end"))
