@@ -54,21 +54,23 @@ func (k *memKeys) init(window time.Duration, max int) {
 	k.seqs = make(map[string]uint64)
 }
 
-// lookup returns the sequence number that key got on topic within the
-// window, once expired keys are dropped. The caller holds the topic's mu,
-// so no publish of the topic comes between lookup and add.
-func (k *memKeys) lookup(topic, key string) (uint64, bool) {
+// keyName is the name under which key is remembered for topic.
+func keyName(topic, key string) string { return topic + " " + key }
+
+// lookup returns the sequence number that the key of that name got within
+// the window, once expired keys are dropped. The caller holds the topic's
+// mu, so no publish of the topic comes between lookup and add.
+func (k *memKeys) lookup(name string) (uint64, bool) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.expireLocked()
-	seq, ok := k.seqs[topic+" "+key]
+	seq, ok := k.seqs[name]
 	return seq, ok
 }
 
-// add remembers that key got seq on topic, forgetting the oldest keys
-// beyond max. The caller holds the topic's mu and looked key up.
-func (k *memKeys) add(topic, key string, seq uint64) {
-	name := topic + " " + key
+// add remembers that the key of that name got seq, forgetting the oldest
+// keys beyond max. The caller holds the topic's mu and looked it up.
+func (k *memKeys) add(name string, seq uint64) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	k.seqs[name] = seq

@@ -252,11 +252,12 @@ func (b *MemoryBroker) publish(ctx context.Context, topic, key string, ev Event)
 		return Cursor{}, false, ErrClosed
 	}
 	if key != "" {
-		if seq, ok := b.keys.lookup(topic, key); ok {
+		name := keyName(topic, key)
+		if seq, ok := b.keys.lookup(name); ok {
 			t.mu.Unlock()
 			return Cursor{Epoch: b.epoch, Seq: seq}, true, nil
 		}
-		b.keys.add(topic, key, t.seq+1)
+		b.keys.add(name, t.seq+1)
 	}
 	t.seq++
 	c := Cursor{Epoch: b.epoch, Seq: t.seq}

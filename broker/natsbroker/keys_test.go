@@ -3,6 +3,7 @@ package natsbroker_test
 import (
 	"context"
 	"errors"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -225,5 +226,34 @@ func TestKeysSurviveNATSRestart(t *testing.T) {
 	}
 	if got := stored(t, b, "t"); len(got) != 1 {
 		t.Fatalf("stored %q", got)
+	}
+}
+
+// BenchmarkPublishKeys compares a publish without a key, with a fresh key,
+// and a repeat of a key, on an in-process NATS server.
+func BenchmarkPublishKeys(b *testing.B) {
+	ctx := context.Background()
+	ev := framework.Event{Data: []byte("a small event of some forty bytes, say.")}
+	br := newBroker(b, natsbroker.Options{URL: startNATS(b).url()})
+	for _, mode := range []string{"plain", "keyed", "repeat"} {
+		b.Run(mode, func(b *testing.B) {
+			br.PublishKeyed(ctx, "t", "first", ev)
+			i := 0
+			for b.Loop() {
+				var err error
+				switch mode {
+				case "plain":
+					_, err = br.Publish(ctx, "t", ev)
+				case "keyed":
+					_, _, err = br.PublishKeyed(ctx, "t", "key-"+strconv.Itoa(i), ev)
+				case "repeat":
+					_, _, err = br.PublishKeyed(ctx, "t", "first", ev)
+				}
+				if err != nil {
+					b.Fatal(err)
+				}
+				i++
+			}
+		})
 	}
 }
