@@ -17,6 +17,16 @@
 //	mux.Handle("GET "+adapters.ClientPath, adapters.ClientHandler())
 //	srv.RegisterOnShutdown(ep.Close)
 //
+// A POST may carry an Idempotency-Key header ([KeyHeader]): a repeat of
+// the key on the topic within the broker's window (two minutes by default)
+// is answered with the first publish's {"id": ...} and
+// Idempotent-Replayed: true ([ReplayedHeader]), and publishes nothing.
+// [PublishTo] is the Go call that publishes this way: a fresh key per
+// event by default, the same key on every retry of a failure that may have
+// published (a lost answer, a timeout, a 5xx, 408, 429), with jittered
+// backoff and Retry-After honoured; the browser client's publish does the
+// same.
+//
 // [ClientHandler] serves the browser client, a dependency-free ES module
 // that picks the best transport that works and falls back when one fails.
 //

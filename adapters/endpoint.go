@@ -2,6 +2,7 @@ package adapters
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 
@@ -30,7 +31,9 @@ type Options struct {
 	// Disable lists the transports the endpoint does not serve.
 	Disable []Transport
 	// Publish lets POST on a topic's URL publish its body as one event (the
-	// "event" query parameter names it) and answer {"id": ...}.
+	// "event" query parameter names it) and answer {"id": ...}. A POST
+	// with an Idempotency-Key header publishes with that key (see
+	// [KeyHeader]): a repeat is answered with the first one's ID.
 	Publish bool
 	// MaxPublish bounds the body of a publish; 0 means [DefaultMaxPublish].
 	// A larger one is answered 413.
@@ -217,22 +220,60 @@ func (ep *Endpoint) publisher(hub *framework.Hub, name func(*http.Request) strin
 			err = transport.Status(http.StatusRequestEntityTooLarge, errors.New("rxstream: event data larger than the limit"))
 		}
 		var topic, id string
+		var opts framework.PublishOptions
+		var repeat bool
+		if err == nil {
+			opts.Key, err = requestKey(r)
+		}
 		if err == nil {
 			topic, err = transport.Topic(r, name, Publish)
 		}
 		if err == nil {
-			id, err = hub.Publish(r.Context(), topic, framework.Event{Name: r.URL.Query().Get("event"), Data: body})
+			id, repeat, err = hub.PublishWith(r.Context(), topic, framework.Event{Name: r.URL.Query().Get("event"), Data: body}, &opts)
 		}
 		switch {
 		case err == nil:
 			w.Header().Set("Content-Type", "application/json")
+			if repeat {
+				w.Header().Set(ReplayedHeader, "true")
+			}
 			_, _ = w.Write([]byte(`{"id":"` + id + `"}` + "\n")) // IDs are EPOCH-SEQ: nothing to escape
-		case errors.Is(err, framework.ErrInvalidEvent):
+		case errors.Is(err, framework.ErrInvalidEvent), errors.Is(err, framework.ErrInvalidKey):
 			transport.WriteError(w, transport.Status(http.StatusBadRequest, err), 0)
+		case errors.Is(err, framework.ErrKeysUnsupported):
+			transport.WriteError(w, transport.Status(http.StatusNotImplemented, err), 0)
 		default:
 			transport.WriteError(w, err, transport.DefaultRetryAfter)
 		}
 	})
+}
+
+// The headers of an idempotent publish.
+const (
+	// KeyHeader is the request header of a POST that carries the
+	// publish's idempotency key ([framework.PublishOptions.Key]): 1 to
+	// 255 bytes of printable ASCII, taken as it is (quotes, if any, are
+	// part of it). A key the rule refuses, an empty header, or two of
+	// them, is answered 400 with the rule; a key on a hub whose broker
+	// cannot keep keys, 501. A cross-origin page that sends it needs the
+	// server to allow it (Access-Control-Allow-Headers).
+	KeyHeader = "Idempotency-Key"
+	// ReplayedHeader is set to "true" on the answer of a POST whose key
+	// the topic saw within the broker's key window: its {"id": ...} is
+	// the first publish's, and nothing was published again.
+	ReplayedHeader = "Idempotent-Replayed"
+)
+
+// requestKey returns the idempotency key of a publish, "" when it has none.
+func requestKey(r *http.Request) (string, error) {
+	keys := r.Header.Values(KeyHeader)
+	switch len(keys) {
+	case 0:
+		return "", nil
+	case 1:
+		return keys[0], framework.CheckKey(keys[0])
+	}
+	return "", fmt.Errorf("%w: %d %s headers; send one", framework.ErrInvalidKey, len(keys), KeyHeader)
 }
 
 func notAllowed(w http.ResponseWriter, allow string) {

@@ -14,6 +14,9 @@
 //   - broker.go: the [Broker] interface behind a Hub.
 //   - memory.go: [MemoryBroker], the in-process default with bounded history.
 //   - hub.go: [Hub], topics and publishing.
+//   - publish.go: idempotent publishing ([Hub.PublishWith],
+//     [PublishOptions], [KeyedPublisher], [CheckKey]).
+//   - memkeys.go: the idempotency keys of a [MemoryBroker].
 //   - subscription.go: [Subscription], a subscriber's bounded queue.
 //   - errors.go: sentinel errors and [CursorError].
 //

@@ -26,6 +26,13 @@ var (
 	ErrTooManySubscribers = errors.New("rxstream: too many subscribers")
 	// ErrInvalidCursor is wrapped by every [*CursorError].
 	ErrInvalidCursor = errors.New("rxstream: invalid cursor")
+	// ErrInvalidKey reports an idempotency key that [CheckKey] refuses.
+	// Adapters answer it with HTTP 400.
+	ErrInvalidKey = errors.New("rxstream: invalid idempotency key")
+	// ErrKeysUnsupported reports a publish with an idempotency key to a
+	// Hub whose [Broker] is not a [KeyedPublisher]. Adapters answer it
+	// with HTTP 501: retrying will not help.
+	ErrKeysUnsupported = errors.New("rxstream: the broker does not support idempotency keys")
 )
 
 // CursorError reports a malformed cursor (a Last-Event-ID, cursor or

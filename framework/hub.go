@@ -141,37 +141,30 @@ func (h *Hub) setup() {
 // UTF-8 text, because every transport (SSE among them) must be able to carry
 // it: encode binary payloads as base64 or JSON. Invalid input is an error
 // wrapping [ErrInvalidTopic] or [ErrInvalidEvent].
+//
+// A publish that a client may retry should carry an idempotency key: see
+// [Hub.PublishWith].
 func (h *Hub) Publish(ctx context.Context, topic string, ev Event) (string, error) {
-	h.setup()
+	id, _, err := h.PublishWith(ctx, topic, ev, nil)
+	return id, err
+}
+
+// checkPublish returns the error of a publish to topic of ev that every
+// transport could not carry.
+func checkPublish(topic string, ev Event) error {
 	if !ValidTopic(topic) {
-		return "", fmt.Errorf("%w: %q", ErrInvalidTopic, topic)
+		return fmt.Errorf("%w: %q", ErrInvalidTopic, topic)
 	}
 	if strings.ContainsAny(ev.Name, "\r\n\x00") {
-		return "", fmt.Errorf("%w: name contains CR, LF or NUL", ErrInvalidEvent)
+		return fmt.Errorf("%w: name contains CR, LF or NUL", ErrInvalidEvent)
 	}
 	if !utf8.Valid(ev.Data) {
-		return "", fmt.Errorf("%w: data is not UTF-8 text", ErrInvalidEvent)
+		return fmt.Errorf("%w: data is not UTF-8 text", ErrInvalidEvent)
 	}
 	if ev.Retry < 0 {
-		return "", fmt.Errorf("%w: negative retry", ErrInvalidEvent)
+		return fmt.Errorf("%w: negative retry", ErrInvalidEvent)
 	}
-	if h.closed.Load() {
-		return "", ErrClosed
-	}
-	if h.seen != nil { // MaxTopics bookkeeping; no lock otherwise
-		h.mu.Lock()
-		err := h.admitLocked(topic)
-		h.mu.Unlock()
-		if err != nil {
-			return "", err
-		}
-	}
-	c, err := h.opts.Broker.Publish(ctx, topic, ev)
-	if err != nil {
-		return "", fmt.Errorf("rxstream: publish to %s: %w", topic, err)
-	}
-	h.stats.published.Add(1)
-	return c.String(), nil
+	return nil
 }
 
 // Subscribe follows topic from cursor: the subscription delivers the

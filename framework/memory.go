@@ -58,6 +58,16 @@ type MemoryOptions struct {
 	// discards the topic's oldest events until the topic fits again. A
 	// MaxTopicBytes above MaxBytes acts as MaxBytes.
 	MaxTopicBytes int64
+	// KeyWindow is how long an idempotency key is remembered
+	// ([MemoryBroker.PublishKeyed]); 0 means [DefaultKeyWindow]. Keys are
+	// kept apart from the events: a key outlives its event when the
+	// history discards the event first, and a repeat is answered with the
+	// event's ID all the same.
+	KeyWindow time.Duration
+	// MaxKeys bounds the idempotency keys remembered over all topics; 0
+	// means [DefaultMaxKeys]. Past it the oldest key is forgotten before
+	// its window ends, and a repeat of it publishes again.
+	MaxKeys int
 }
 
 // MemoryBroker is the in-process [Broker]: a bounded history per topic,
@@ -84,6 +94,12 @@ type MemoryOptions struct {
 // idle topic's history is freed too. A topic's sequence number survives its
 // history, so IDs never repeat within an epoch.
 //
+// It remembers the idempotency keys of [MemoryBroker.PublishKeyed] for
+// KeyWindow, at most MaxKeys of them over all topics (the oldest are
+// forgotten first); expired keys are freed at the next publish to any
+// topic. [MemoryStats] counts them apart from the events: they do not
+// count against the byte bounds of the history.
+//
 // All methods may be called concurrently.
 type MemoryBroker struct {
 	maxEvents     int
@@ -105,6 +121,8 @@ type MemoryBroker struct {
 	queueMu  sync.Mutex
 	queue    []memRef // retained events in publish order, with stale entries
 	compact  int      // len(queue) at which stale entries are dropped
+
+	keys memKeys // idempotency keys; taken after a topic's mu
 }
 
 var _ Broker = (*MemoryBroker)(nil)
@@ -155,6 +173,8 @@ func NewMemoryBroker(opts *MemoryOptions) (*MemoryBroker, error) {
 		{"MaxAge", o.MaxAge, o.MaxAge < 0},
 		{"MaxBytes", o.MaxBytes, o.MaxBytes < 0},
 		{"MaxTopicBytes", o.MaxTopicBytes, o.MaxTopicBytes < 0},
+		{"KeyWindow", o.KeyWindow, o.KeyWindow < 0},
+		{"MaxKeys", o.MaxKeys, o.MaxKeys < 0},
 	} {
 		if l.bad {
 			return nil, fmt.Errorf("rxstream: negative %s %v", l.name, l.value)
@@ -172,8 +192,14 @@ func NewMemoryBroker(opts *MemoryOptions) (*MemoryBroker, error) {
 	if o.MaxTopicBytes == 0 {
 		o.MaxTopicBytes = DefaultMaxTopicBytes
 	}
+	if o.KeyWindow == 0 {
+		o.KeyWindow = DefaultKeyWindow
+	}
+	if o.MaxKeys == 0 {
+		o.MaxKeys = DefaultMaxKeys
+	}
 	now := time.Now()
-	return &MemoryBroker{
+	b := &MemoryBroker{
 		maxEvents:     o.MaxEvents,
 		maxAge:        o.MaxAge,
 		maxBytes:      o.MaxBytes,
@@ -182,7 +208,9 @@ func NewMemoryBroker(opts *MemoryOptions) (*MemoryBroker, error) {
 		topics:        make(map[string]*memTopic),
 		lastSweep:     now,
 		compact:       minCompact,
-	}, nil
+	}
+	b.keys.init(o.KeyWindow, o.MaxKeys)
+	return b, nil
 }
 
 // Epoch returns the epoch of every cursor this broker issues.
@@ -204,18 +232,32 @@ func (b *MemoryBroker) topic(name string, create bool) (*memTopic, error) {
 
 // Publish implements [Broker].
 func (b *MemoryBroker) Publish(ctx context.Context, topic string, ev Event) (Cursor, error) {
+	c, _, err := b.publish(ctx, topic, "", ev)
+	return c, err
+}
+
+// publish is Publish with an idempotency key, "" for none.
+func (b *MemoryBroker) publish(ctx context.Context, topic, key string, ev Event) (Cursor, bool, error) {
 	if err := ctx.Err(); err != nil {
-		return Cursor{}, err
+		return Cursor{}, false, err
 	}
 	t, err := b.topic(topic, true)
 	if err != nil {
-		return Cursor{}, err
+		return Cursor{}, false, err
 	}
 	now := time.Now()
 	t.mu.Lock()
 	if t.closed { // Close came between b.topic and t.mu
 		t.mu.Unlock()
-		return Cursor{}, ErrClosed
+		return Cursor{}, false, ErrClosed
+	}
+	if key != "" {
+		name := keyName(topic, key)
+		if seq, ok := b.keys.lookup(name); ok {
+			t.mu.Unlock()
+			return Cursor{Epoch: b.epoch, Seq: seq}, true, nil
+		}
+		b.keys.add(name, t.seq+1)
 	}
 	t.seq++
 	c := Cursor{Epoch: b.epoch, Seq: t.seq}
@@ -244,7 +286,8 @@ func (b *MemoryBroker) Publish(ctx context.Context, topic string, ev Event) (Cur
 	if b.retained.Load() > b.maxBytes {
 		b.evict()
 	}
-	return c, nil
+	b.keys.expire()
+	return c, false, nil
 }
 
 // recordSize is what a retained event counts against the byte bounds.
@@ -407,6 +450,7 @@ func (b *MemoryBroker) Close() error {
 	b.queueMu.Lock()
 	b.queue = nil
 	b.queueMu.Unlock()
+	b.keys.close()
 	return nil
 }
 

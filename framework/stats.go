@@ -3,11 +3,15 @@ package framework
 import "sync/atomic"
 
 // HubStats is a snapshot of a [Hub]'s counters, for metrics. The counters
-// (Published, Delivered, Overflows, Gaps) only grow; Topics and Subscribers
+// (Published, Repeats, Delivered, Overflows, Gaps) only grow; Topics and Subscribers
 // are current values.
 type HubStats struct {
 	// Published counts the events published through the Hub.
 	Published uint64
+	// Repeats counts the publishes whose idempotency key the broker had
+	// seen on their topic within its key window: answered with the
+	// earlier publish's ID, they stored nothing ([Hub.PublishWith]).
+	Repeats uint64
 	// Delivered counts the events handed to subscribers' readers (history
 	// and live), one per event per subscriber.
 	Delivered uint64
@@ -26,8 +30,8 @@ type HubStats struct {
 
 // hubCounters are the Hub's atomic counters; their zero value is ready.
 type hubCounters struct {
-	published, delivered, overflows, gaps atomic.Uint64
-	subscribers                           atomic.Int64
+	published, repeats, delivered, overflows, gaps atomic.Uint64
+	subscribers                                    atomic.Int64
 }
 
 // Stats returns a snapshot of the Hub's counters. It is cheap (one lock for
@@ -35,6 +39,7 @@ type hubCounters struct {
 func (h *Hub) Stats() HubStats {
 	return HubStats{
 		Published:   h.stats.published.Load(),
+		Repeats:     h.stats.repeats.Load(),
 		Delivered:   h.stats.delivered.Load(),
 		Overflows:   h.stats.overflows.Load(),
 		Gaps:        h.stats.gaps.Load(),
@@ -54,6 +59,13 @@ type MemoryStats struct {
 	// counted against [MemoryOptions.MaxBytes]: data, name and ID plus
 	// [RecordOverhead] per event.
 	Bytes int64
+	// Keys is the number of idempotency keys remembered over all topics
+	// (bounded by [MemoryOptions.MaxKeys]); expired keys still count
+	// until the next publish.
+	Keys int
+	// KeyBytes is the memory those keys take: the length of each key
+	// and of its topic, plus [KeyOverhead].
+	KeyBytes int64
 }
 
 // Stats returns a snapshot of what the broker retains. It visits every
@@ -74,5 +86,6 @@ func (b *MemoryBroker) Stats() MemoryStats {
 		st.Bytes += t.bytes
 		t.mu.Unlock()
 	}
+	st.Keys, st.KeyBytes = b.keys.stats()
 	return st
 }

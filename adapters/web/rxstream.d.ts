@@ -121,3 +121,44 @@ export declare class Subscription implements AsyncIterable<StreamItem> {
 
 /** Opens a stream at url (absolute, or relative to the page). */
 export declare function connect(url: string | URL, options?: Options): Stream;
+
+/** What {@link publish} sends and how it retries. */
+export interface PublishOptions {
+  /** The event's name (the `event` query parameter); empty for the default, "message". */
+  event?: string;
+  /**
+   * The idempotency key, sent as the Idempotency-Key header of every
+   * attempt: 1 to 255 characters of printable ASCII (space to tilde). By
+   * default a fresh random one for this call. Give your own to make a
+   * publish idempotent beyond one call (the ID of the order it confirms,
+   * say, or one stored with an outbox entry).
+   */
+  key?: string;
+  /** Added to every attempt (Authorization, say). A cross-origin publish needs the server to allow Idempotency-Key. */
+  headers?: Record<string, string>;
+  /** Attempts, the first included. Default 5. */
+  maxAttempts?: number;
+  /** Backoff bounds in milliseconds (doubling, jittered); a Retry-After is honoured even when longer. Defaults 100 and 5000. */
+  minBackoff?: number;
+  maxBackoff?: number;
+  /** Milliseconds each attempt may take before it is abandoned and retried. Default 10000. */
+  timeout?: number;
+  /** Ends the publish: the promise rejects with an AbortError. */
+  signal?: AbortSignal;
+}
+
+/**
+ * Publishes data as one event to the topic served at url (an Endpoint's
+ * topic URL, POST enabled) and resolves to its ID. Every attempt carries the
+ * same idempotency key, so a retry after a lost answer is answered with the
+ * same ID and stores nothing: the event is published once. Network errors,
+ * timeouts, 5xx (no sooner than Retry-After), 408 and 429 are retried with
+ * jittered backoff; another answer (400, 401, 403, 413, 501) rejects at once
+ * with an Error whose `status` is the HTTP status, as does the last failed
+ * attempt. An invalid key rejects before any request.
+ */
+export declare function publish(
+  url: string | URL,
+  data: string | Blob | ArrayBuffer | ArrayBufferView,
+  options?: PublishOptions,
+): Promise<string>;

@@ -3,6 +3,8 @@
 // across transports and reconnections so that no event is lost or repeated.
 // A stream follows one topic's URL (connect('/topics/chat')), or several
 // topics on one connection (connect('/topics').subscribe('chat')).
+// publish(url, data) posts an event that is safe to retry: the same
+// Idempotency-Key with every attempt.
 // No dependencies; an ES module. Types: rxstream.d.ts.
 
 const ALL = ['websocket', 'sse', 'longpoll', 'poll'];
@@ -23,6 +25,119 @@ const DEFAULTS = {
 // connect opens a stream at url (absolute or relative to the page).
 export function connect(url, options = {}) {
   return new Stream(url, options);
+}
+
+const PUBLISH_DEFAULTS = {
+  event: '',         // the event's name; '' for the default ("message")
+  key: '',           // the idempotency key; '' draws a fresh one for this call
+  headers: {},       // added to every attempt (Authorization, say)
+  maxAttempts: 5,    // the first included
+  minBackoff: 100,   // ms before the first retry, doubling, jittered to [d/2, d)
+  maxBackoff: 5000,  // ms; a Retry-After may be longer, and is waited
+  timeout: 10000,    // ms each attempt may take
+  signal: null,      // an AbortSignal that ends the publish
+};
+
+// publish POSTs data to the topic at url (an Endpoint's topic URL) as one
+// event and resolves to its ID. Every attempt carries the same
+// Idempotency-Key, so that a retry after a lost answer (a network error, a
+// timeout, a server that stored the event and died before answering) is
+// answered with the same ID and publishes nothing more. It retries network
+// errors, timeouts, 5xx (no sooner than a Retry-After), 408 and 429, and a
+// 2xx whose body is not {"id": ...}; another answer (400, 401, 403, 413,
+// 501) rejects at once with an Error whose status is the HTTP status.
+export async function publish(url, data, options = {}) {
+  const o = { ...PUBLISH_DEFAULTS };
+  for (const [k, v] of Object.entries(options)) if (v !== undefined && v !== null) o[k] = v;
+  const key = o.key || randomKey();
+  if (!validKey(key)) throw new Error('rxstream: publish: invalid idempotency key (1 to 255 bytes of printable ASCII, space to tilde)');
+  const u = new URL(url, globalThis.location ? globalThis.location.href : undefined);
+  if (o.event) u.searchParams.set('event', o.event);
+  let last = null;
+  for (let attempt = 1; ; attempt++) {
+    if (o.signal && o.signal.aborted) throw abortError(o.signal, last);
+    let retryAfter = 0;
+    const ctl = new AbortController();
+    let timedOut = false;
+    const timer = setTimeout(() => { timedOut = true; ctl.abort(); }, o.timeout);
+    const onAbort = () => ctl.abort();
+    if (o.signal) o.signal.addEventListener('abort', onAbort);
+    try {
+      const res = await fetch(u, {
+        method: 'POST', body: data, cache: 'no-store', signal: ctl.signal,
+        headers: { 'Content-Type': 'text/plain; charset=utf-8', ...o.headers, 'Idempotency-Key': key },
+      });
+      if (res.ok) {
+        let body = null;
+        try { body = await res.json(); } catch { /* retried below */ }
+        if (body && typeof body.id === 'string' && body.id) return body.id;
+        last = new Error(`rxstream: publish: ${res.status} answer without {"id": ...}`);
+      } else {
+        retryAfter = Number(res.headers.get('Retry-After')) * 1000 || 0;
+        let message = '';
+        try { message = (await res.json()).message || ''; } catch { /* not JSON */ }
+        const err = new Error(`rxstream: publish: ${res.status} ${message || res.statusText}`);
+        err.status = res.status;
+        if (!retriedStatus(res.status)) throw err;
+        last = err;
+      }
+    } catch (err) {
+      if (err.status && !retriedStatus(err.status)) throw err;
+      if (o.signal && o.signal.aborted) throw abortError(o.signal, last);
+      last = timedOut ? new Error(`rxstream: publish: no answer within ${o.timeout} ms`) : err;
+    } finally {
+      clearTimeout(timer);
+      if (o.signal) o.signal.removeEventListener('abort', onAbort);
+    }
+    if (attempt >= o.maxAttempts) {
+      const err = new Error(`rxstream: publish: ${attempt} attempts failed, last: ${last.message}`);
+      if (last.status) err.status = last.status;
+      err.cause = last;
+      throw err;
+    }
+    await sleep(backoff(attempt, o.minBackoff, o.maxBackoff, retryAfter), o.signal);
+  }
+}
+
+// retriedStatus reports whether an answer of that status may not have
+// published, so that publish retries it with the same key.
+function retriedStatus(status) {
+  return status === 408 || status === 429 || (status >= 500 && status !== 501);
+}
+
+// validKey is the server's rule for idempotency keys (framework.CheckKey).
+function validKey(key) {
+  return typeof key === 'string' && /^[\x20-\x7e]{1,255}$/.test(key);
+}
+
+// randomKey draws 128 bits as 32 hex digits. crypto.getRandomValues works
+// on plain-HTTP pages too, where crypto.randomUUID does not.
+function randomKey() {
+  const b = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+}
+
+function backoff(n, min, max, retryAfter) {
+  let d = Math.max(min, retryAfter);
+  for (let i = 1; i < n && d < max; i++) d *= 2;
+  d = Math.min(d, Math.max(max, retryAfter));
+  return Math.max(d / 2 + Math.random() * d / 2, retryAfter); // jitter: [d/2, d), never below Retry-After
+}
+
+function sleep(ms, signal) {
+  return new Promise((resolve, reject) => {
+    if (signal && signal.aborted) { reject(abortError(signal)); return; }
+    const t = setTimeout(() => { if (signal) signal.removeEventListener('abort', stop); resolve(); }, ms);
+    const stop = () => { clearTimeout(t); reject(abortError(signal)); };
+    if (signal) signal.addEventListener('abort', stop, { once: true });
+  });
+}
+
+function abortError(signal, last) {
+  const err = new Error('rxstream: publish: aborted' + (last ? `; last attempt: ${last.message}` : ''));
+  err.name = 'AbortError';
+  err.cause = signal.reason;
+  return err;
 }
 
 // validTopic is the server's rule for topic names (framework.ValidTopic).

@@ -62,6 +62,15 @@ type Options struct {
 	// ([framework.MemoryOptions.MaxTopicBytes]) has no counterpart here:
 	// a topic's events are bounded by MaxMsgsPerSubject and MaxBytes.
 	MaxBytes int64
+	// KeyWindow is how long an idempotency key is remembered
+	// ([Broker.PublishKeyed]): the stream's duplicate window. 0 means
+	// JetStream's default, two minutes ([framework.DefaultKeyWindow]), or
+	// MaxAge when that is shorter, or the server's limit on the window
+	// when that is lower. JetStream requires it to be at least 100ms and
+	// at most MaxAge. The servers keep the keys of the window in memory,
+	// as many as were published in it: there is no count bound as on the
+	// memory broker.
+	KeyWindow time.Duration
 	// Replicas is the stream's replication factor in a NATS cluster (1, 3
 	// or 5); 0 means 1.
 	Replicas int
@@ -133,7 +142,13 @@ type Broker struct {
 	closingDone bool           // Close is waiting for cleanup: no more deletions; guarded by mu
 }
 
-var _ framework.Broker = (*Broker)(nil)
+var (
+	_ framework.Broker         = (*Broker)(nil)
+	_ framework.KeyedPublisher = (*Broker)(nil)
+)
+
+// minKeyWindow is JetStream's shortest duplicate window.
+const minKeyWindow = 100 * time.Millisecond
 
 // New connects to NATS, creates or updates the stream and returns the
 // Broker; opts may be nil. It fails when an option is out of range, when
@@ -171,6 +186,14 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 	if o.MaxBytes == 0 {
 		o.MaxBytes = framework.DefaultMaxBytes
 	}
+	switch {
+	case o.KeyWindow < 0:
+		return nil, fmt.Errorf("rxstream: nats: negative KeyWindow %v", o.KeyWindow)
+	case o.KeyWindow > o.MaxAge:
+		return nil, fmt.Errorf("rxstream: nats: KeyWindow %v is longer than MaxAge %v (JetStream's duplicate window must fit in the stream's max age)", o.KeyWindow, o.MaxAge)
+	case o.KeyWindow > 0 && o.KeyWindow < minKeyWindow:
+		return nil, fmt.Errorf("rxstream: nats: KeyWindow %v is shorter than JetStream's minimum duplicate window of %v", o.KeyWindow, minKeyWindow)
+	}
 	if o.Replicas == 0 {
 		o.Replicas = 1
 	}
@@ -203,6 +226,7 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 		Storage:           storage,
 		Replicas:          o.Replicas,
 		AllowDirect:       true,
+		Duplicates:        o.KeyWindow,
 	}
 	nopts := append(append([]nats.Option(nil), o.NATSOptions...),
 		nats.MaxReconnects(-1),

@@ -26,6 +26,16 @@
 // on publish (Nats-Expected-Last-Subject-Sequence), so Read knows exactly
 // whether events after a cursor were discarded; see [Broker.Read].
 //
+// # Idempotent publishing
+//
+// [Broker.PublishKeyed] (what [framework.Hub.PublishWith] calls for a
+// publish with a key) sets JetStream's Nats-Msg-Id header to the event's
+// subject and key, and the stream's duplicate window is Options.KeyWindow:
+// a repeat of the key on the topic within it, from any node, stores
+// nothing and is answered with the first event's cursor. A publisher whose
+// answer was lost (the node died after JetStream stored the event) retries
+// on another node with the same key and gets the same ID.
+//
 // # Delivery
 //
 // The [framework.Hub] asks each node to Follow a topic once, however many

@@ -90,25 +90,54 @@ func (p *publisher) release(t *pubTopic) {
 // Broker's Timeout when JetStream does not acknowledge; an invalid topic
 // wraps [framework.ErrInvalidTopic].
 func (b *Broker) Publish(ctx context.Context, topic string, ev framework.Event) (framework.Cursor, error) {
+	c, _, err := b.publish(ctx, topic, "", ev)
+	return c, err
+}
+
+// PublishKeyed implements [framework.KeyedPublisher] with JetStream's
+// message deduplication: the event is published with the header
+// Nats-Msg-Id set to its subject and key ("<Prefix>.<topic> <key>", so
+// that each topic has keys of its own), and JetStream stores nothing for
+// an ID it saw within the stream's duplicate window (Options.KeyWindow):
+// its acknowledgement names the first event's sequence, the cursor
+// returned. JetStream decides, so this holds across every node on the
+// stream, and across a restart of a NATS server that keeps the stream on
+// disk. A publish that fails with [ErrUnavailable] may have been stored
+// (the acknowledgement was lost): retry it with the same key.
+//
+// The header is stored with the event and counts against MaxBytes.
+func (b *Broker) PublishKeyed(ctx context.Context, topic, key string, ev framework.Event) (framework.Cursor, bool, error) {
+	if err := framework.CheckKey(key); err != nil {
+		return framework.Cursor{}, false, err
+	}
+	return b.publish(ctx, topic, key, ev)
+}
+
+// publish is Publish with an idempotency key, "" for none.
+func (b *Broker) publish(ctx context.Context, topic, key string, ev framework.Event) (framework.Cursor, bool, error) {
 	subject, err := Subject(b.opts.Prefix, topic)
 	if err != nil {
-		return framework.Cursor{}, err
+		return framework.Cursor{}, false, err
 	}
 	if err := ctx.Err(); err != nil {
-		return framework.Cursor{}, err
+		return framework.Cursor{}, false, err
 	}
 	ctx, cancel := b.bound(ctx)
 	defer cancel()
 	st, epoch, err := b.lookup(ctx, false)
 	if err != nil {
-		return framework.Cursor{}, err
+		return framework.Cursor{}, false, err
+	}
+	opts := []jetstream.PublishOpt{nil}
+	if key != "" {
+		opts = append(opts, jetstream.WithMsgID(subject+" "+key))
 	}
 	t := b.pub.acquire(subject)
 	defer b.pub.release(t)
 	for attempt := 1; ; attempt++ {
 		if !t.known {
 			if t.last, err = b.lastSeq(ctx, st, subject); err != nil {
-				return framework.Cursor{}, err
+				return framework.Cursor{}, false, err
 			}
 			t.known = true
 		}
@@ -124,11 +153,17 @@ func (b *Broker) Publish(ctx context.Context, topic string, ev framework.Event) 
 		if t.last == 0 {
 			info, err := st.Info(ctx)
 			if err != nil {
-				return framework.Cursor{}, b.unavailable(ctx, fmt.Errorf("stream info: %w", err))
+				return framework.Cursor{}, false, b.unavailable(ctx, fmt.Errorf("stream info: %w", err))
 			}
 			m.Header.Set(hdrFloor, strconv.FormatUint(info.State.FirstSeq, 10))
 		}
-		ack, err := b.js.PublishMsg(ctx, m, jetstream.WithExpectLastSequencePerSubject(t.last))
+		// A JetStream server (2.15) checks the expected last sequence
+		// before the message ID, so a repeat that names a stale
+		// predecessor is refused as such and retried below with the
+		// actual one; only then is it answered as a duplicate. (A
+		// replicated stream checks the ID first.)
+		opts[0] = jetstream.WithExpectLastSequencePerSubject(t.last)
+		ack, err := b.js.PublishMsg(ctx, m, opts...)
 		if err != nil {
 			t.known = false
 			if last, ok := wrongLast(err); ok && attempt < maxPublishAttempts {
@@ -140,15 +175,20 @@ func (b *Broker) Publish(ctx context.Context, topic string, ev framework.Event) 
 				case <-timer.C:
 				case <-ctx.Done():
 					timer.Stop()
-					return framework.Cursor{}, b.unavailable(ctx, fmt.Errorf("publish to %s: %w", subject, ctx.Err()))
+					return framework.Cursor{}, false, b.unavailable(ctx, fmt.Errorf("publish to %s: %w", subject, ctx.Err()))
 				}
 				continue
 			}
 			b.markStale(err)
-			return framework.Cursor{}, b.unavailable(ctx, err)
+			return framework.Cursor{}, false, b.unavailable(ctx, err)
+		}
+		if ack.Duplicate {
+			// Nothing was stored: the topic's last sequence is still
+			// t.last, which JetStream has just confirmed.
+			return framework.Cursor{Epoch: epoch, Seq: ack.Sequence}, true, nil
 		}
 		t.last = ack.Sequence
-		return framework.Cursor{Epoch: epoch, Seq: ack.Sequence}, nil
+		return framework.Cursor{Epoch: epoch, Seq: ack.Sequence}, false, nil
 	}
 }
 

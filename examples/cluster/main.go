@@ -12,13 +12,20 @@
 //	GET  /topics/:topic/sse        the topic over SSE, resuming from Last-Event-ID
 //	GET  /topics/:topic/longpoll   the topic by long-poll, resuming from ?cursor=
 //	GET  /topics/:topic/ws         the topic over WebSocket, resuming from ?cursor=
-//	POST /topics/:topic            publish the request body; answers {"id": ..., "node": ...}
+//	POST /topics/:topic            publish the request body; answers {"id": ...} and X-Node
+//
+// A POST with an Idempotency-Key header is safe to retry on any node: a
+// repeat of the key within two minutes answers the first ID (and
+// Idempotent-Replayed: true) and stores nothing, since JetStream
+// deduplicates it for every node. adapters.PublishTo and the browser
+// client's publish send one and retry with it.
 //
 // Try it:
 //
 //	curl -N localhost:8082/topics/news/sse &
 //	curl -N localhost:8083/topics/news/sse &
 //	curl -d hello localhost:8081/topics/news
+//	curl -d hello -H 'Idempotency-Key: k1' localhost:8082/topics/news  # twice: one event
 //
 // An event ID from one node resumes on any other:
 //
@@ -30,6 +37,7 @@ import (
 	"flag"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"os"
 	"os/signal"
 	"syscall"
@@ -55,7 +63,8 @@ type config struct {
 	nodes   int
 	natsURL string // "" starts an embedded server
 	log     *slog.Logger
-	ready   func(urls []string) // called once every node listens (tests)
+	ready   func(urls []string)             // called once every node listens (tests)
+	wrap    func(http.Handler) http.Handler // wraps each node's handling of every request (tests)
 }
 
 // run starts NATS (unless given one) and the nodes, and stops them all when
@@ -88,7 +97,7 @@ func run(ctx context.Context, cfg config) error {
 		if cfg.port != 0 {
 			port = cfg.port + i
 		}
-		n, err := startNode(ctx, fmt.Sprintf("node%d", i+1), url, port, cfg.log)
+		n, err := startNode(ctx, fmt.Sprintf("node%d", i+1), url, port, cfg.log, cfg.wrap)
 		if err != nil {
 			return err
 		}

@@ -13,7 +13,12 @@ import (
 	"go.uber.org/goleak"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	if nodeProcess() { // the test binary run again as a node (TestProcessesKilled)
+		return
+	}
+	goleak.VerifyTestMain(m)
+}
 
 // TestCluster starts the example with an embedded NATS and three nodes,
 // publishes on the first and reads the event over SSE on the others.

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -36,7 +34,9 @@ type node struct {
 	done   chan error
 }
 
-func startNode(ctx context.Context, name, natsURL string, port int, log *slog.Logger) (*node, error) {
+// startNode starts a node; wrap, when set, wraps its handling of every
+// request (tests).
+func startNode(ctx context.Context, name, natsURL string, port int, log *slog.Logger, wrap func(http.Handler) http.Handler) (*node, error) {
 	log = log.With("node", name)
 	b, err := natsbroker.New(ctx, &natsbroker.Options{URL: natsURL, Name: "rxstream " + name, Logger: log})
 	if err != nil {
@@ -65,10 +65,23 @@ func startNode(ctx context.Context, name, natsURL string, port int, log *slog.Lo
 		b.Close()
 		return nil, err
 	}
+	// The Endpoint publishes on POST, with the request's Idempotency-Key:
+	// a publisher that lost a node's answer retries on another node with
+	// the same key and gets the same ID; nothing is stored twice.
+	ep, err := adapters.New(&adapters.Options{SSE: s, LongPoll: lp, WebSocket: ws, Publish: true, MaxPublish: maxPublish})
+	if err != nil {
+		hub.Close()
+		b.Close()
+		return nil, err
+	}
 	n := &node{name: name, hub: hub, broker: b, done: make(chan error, 1)}
 	n.e = echo.New()
 	n.e.HideBanner, n.e.HidePort = true, true
+	if wrap != nil {
+		n.e.Use(echo.WrapMiddleware(wrap))
+	}
 	n.e.Use(middleware.Recover())
+	n.e.Server.RegisterOnShutdown(ep.Close)
 	n.e.Server.RegisterOnShutdown(s.Close)
 	n.e.Server.RegisterOnShutdown(lp.Close)
 	n.e.Server.RegisterOnShutdown(ws.Close)
@@ -76,7 +89,12 @@ func startNode(ctx context.Context, name, natsURL string, port int, log *slog.Lo
 	n.e.GET("/topics/:topic/sse", rxecho.Wrap(s.Topic(hub, topic)))
 	n.e.GET("/topics/:topic/longpoll", rxecho.Wrap(lp.Topic(hub, topic)))
 	n.e.GET("/topics/:topic/ws", rxecho.Wrap(ws.Topic(hub, topic)))
-	n.e.POST("/topics/:topic", n.publish)
+	n.e.POST("/topics/:topic", rxecho.Wrap(ep.Topic(hub, topic)), func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			c.Response().Header().Set("X-Node", name)
+			return next(c)
+		}
+	})
 
 	ln, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
 	if err != nil {
@@ -97,26 +115,4 @@ func (n *node) stop(ctx context.Context) {
 	<-n.done
 	n.hub.Close()
 	n.broker.Close()
-}
-
-// publish appends the request body to the topic as one event, named by the
-// optional "event" query parameter, and answers {"id": ...}. NATS being
-// unreachable is a 503.
-func (n *node) publish(c echo.Context) error {
-	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxPublish+1))
-	if err != nil {
-		return echo.NewHTTPError(http.StatusBadRequest, "reading body: "+err.Error())
-	}
-	if len(body) > maxPublish {
-		return echo.NewHTTPError(http.StatusRequestEntityTooLarge, "event larger than 64 KiB")
-	}
-	id, err := n.hub.Publish(c.Request().Context(), c.Param("topic"),
-		framework.Event{Name: c.QueryParam("event"), Data: body})
-	switch {
-	case errors.Is(err, framework.ErrInvalidTopic), errors.Is(err, framework.ErrInvalidEvent):
-		return echo.NewHTTPError(http.StatusBadRequest, err.Error())
-	case err != nil:
-		return echo.NewHTTPError(http.StatusServiceUnavailable, err.Error())
-	}
-	return c.JSON(http.StatusOK, map[string]string{"id": id, "node": n.name})
 }
