@@ -17,6 +17,16 @@
 //	mux.Handle("GET "+adapters.ClientPath, adapters.ClientHandler())
 //	srv.RegisterOnShutdown(ep.Close)
 //
+// A client without a cursor may ask for the topic's last events before
+// its live ones, on every transport: ?rewind=N (at most
+// [framework.MaxRewind]) or ?since=30s (at most [framework.MaxSince]); on
+// a multiplexed request each topic rewinds on its own (one value for all,
+// or a comma-separated list in the request's topic order), and a
+// WebSocket's subscribe message may carry "rewind" or "since" too. A
+// cursor wins over a rewind; asking more than is retained starts at the
+// oldest retained event, without a gap notice; a bad value is a 400
+// naming the parameter.
+//
 // [ClientHandler] serves the browser client, a dependency-free ES module
 // that picks the best transport that works and falls back when one fails.
 //
@@ -30,7 +40,7 @@
 // a request to its subscription through one front end: the topic from the
 // route's name function ([Param], the value the [AuthorizeFunc] is asked
 // about, and the one subscribed or published to), the cursor under every
-// spelling, and one answer per refusal (400, the hook's 401/403, 503 with a
+// spelling, the rewind, and one answer per refusal (400, the hook's 401/403, 503 with a
 // jittered Retry-After, each JSON {"message": ...}), so that the
 // transports cannot drift apart.
 package adapters
