@@ -120,7 +120,7 @@ func (tg target) askMulti(t *testing.T, base, topic string, h http.Header, q url
 var routers = []string{"net/http", "echo"}
 
 // mount serves hub on every target's route of router: the Endpoint on
-// /rooms/{room}, each transport on /own/<transport>/{room} and
+// /rooms/{room} (and its history on /rooms/{room}/history), each transport on /own/<transport>/{room} and
 // /multi/<transport> behind the Authorize wrapper (the echo middleware on
 // echo).
 func mount(t *testing.T, router string, hub *framework.Hub, authorize adapters.AuthorizeFunc) http.Handler {
@@ -152,6 +152,7 @@ func mount(t *testing.T, router string, hub *framework.Hub, authorize adapters.A
 			mw = append(mw, rxecho.Authorize(authorize))
 		}
 		rxecho.Mount(e, "/rooms/:room", ep.Topic(hub, room))
+		rxecho.Mount(e, "/rooms/:room/history", ep.History(hub, room))
 		rxecho.Mount(e, "/topics", ep.Topics(hub))
 		for path, h := range own {
 			e.GET(strings.Replace(path, "{room}", ":room", 1), rxecho.Wrap(h), mw...)
@@ -160,6 +161,7 @@ func mount(t *testing.T, router string, hub *framework.Hub, authorize adapters.A
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/rooms/{room}", ep.Topic(hub, room))
+	mux.Handle("/rooms/{room}/history", ep.History(hub, room))
 	mux.Handle("/topics", ep.Topics(hub))
 	for path, h := range own {
 		if authorize != nil {

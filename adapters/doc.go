@@ -13,6 +13,7 @@
 //
 //	ep, _ := adapters.New(&adapters.Options{Publish: true})
 //	mux.Handle("/topics/{topic}", ep.Topic(hub, adapters.Param("topic")))
+//	mux.Handle("GET /topics/{topic}/history", ep.History(hub, adapters.Param("topic")))
 //	mux.Handle("GET /topics", ep.Topics(hub))
 //	mux.Handle("GET "+adapters.ClientPath, adapters.ClientHandler())
 //	srv.RegisterOnShutdown(ep.Close)
@@ -25,7 +26,8 @@
 // WebSocket's subscribe message may carry "rewind" or "since" too. A
 // cursor wins over a rewind; asking more than is retained starts at the
 // oldest retained event, without a gap notice; a bad value is a 400
-// naming the parameter.
+// naming the parameter. [Endpoint.History] pages through a topic's
+// history as JSON, backward or forward from a cursor.
 //
 // [ClientHandler] serves the browser client, a dependency-free ES module
 // that picks the best transport that works and falls back when one fails.
