@@ -3,6 +3,7 @@ package framework_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rxstream/rxstream/framework"
 )
@@ -103,7 +104,8 @@ func ExampleJSON() {
 func ExampleSubscribeOptions_rewind() {
 	var hub framework.Hub
 	defer hub.Close()
-	ctx := context.Background()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
 	for _, msg := range []string{"one", "two", "three"} {
 		hub.Publish(ctx, "chat", framework.Text(msg))
 	}
