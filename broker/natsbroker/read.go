@@ -147,8 +147,8 @@ func (b *Broker) directGet(ctx context.Context, req directGet) (batch, error) {
 		var m *nats.Msg
 		select {
 		case m = <-ch:
-		case <-ctx.Done():
-			return batch{}, b.unavailable(ctx, fmt.Errorf("direct get: %w", ctx.Err()))
+		case <-ctx.Done(): // the timeout, the caller, a disconnection or Close
+			return batch{}, b.unavailable(ctx, fmt.Errorf("direct get: %w", context.Cause(ctx)))
 		}
 		switch status := m.Header.Get("Status"); status {
 		case "":
