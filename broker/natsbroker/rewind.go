@@ -39,7 +39,7 @@ var _ framework.Rewinder = (*Broker)(nil)
 // trip per record over a network. A batch costs more the deeper it
 // starts: JetStream counts the subject's messages after its start by
 // scanning them (the count sub-benchmarks, one batch of one message: 0.1
-// to 0.45 ms at the newest records, 3.1 to 3.4 ms in the middle of the
+// to 0.45 ms at the newest records, 3.1 to 3.5 ms in the middle of the
 // 100,000). That is why the start of the page is not searched for by
 // counting: tried, 4 to 17 such probes cost 12 to 69 ms for a page of 10
 // in the middle.
