@@ -46,8 +46,17 @@ type item struct {
 type answer struct {
 	status     int
 	retryAfter string
+	message    string // of a refusal: its JSON {"message"}
 	items      []item
 	cursor     string // the cursor to resume from afterwards
+}
+
+// refused returns the answer of a refusal: its status, Retry-After and
+// message.
+func refused(resp *http.Response) answer {
+	var body struct{ Message string }
+	json.NewDecoder(io.LimitReader(resp.Body, 1024)).Decode(&body)
+	return answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), message: body.Message}
 }
 
 // A target is one transport on one kind of route; get asks it for the
@@ -111,7 +120,7 @@ func (tg target) askMulti(t *testing.T, base, topic string, h http.Header, q url
 var routers = []string{"net/http", "echo"}
 
 // mount serves hub on every target's route of router: the Endpoint on
-// /rooms/{room}, each transport on /own/<transport>/{room} and
+// /rooms/{room} (and its history on /rooms/{room}/history), each transport on /own/<transport>/{room} and
 // /multi/<transport> behind the Authorize wrapper (the echo middleware on
 // echo).
 func mount(t *testing.T, router string, hub *framework.Hub, authorize adapters.AuthorizeFunc) http.Handler {
@@ -143,6 +152,7 @@ func mount(t *testing.T, router string, hub *framework.Hub, authorize adapters.A
 			mw = append(mw, rxecho.Authorize(authorize))
 		}
 		rxecho.Mount(e, "/rooms/:room", ep.Topic(hub, room))
+		rxecho.Mount(e, "/rooms/:room/history", ep.History(hub, room))
 		rxecho.Mount(e, "/topics", ep.Topics(hub))
 		for path, h := range own {
 			e.GET(strings.Replace(path, "{room}", ":room", 1), rxecho.Wrap(h), mw...)
@@ -151,6 +161,7 @@ func mount(t *testing.T, router string, hub *framework.Hub, authorize adapters.A
 	}
 	mux := http.NewServeMux()
 	mux.Handle("/rooms/{room}", ep.Topic(hub, room))
+	mux.Handle("/rooms/{room}/history", ep.History(hub, room))
 	mux.Handle("/topics", ep.Topics(hub))
 	for path, h := range own {
 		if authorize != nil {
@@ -204,10 +215,10 @@ func sseGet(negotiate, multi bool) func(*testing.T, string, http.Header, url.Val
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
 		if resp.StatusCode != http.StatusOK {
-			return a
+			return refused(resp)
 		}
+		a := answer{status: resp.StatusCode}
 		d := sse.NewDecoder(resp.Body)
 		for len(a.items) < n {
 			ev, err := d.Next()
@@ -251,10 +262,10 @@ func pollGet(transport string, negotiate bool) func(*testing.T, string, http.Hea
 			t.Fatal(err)
 		}
 		defer resp.Body.Close()
-		a := answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After"), cursor: resp.Header.Get(longpoll.CursorHeader)}
 		if resp.StatusCode != http.StatusOK {
-			return a
+			return refused(resp)
 		}
+		a := answer{status: resp.StatusCode, cursor: resp.Header.Get(longpoll.CursorHeader)}
 		var body struct {
 			Events []struct{ Topic, ID, Event, Data string }
 			Cursor string
@@ -288,7 +299,7 @@ func wsGet() func(*testing.T, string, http.Header, url.Values, int) answer {
 			if resp == nil {
 				t.Fatal(err)
 			}
-			return answer{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
+			return refused(resp)
 		}
 		defer c.CloseNow()
 		a := answer{status: http.StatusOK}
@@ -374,6 +385,20 @@ func (b *flaky) Read(ctx context.Context, topic string, after uint64, limit int)
 	return b.Broker.Read(ctx, topic, after, limit)
 }
 
+func (b *flaky) ReadBefore(ctx context.Context, topic string, before uint64, limit int) (framework.Page, error) {
+	if b.down.Load() {
+		return framework.Page{}, errDown
+	}
+	return b.Broker.(framework.Rewinder).ReadBefore(ctx, topic, before, limit)
+}
+
+func (b *flaky) ReadSince(ctx context.Context, topic string, since time.Time, limit int) (framework.Page, error) {
+	if b.down.Load() {
+		return framework.Page{}, errDown
+	}
+	return b.Broker.(framework.Rewinder).ReadSince(ctx, topic, since, limit)
+}
+
 func (b *flaky) Follow(topic string, fn func(framework.Record, error)) (framework.Cursor, func(), error) {
 	if b.down.Load() {
 		return framework.Cursor{}, nil, errDown
@@ -404,12 +429,16 @@ func TestContract(t *testing.T) {
 		name  string
 		topic string // default: a fresh one per row and target
 		hub   framework.HubOptions
-		setup func(t *testing.T, hub *framework.Hub, b *flaky, topic string) // before the request
-		req   func(ids) (http.Header, url.Values)
+		// memory: the broker's limits; setup runs before the request.
+		memory framework.MemoryOptions
+		setup  func(t *testing.T, hub *framework.Hub, b *flaky, topic string)
+		req    func(ids) (http.Header, url.Values)
 		// want: the status, and for 200 the items received (the item IDs
-		// of events are checked, a gap's data too).
+		// of events are checked, a gap's data too); says: what a refusal's
+		// message holds.
 		status int
 		want   func(ids) []item
+		says   string
 	}{
 		{name: "header resumes from the middle",
 			req:    func(id ids) (http.Header, url.Values) { return header("Last-Event-ID", id[0]), nil },
@@ -479,6 +508,56 @@ func TestContract(t *testing.T) {
 			topic:  "another",                          // ...and this one is refused
 			req:    func(id ids) (http.Header, url.Values) { return nil, nil },
 			status: 503},
+		{name: "rewind gets the last events, then live",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("rewind", "2") },
+			status: 200, want: func(id ids) []item { return []item{ev(id[1], "2"), ev(id[2], "3")} }},
+		{name: "since gets the events of the last duration",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("since", "1m") },
+			status: 200, want: func(id ids) []item { return []item{ev(id[0], "1"), ev(id[1], "2"), ev(id[2], "3")} }},
+		{name: "a cursor wins over rewind",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", id[1], "rewind", "3") },
+			status: 200, want: func(id ids) []item { return []item{ev(id[2], "3")} }},
+		{name: "the header's cursor wins over since",
+			req:    func(id ids) (http.Header, url.Values) { return header("Last-Event-ID", id[0]), query("since", "1h") },
+			status: 200, want: func(id ids) []item { return []item{ev(id[1], "2"), ev(id[2], "3")} }},
+		{name: "rewinding more than is retained starts at the oldest, without a gap",
+			memory: framework.MemoryOptions{MaxEvents: 2},
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("rewind", "1000") },
+			status: 200, want: func(id ids) []item { return []item{ev(id[1], "2"), ev(id[2], "3")} }},
+		{name: "since longer than is retained starts at the oldest, without a gap",
+			memory: framework.MemoryOptions{MaxEvents: 2},
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("since", "168h") },
+			status: 200, want: func(id ids) []item { return []item{ev(id[1], "2"), ev(id[2], "3")} }},
+		{name: "a negative rewind",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("rewind", "-1") },
+			status: 400, says: `rewind="-1"`},
+		{name: "a rewind beyond the cap",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("rewind", "1001") },
+			status: 400, says: "rewind=1001: at most 1000"},
+		{name: "a huge rewind",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("rewind", "99999999999999999999") },
+			status: 400, says: "rewind="},
+		{name: "an unparsable rewind",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("rewind", "ten") },
+			status: 400, says: `rewind="ten"`},
+		{name: "a negative since",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("since", "-5s") },
+			status: 400, says: `since="-5s" is negative`},
+		{name: "a since beyond the cap",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("since", "169h") },
+			status: 400, says: `since="169h": at most`},
+		{name: "an unparsable since",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("since", "30") },
+			status: 400, says: `since="30": want a duration`},
+		{name: "both rewind and since",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("rewind", "1", "since", "1m") },
+			status: 400, says: "together"},
+		{name: "a bad rewind with a cursor is still refused",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", id[0], "rewind", "-1") },
+			status: 400, says: "rewind"},
+		{name: "rewind given twice",
+			req:    func(id ids) (http.Header, url.Values) { return nil, query("rewind", "1", "rewind", "2") },
+			status: 400, says: "rewind given twice"},
 		{name: "a broker outage",
 			setup:  func(t *testing.T, _ *framework.Hub, b *flaky, _ string) { b.down.Store(true) },
 			req:    func(id ids) (http.Header, url.Values) { return nil, query("cursor", id[0]) },
@@ -488,7 +567,7 @@ func TestContract(t *testing.T) {
 			for _, router := range routers {
 				for _, tg := range targets() {
 					t.Run(router+"/"+tg.name, func(t *testing.T) {
-						b := &flaky{Broker: must(framework.NewMemoryBroker(nil))}
+						b := &flaky{Broker: must(framework.NewMemoryBroker(&row.memory))}
 						opts := row.hub
 						opts.Broker = b
 						hub := must(framework.NewHub(&opts))
@@ -527,7 +606,10 @@ func TestContract(t *testing.T) {
 						}
 						a := tg.ask(t, ts.URL, topic, h, q, len(want))
 						if a.status != row.status {
-							t.Fatalf("status %d, want %d", a.status, row.status)
+							t.Fatalf("status %d (%q), want %d", a.status, a.message, row.status)
+						}
+						if !strings.Contains(a.message, row.says) {
+							t.Fatalf("refused with %q, want it to say %q", a.message, row.says)
 						}
 						if a.status == http.StatusServiceUnavailable {
 							if s, err := strconv.Atoi(a.retryAfter); err != nil || s < 1 {
@@ -639,6 +721,9 @@ func TestMultiplexedRefusals(t *testing.T) {
 		{"an invalid topic", url.Values{"topic": {"a", "a..b"}}, 400, "a..b"},
 		{"a cursor for another number of topics", url.Values{"topic": {"a", "b"}, "cursor": {"x1:1,2,3"}}, 400, "names 3 topics, the request 2"},
 		{"one topic the hook refuses", url.Values{"topic": {"a", "admin"}}, 403, "admins only"},
+		{"a rewind list for another number of topics", url.Values{"topic": {"a", "b"}, "rewind": {"1,2,3"}}, 400, `rewind="1,2,3" names 3 topics, the request 2`},
+		{"a bad rewind in a list", url.Values{"topic": {"a", "b"}, "rewind": {"1,x"}}, 400, `rewind="x"`},
+		{"rewind and since for one topic", url.Values{"topic": {"a", "b"}, "rewind": {",1"}, "since": {",1m"}}, 400, "together"},
 	} {
 		t.Run(row.name, func(t *testing.T) {
 			for _, router := range routers {
@@ -687,4 +772,74 @@ func refusal(t *testing.T, tg target, u string, q url.Values) (int, string) {
 	var body struct{ Message string }
 	json.NewDecoder(resp.Body).Decode(&body)
 	return resp.StatusCode, body.Message
+}
+
+// TestRewindPerTopic: each topic of a multiplexed request rewinds on its
+// own: one value for every topic, or a list with one per topic in the
+// request's order; a topic with a position in the composite cursor
+// resumes from it instead.
+func TestRewindPerTopic(t *testing.T) {
+	for _, row := range []struct {
+		name string
+		q    func(ids map[string][]string) url.Values
+		want func(ids map[string][]string) map[string][]string
+	}{
+		{"one value for every topic",
+			func(map[string][]string) url.Values { return url.Values{"rewind": {"2"}} },
+			func(id map[string][]string) map[string][]string {
+				return map[string][]string{"a": id["a"][1:], "b": id["b"][1:]}
+			}},
+		{"a value per topic",
+			func(map[string][]string) url.Values { return url.Values{"rewind": {"1,3"}} },
+			func(id map[string][]string) map[string][]string {
+				return map[string][]string{"a": id["a"][2:], "b": id["b"]}
+			}},
+		{"none for one topic, since for the other",
+			func(map[string][]string) url.Values { return url.Values{"since": {",1h"}} },
+			func(id map[string][]string) map[string][]string { return map[string][]string{"b": id["b"]} }},
+		{"a position wins over its topic's rewind",
+			func(id map[string][]string) url.Values {
+				return url.Values{"rewind": {"3"}, "cursor": {":" + id["a"][1] + ","}}
+			},
+			func(id map[string][]string) map[string][]string {
+				return map[string][]string{"a": id["a"][2:], "b": id["b"]}
+			}},
+	} {
+		t.Run(row.name, func(t *testing.T) {
+			for _, router := range routers {
+				for _, tg := range targets() {
+					if !tg.multi {
+						continue
+					}
+					t.Run(router+"/"+tg.name, func(t *testing.T) {
+						hub := must(framework.NewHub(nil))
+						t.Cleanup(func() { hub.Close() })
+						ts := httptest.NewServer(mount(t, router, hub, nil))
+						t.Cleanup(ts.Close)
+						ids := map[string][]string{}
+						for _, topic := range []string{"a", "b"} {
+							for i := 1; i <= 3; i++ {
+								ids[topic] = append(ids[topic], must(hub.Publish(context.Background(), topic, framework.Text(topic+strconv.Itoa(i)))))
+							}
+						}
+						want := row.want(ids)
+						n := 0
+						for _, w := range want {
+							n += len(w)
+						}
+						q := row.q(ids)
+						q["topic"] = []string{"a", "b"}
+						a := tg.get(t, ts.URL+tg.path, nil, q, n)
+						got := map[string][]string{}
+						for _, it := range a.items {
+							got[it.Topic] = append(got[it.Topic], it.ID)
+						}
+						if a.status != 200 || fmt.Sprint(got) != fmt.Sprint(want) {
+							t.Fatalf("status %d (%s), got %v, want %v", a.status, a.message, got, want)
+						}
+					})
+				}
+			}
+		})
+	}
 }

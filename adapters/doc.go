@@ -13,6 +13,7 @@
 //
 //	ep, _ := adapters.New(&adapters.Options{Publish: true})
 //	mux.Handle("/topics/{topic}", ep.Topic(hub, adapters.Param("topic")))
+//	mux.Handle("GET /topics/{topic}/history", ep.History(hub, adapters.Param("topic")))
 //	mux.Handle("GET /topics", ep.Topics(hub))
 //	mux.Handle("GET "+adapters.ClientPath, adapters.ClientHandler())
 //	srv.RegisterOnShutdown(ep.Close)
@@ -27,6 +28,17 @@
 // backoff and Retry-After honoured; the browser client's publish does the
 // same.
 //
+// A client without a cursor may ask for the topic's last events before
+// its live ones, on every transport: ?rewind=N (at most
+// [framework.MaxRewind]) or ?since=30s (at most [framework.MaxSince]); on
+// a multiplexed request each topic rewinds on its own (one value for all,
+// or a comma-separated list in the request's topic order), and a
+// WebSocket's subscribe message may carry "rewind" or "since" too. A
+// cursor wins over a rewind; asking more than is retained starts at the
+// oldest retained event, without a gap notice; a bad value is a 400
+// naming the parameter. [Endpoint.History] pages through a topic's
+// history as JSON, backward or forward from a cursor.
+//
 // [ClientHandler] serves the browser client, a dependency-free ES module
 // that picks the best transport that works and falls back when one fails.
 //
@@ -40,7 +52,7 @@
 // a request to its subscription through one front end: the topic from the
 // route's name function ([Param], the value the [AuthorizeFunc] is asked
 // about, and the one subscribed or published to), the cursor under every
-// spelling, and one answer per refusal (400, the hook's 401/403, 503 with a
+// spelling, the rewind, and one answer per refusal (400, the hook's 401/403, 503 with a
 // jittered Retry-After, each JSON {"message": ...}), so that the
 // transports cannot drift apart.
 package adapters

@@ -2,6 +2,7 @@ package adapters_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -47,4 +48,42 @@ func ExampleEndpoint_Topic() {
 	// POST chat 200 false
 	// POST news 403 true
 	// GET chat 200 true
+}
+
+// A chat's history beside its stream: the newest page first, then the
+// page before it.
+func ExampleEndpoint_History() {
+	hub := &framework.Hub{}
+	defer hub.Close()
+	ep, _ := adapters.New(nil)
+	defer ep.Close()
+	mux := http.NewServeMux()
+	mux.Handle("/topics/{topic}", ep.Topic(hub, adapters.Param("topic")))
+	mux.Handle("GET /topics/{topic}/history", ep.History(hub, adapters.Param("topic")))
+	ts := httptest.NewServer(mux)
+	defer ts.Close()
+	for _, msg := range []string{"one", "two", "three"} {
+		hub.Publish(context.Background(), "chat", framework.Text(msg))
+	}
+
+	get := func(query string) (page struct {
+		Events []struct{ Data string }
+		Cursor string
+		More   bool
+	}) {
+		resp, err := http.Get(ts.URL + "/topics/chat/history?" + query)
+		if err != nil {
+			panic(err)
+		}
+		defer resp.Body.Close()
+		json.NewDecoder(resp.Body).Decode(&page)
+		return page
+	}
+	page := get("limit=2")
+	fmt.Println(page.Events, page.More)
+	page = get("limit=2&before=" + page.Cursor)
+	fmt.Println(page.Events, page.More)
+	// Output:
+	// [{three} {two}] true
+	// [{one}] false
 }

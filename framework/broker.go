@@ -1,12 +1,20 @@
 package framework
 
-import "context"
+import (
+	"context"
+	"time"
+)
 
 // Record is an event as a [Broker] stores it: the event, its ID already set
-// to the string form of its cursor, and the cursor's sequence number.
+// to the string form of its cursor, the cursor's sequence number, and when
+// the broker stored it.
 type Record struct {
 	Seq   uint64
 	Event Event
+	// Time is when the broker stored the record (its publish time, by
+	// the broker's clock), or the zero Time when the broker does not know
+	// it. A rewind by time ([SubscribeOptions.Since]) reads it.
+	Time time.Time
 }
 
 // Page is the answer of [Broker.Read].
@@ -21,6 +29,12 @@ type Page struct {
 	// Tip is the cursor of the newest record of the topic when it was read
 	// (Seq 0 when none was ever published), with the broker's epoch.
 	Tip Cursor
+	// Start, set by [Rewinder.ReadBefore], reports that the page reaches
+	// the start of the topic's retained history: no retained record is
+	// older than Records[0] (when Records is empty, none is older than the
+	// bound asked). Lost then reports that older records were published
+	// and are no longer retained. [Broker.Read] leaves it false.
+	Start bool
 }
 
 // Broker stores the events of a [Hub]'s topics and carries them to it. It
@@ -59,4 +73,30 @@ type Broker interface {
 	// subscriptions with that error, so their clients reconnect and resume
 	// from history. While err is non-nil, the Record is zero.
 	Follow(topic string, fn func(Record, error)) (tip Cursor, stop func(), err error)
+}
+
+// Rewinder is implemented by a [Broker] that reads a topic's history
+// backward and by time: the rewinds of [SubscribeOptions] and the pages of
+// [Hub.History] use it. Both brokers of this module implement it. A
+// Broker without it is read forward from its oldest retained record
+// instead, a scan of the topic's whole retained history for every rewind
+// and every page, and a rewind by time finds nothing in it unless its
+// records carry their Time.
+//
+// Both methods may be called concurrently with every other method; like
+// Read, they fail with an error wrapping [ErrClosed] after Close, and read
+// a topic never published to as empty.
+type Rewinder interface {
+	// ReadBefore returns the newest up to limit retained records of topic
+	// with a sequence number below before (0 means no bound: the newest),
+	// oldest first. Page.Start reports that none older is retained, and
+	// Page.Lost, with it, that older ones were published and discarded.
+	// Page.Tip is as for Read.
+	ReadBefore(ctx context.Context, topic string, before uint64, limit int) (Page, error)
+
+	// ReadSince returns up to limit retained records of topic, oldest
+	// first, from the oldest one stored at or after since on: a since
+	// before the retained history starts at its oldest record. Page.Tip is
+	// as for Read; Lost and Start are left false.
+	ReadSince(ctx context.Context, topic string, since time.Time, limit int) (Page, error)
 }

@@ -11,13 +11,18 @@
 //
 //   - event.go: [Event] and the [Gap] notice.
 //   - cursor.go: [Cursor], [ParseCursor], topic names ([ValidTopic]).
-//   - broker.go: the [Broker] interface behind a Hub.
+//   - broker.go: the [Broker] interface behind a Hub, and [Rewinder], its
+//     optional backward and by-time reads.
 //   - memory.go: [MemoryBroker], the in-process default with bounded history.
 //   - hub.go: [Hub], topics and publishing.
 //   - publish.go: idempotent publishing ([Hub.PublishWith],
 //     [PublishOptions], [KeyedPublisher], [CheckKey]).
 //   - memkeys.go: the idempotency keys of a [MemoryBroker].
 //   - subscription.go: [Subscription], a subscriber's bounded queue.
+//   - rewind.go: a subscription's rewind ([SubscribeOptions.Rewind] and
+//     Since): a late joiner's last events.
+//   - history.go: [Hub.History], pages of a topic's history backward or
+//     forward, without subscribing.
 //   - errors.go: sentinel errors and [CursorError].
 //
 // The contract: IDs of a topic are strictly increasing; a subscriber gets

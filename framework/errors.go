@@ -33,6 +33,14 @@ var (
 	// Hub whose [Broker] is not a [KeyedPublisher]. Adapters answer it
 	// with HTTP 501: retrying will not help.
 	ErrKeysUnsupported = errors.New("rxstream: the broker does not support idempotency keys")
+	// ErrInvalidRewind reports a rewind that [Hub.SubscribeWith] refuses:
+	// a negative one, one beyond [MaxRewind] or [MaxSince], or Rewind and
+	// Since together. Adapters answer it with HTTP 400.
+	ErrInvalidRewind = errors.New("rxstream: invalid rewind")
+	// ErrInvalidHistory reports a page that [Hub.History] refuses to
+	// read: Before and After together, or a Limit out of range. Adapters
+	// answer it with HTTP 400.
+	ErrInvalidHistory = errors.New("rxstream: invalid history request")
 )
 
 // CursorError reports a malformed cursor (a Last-Event-ID, cursor or

@@ -3,6 +3,7 @@ package framework_test
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/rxstream/rxstream/framework"
 )
@@ -96,4 +97,69 @@ func ExampleJSON() {
 	// Output:
 	// {"symbol":"ACME","value":12.5}
 	// rxstream: JSON event: json: unsupported type: chan int
+}
+
+// A late joiner without a cursor asks for the last events of the topic
+// before its live ones.
+func ExampleSubscribeOptions_rewind() {
+	var hub framework.Hub
+	defer hub.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	for _, msg := range []string{"one", "two", "three"} {
+		hub.Publish(ctx, "chat", framework.Text(msg))
+	}
+
+	sub, err := hub.SubscribeWith("chat", "", &framework.SubscribeOptions{Rewind: 2})
+	if err != nil {
+		panic(err)
+	}
+	defer sub.Close()
+	hub.Publish(ctx, "chat", framework.Text("four"))
+	for range 2 {
+		batch, _ := sub.Next(ctx, 0)
+		for _, ev := range batch.Events {
+			fmt.Println(string(ev.Data))
+		}
+	}
+	// Output:
+	// two
+	// three
+	// four
+}
+
+// A chat pages back through its history, newest first, until the start
+// of what is retained.
+func ExampleHub_History() {
+	broker, _ := framework.NewMemoryBroker(&framework.MemoryOptions{MaxEvents: 5})
+	hub, _ := framework.NewHub(&framework.HubOptions{Broker: broker})
+	defer broker.Close()
+	defer hub.Close()
+	ctx := context.Background()
+	for i := 1; i <= 7; i++ { // 3 to 7 retained
+		hub.Publish(ctx, "chat", framework.Text(fmt.Sprint("message ", i)))
+	}
+
+	opts := &framework.HistoryOptions{Limit: 2}
+	for {
+		page, err := hub.History(ctx, "chat", opts)
+		if err != nil {
+			panic(err)
+		}
+		for _, ev := range page.Events {
+			fmt.Println(string(ev.Data))
+		}
+		if !page.More {
+			fmt.Println("older messages discarded:", page.Truncated)
+			break
+		}
+		opts.Before = page.Cursor
+	}
+	// Output:
+	// message 7
+	// message 6
+	// message 5
+	// message 4
+	// message 3
+	// older messages discarded: true
 }

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"time"
 	"unicode/utf8"
 )
 
@@ -192,6 +193,22 @@ type SubscribeOptions struct {
 	// it a buffer of one; a signal means that any of them may have news,
 	// so such a reader calls Poll on each, not Next.
 	Ready chan struct{}
+	// Rewind, for a subscription without a cursor, starts it with up to
+	// that many of the topic's newest retained events, at most
+	// [MaxRewind], before its live events: a late joiner's "last N".
+	Rewind int
+	// Since, for a subscription without a cursor, starts it with the
+	// retained events stored within that duration before the
+	// subscription was made, at most [MaxSince].
+	//
+	// A cursor wins over Rewind and Since: the subscription resumes from
+	// it. Asking for more than is retained starts with the oldest
+	// retained event, without a gap notice: the subscriber asked for
+	// recent history, not for a position. Until its first batch a
+	// rewinding subscription's Cursor is the topic's tip, as for one
+	// without rewind: the rewound events come before it. Rewind and Since
+	// together, or out of range, are an error wrapping [ErrInvalidRewind].
+	Since time.Duration
 }
 
 // SubscribeWith is [Hub.Subscribe] with options; opts may be nil.
@@ -203,6 +220,11 @@ func (h *Hub) SubscribeWith(topic, cursor string, opts *SubscribeOptions) (*Subs
 	c, hasCursor, err := ParseCursor(cursor)
 	if err != nil {
 		return nil, err
+	}
+	if opts != nil {
+		if err := checkRewind(opts.Rewind, opts.Since); err != nil {
+			return nil, err
+		}
 	}
 	for {
 		t, err := h.topic(topic)
@@ -312,6 +334,16 @@ func (h *Hub) join(t *hubTopic, c Cursor, hasCursor bool, cursor string, opts *S
 	case !hasCursor:
 		s.after, s.live = t.last, true
 		s.lastID = Cursor{Epoch: t.epoch, Seq: t.last}.String()
+		if opts != nil && (opts.Rewind > 0 || opts.Since > 0) {
+			// History first, read by the reader (see rewind); t.last
+			// bounds it, so that nothing published from now on is
+			// skipped.
+			s.live = false
+			s.rewind = opts.Rewind
+			if opts.Since > 0 {
+				s.since = time.Now().Add(-opts.Since)
+			}
+		}
 	case c.Epoch != "" && c.Epoch != t.epoch:
 		s.gapPending = true // a cursor of an earlier epoch: all of it is new
 		s.lastID = cursor
@@ -333,7 +365,10 @@ func (t *hubTopic) deliver(rec Record) {
 	// muxmem, an extra topic on a connection, 3 runs: 1.35 KiB (1.23-1.42)
 	// -> 0.66 KiB (0.64-0.76) of RSS on SSE; BenchmarkFanout at 1,000
 	// subscribers, 6 interleaved runs on a loaded machine, median 552 ->
-	// 485 ns/delivery: no slower).
+	// 485 ns/delivery: no slower). A record is 96 bytes since it carries
+	// its time; BenchmarkFanout at 1,000 subscribers, 4 runs on 2 shared
+	// cores: 284-418 ns/delivery before, 238-382 after, the same bytes and
+	// allocations per publish.
 	r := &rec
 	t.mu.Lock()
 	t.last = rec.Seq

@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"sort"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -125,12 +126,15 @@ type MemoryBroker struct {
 	keys memKeys // idempotency keys; taken after a topic's mu
 }
 
-var _ Broker = (*MemoryBroker)(nil)
+var (
+	_ Broker   = (*MemoryBroker)(nil)
+	_ Rewinder = (*MemoryBroker)(nil)
+)
 
 type memTopic struct {
 	mu        sync.Mutex
 	seq       uint64
-	ring      []memRecord // circular; grows up to maxEvents, shrinks when sparse
+	ring      []Record // circular; grows up to maxEvents, shrinks when sparse
 	head, n   int
 	bytes     int64 // size of the retained records
 	closed    bool
@@ -139,11 +143,6 @@ type memTopic struct {
 	// none): the eviction queue reads it without the topic's mu to tell
 	// stale entries. It only grows.
 	first atomic.Uint64
-}
-
-type memRecord struct {
-	Record
-	at time.Time
 }
 
 // memRef names a retained record in the eviction queue. It is stale once
@@ -245,8 +244,9 @@ func (b *MemoryBroker) publish(ctx context.Context, topic, key string, ev Event)
 	if err != nil {
 		return Cursor{}, false, err
 	}
-	now := time.Now()
 	t.mu.Lock()
+	// Under the lock, so that a topic's record times do not decrease.
+	now := time.Now()
 	if t.closed { // Close came between b.topic and t.mu
 		t.mu.Unlock()
 		return Cursor{}, false, ErrClosed
@@ -262,7 +262,7 @@ func (b *MemoryBroker) publish(ctx context.Context, topic, key string, ev Event)
 	t.seq++
 	c := Cursor{Epoch: b.epoch, Seq: t.seq}
 	ev.ID = c.String()
-	rec := Record{Seq: t.seq, Event: ev}
+	rec := Record{Seq: t.seq, Event: ev, Time: now}
 	t.expire(b, now.Add(-b.maxAge))
 	if size := recordSize(ev); size > b.maxTopicBytes {
 		// Not retained; the older events go too, so that the history
@@ -271,7 +271,7 @@ func (b *MemoryBroker) publish(ctx context.Context, topic, key string, ev Event)
 			t.pop(b)
 		}
 	} else {
-		t.push(b, memRecord{Record: rec, at: now}, size)
+		t.push(b, rec, size)
 		for t.bytes > b.maxTopicBytes {
 			t.pop(b)
 		}
@@ -372,22 +372,11 @@ func (b *MemoryBroker) sweep(now time.Time) {
 
 // Read implements [Broker].
 func (b *MemoryBroker) Read(ctx context.Context, topic string, after uint64, limit int) (Page, error) {
-	if err := ctx.Err(); err != nil {
-		return Page{}, err
+	t, p, err := b.readTopic(ctx, topic)
+	if t == nil || err != nil {
+		return p, err
 	}
-	t, err := b.topic(topic, false)
-	if err != nil {
-		return Page{}, err
-	}
-	p := Page{Tip: Cursor{Epoch: b.epoch}}
-	if t == nil {
-		return p, nil
-	}
-	t.mu.Lock()
 	defer t.mu.Unlock()
-	t.expire(b, time.Now().Add(-b.maxAge))
-	t.settle()
-	p.Tip.Seq = t.seq
 	if after >= t.seq {
 		return p, nil
 	}
@@ -401,10 +390,79 @@ func (b *MemoryBroker) Read(ctx context.Context, topic string, after uint64, lim
 	if count > 0 {
 		p.Records = make([]Record, count)
 		for i := range count {
-			p.Records[i] = t.ring[(t.head+skip+i)%len(t.ring)].Record
+			p.Records[i] = t.ring[(t.head+skip+i)%len(t.ring)]
 		}
 	}
 	return p, nil
+}
+
+// ReadBefore implements [Rewinder]. Sequence numbers are consecutive within
+// a topic, so Lost is exact: records below the oldest retained one were
+// published and discarded.
+func (b *MemoryBroker) ReadBefore(ctx context.Context, topic string, before uint64, limit int) (Page, error) {
+	t, p, err := b.readTopic(ctx, topic)
+	if t == nil || err != nil {
+		p.Start = err == nil
+		return p, err
+	}
+	defer t.mu.Unlock()
+	hi := t.seq // the newest sequence asked for
+	if before != 0 && before <= t.seq {
+		hi = before - 1
+	}
+	oldest := t.seq - uint64(t.n) + 1
+	if limit <= 0 {
+		return p, nil
+	}
+	lo := oldest
+	if hi >= oldest && hi-oldest+1 > uint64(limit) {
+		lo = hi - uint64(limit) + 1
+	}
+	for seq := lo; seq <= hi && seq >= oldest; seq++ {
+		p.Records = append(p.Records, t.ring[(t.head+int(seq-oldest))%len(t.ring)])
+	}
+	p.Start = lo == oldest
+	p.Lost = p.Start && min(oldest-1, hi) >= 1
+	return p, nil
+}
+
+// ReadSince implements [Rewinder]. Records are stored in publish order
+// under their topic's lock, so their times do not decrease: the first one
+// at or after since is found by binary search.
+func (b *MemoryBroker) ReadSince(ctx context.Context, topic string, since time.Time, limit int) (Page, error) {
+	t, p, err := b.readTopic(ctx, topic)
+	if t == nil || err != nil {
+		return p, err
+	}
+	defer t.mu.Unlock()
+	at := func(i int) Record { return t.ring[(t.head+i)%len(t.ring)] }
+	first := sort.Search(t.n, func(i int) bool { return !at(i).Time.Before(since) })
+	for i := first; i < t.n && len(p.Records) < limit; i++ {
+		p.Records = append(p.Records, at(i))
+	}
+	return p, nil
+}
+
+// readTopic is the start of every read: the topic (nil when it was never
+// used, with the page of an empty topic) with its lock held and its
+// expired records discarded, and a page holding its tip.
+func (b *MemoryBroker) readTopic(ctx context.Context, topic string) (*memTopic, Page, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, Page{}, err
+	}
+	t, err := b.topic(topic, false)
+	if err != nil {
+		return nil, Page{}, err
+	}
+	p := Page{Tip: Cursor{Epoch: b.epoch}}
+	if t == nil {
+		return nil, p, nil
+	}
+	t.mu.Lock()
+	t.expire(b, time.Now().Add(-b.maxAge))
+	t.settle()
+	p.Tip.Seq = t.seq
+	return t, p, nil
 }
 
 // Follow implements [Broker]. Its feed never breaks: fn is only called
@@ -456,7 +514,7 @@ func (b *MemoryBroker) Close() error {
 
 // push appends r of the given size, discarding the oldest record when
 // limit are held.
-func (t *memTopic) push(b *MemoryBroker, r memRecord, size int64) {
+func (t *memTopic) push(b *MemoryBroker, r Record, size int64) {
 	if t.n == len(t.ring) && len(t.ring) < b.maxEvents {
 		t.resize(min(b.maxEvents, max(8, 2*len(t.ring))))
 	}
@@ -472,7 +530,7 @@ func (t *memTopic) push(b *MemoryBroker, r memRecord, size int64) {
 // pop discards the oldest record; t.n > 0. Call settle once done.
 func (t *memTopic) pop(b *MemoryBroker) {
 	size := recordSize(t.ring[t.head].Event)
-	t.ring[t.head] = memRecord{}
+	t.ring[t.head] = Record{}
 	t.head = (t.head + 1) % len(t.ring)
 	t.n--
 	t.bytes -= size
@@ -482,7 +540,7 @@ func (t *memTopic) pop(b *MemoryBroker) {
 // expire discards the records published before cutoff. Call settle once
 // done.
 func (t *memTopic) expire(b *MemoryBroker, cutoff time.Time) {
-	for t.n > 0 && t.ring[t.head].at.Before(cutoff) {
+	for t.n > 0 && t.ring[t.head].Time.Before(cutoff) {
 		t.pop(b)
 	}
 }
@@ -503,7 +561,7 @@ func (t *memTopic) settle() {
 
 // resize moves the ring's records to a new ring of n slots; n >= t.n.
 func (t *memTopic) resize(n int) {
-	ring := make([]memRecord, n)
+	ring := make([]Record, n)
 	for i := range t.n {
 		ring[i] = t.ring[(t.head+i)%len(t.ring)]
 	}

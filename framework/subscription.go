@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"sync"
+	"time"
 )
 
 // DefaultBatchSize is the number of events [Subscription.Next] returns at
@@ -53,6 +54,10 @@ type Subscription struct {
 
 	out      []Event // reader-owned buffer behind Batch.Events
 	checkTip bool    // reader-owned: the cursor given may be ahead of the tip
+	// Reader-owned, set by join: the rewind still to read, the last
+	// rewind events up to after, or those stored since since.
+	rewind int
+	since  time.Time
 }
 
 // Next blocks until there are events or a gap notice to deliver and returns
@@ -143,6 +148,9 @@ func (s *Subscription) catchUp(ctx context.Context, limit int) (Batch, error) {
 	if err != nil {
 		return Batch{}, err
 	}
+	if s.rewind > 0 || !s.since.IsZero() {
+		return s.rewound(ctx, after, limit)
+	}
 	p, err := s.hub.opts.Broker.Read(ctx, s.topic.name, after, limit)
 	if err != nil {
 		return Batch{}, err
@@ -160,6 +168,14 @@ func (s *Subscription) catchUp(ctx context.Context, limit int) (Batch, error) {
 			return Batch{}, err
 		}
 	}
+	return s.advance(p, after, ahead), nil
+}
+
+// advance delivers the page p read after `after` and moves the
+// subscription past it, with a gap notice first when p lost records, the
+// subscription has one pending, or its cursor was ahead of the tip; it goes
+// live once it has reached the newest event the topic's feed delivered.
+func (s *Subscription) advance(p Page, after uint64, ahead bool) Batch {
 	var b Batch
 	s.reuse(len(p.Records))
 	for _, r := range p.Records {
@@ -193,7 +209,7 @@ func (s *Subscription) catchUp(ctx context.Context, limit int) (Batch, error) {
 	}
 	s.mu.Unlock()
 	t.mu.Unlock()
-	return b, nil
+	return b
 }
 
 // take moves up to limit queued events into a Batch. s.mu is held.

@@ -32,6 +32,19 @@ export interface Options {
   transports?: Transport[];
   /** Resume after this event ID; empty starts with live events. */
   cursor?: string;
+  /**
+   * Without a cursor, start with the topic's last `rewind` events (at most
+   * 1000) before the live ones; on a stream of several topics, the default
+   * of each {@link Stream.subscribe}. A cursor wins; asking for more than is
+   * retained starts at the oldest retained event, without a gap notice.
+   */
+  rewind?: number;
+  /**
+   * Without a cursor, start with the events of the last `since`
+   * milliseconds (or a duration such as "30s", "5m"; at most a week).
+   * Give rewind or since, not both.
+   */
+  since?: number | string;
   /** Per-transport URLs; by default the one URL given to connect serves all. */
   urls?: Partial<Record<Transport, string>>;
   /** Event names other than "message" to listen for on SSE. */
@@ -61,6 +74,10 @@ export interface SubscribeOptions {
    * event. Ignored when the stream already follows the topic.
    */
   cursor?: string;
+  /** Without a cursor, start with the topic's last `rewind` events; default: the stream's. */
+  rewind?: number;
+  /** Without a cursor, start with the topic's events of the last `since` (ms, or "30s"); default: the stream's. */
+  since?: number | string;
   onEvent?: (event: StreamEvent) => void;
   onGap?: (gap: Gap) => void;
   /** The topic is live on a connection over transport (again after each reconnection). */
@@ -162,3 +179,39 @@ export declare function publish(
   data: string | Blob | ArrayBuffer | ArrayBufferView,
   options?: PublishOptions,
 ): Promise<string>;
+
+/** Which page {@link history} reads. */
+export interface HistoryOptions {
+  /** The page before this event ID, newest first. Neither before nor after: from the newest. */
+  before?: string;
+  /** The page after this event ID, oldest first ("0": from the oldest retained). */
+  after?: string;
+  /** Events per page: 1 to 1000, 50 by default. */
+  limit?: number;
+  signal?: AbortSignal;
+}
+
+/** A page of a topic's history. */
+export interface HistoryPage {
+  /** Newest first for a page read before a cursor, oldest first for one read after. */
+  events: { id: string; event: string; data: string | Uint8Array }[];
+  /** Where the next page in the same direction starts: pass it as before (or after) again. */
+  cursor: string;
+  /** Retained events lie beyond this page in its direction. */
+  more: boolean;
+  /**
+   * Before: the page reached the start of what is retained, and older events
+   * were discarded by the history limits. more and truncated both false: the
+   * topic's first event.
+   */
+  truncated: boolean;
+  /** After: events after the cursor were discarded before the first one here. */
+  gap: Gap | null;
+}
+
+/**
+ * Reads one page of a topic's history from its history URL (such as
+ * "/topics/chat/history"). Rejects with an Error carrying the HTTP status of
+ * a refusal (400 for a bad cursor or limit, 401 or 403, 503).
+ */
+export declare function history(url: string | URL, options?: HistoryOptions): Promise<HistoryPage>;

@@ -2,9 +2,10 @@
 // (WebSocket, then SSE, then long-poll, then short-poll), carrying cursors
 // across transports and reconnections so that no event is lost or repeated.
 // A stream follows one topic's URL (connect('/topics/chat')), or several
-// topics on one connection (connect('/topics').subscribe('chat')).
-// publish(url, data) posts an event that is safe to retry: the same
-// Idempotency-Key with every attempt.
+// topics on one connection (connect('/topics').subscribe('chat')); one
+// without a cursor may first ask for the last events (rewind, since), and
+// history() pages through a topic's past. publish(url, data) posts an
+// event that is safe to retry: the same Idempotency-Key with every attempt.
 // No dependencies; an ES module. Types: rxstream.d.ts.
 
 const ALL = ['websocket', 'sse', 'longpoll', 'poll'];
@@ -239,7 +240,7 @@ export class Stream {
     }
     let rec = this._topics.get(topic);
     if (!rec) {
-      rec = { name: topic, pos: options.cursor || '', subs: new Set() };
+      rec = { name: topic, pos: options.cursor || '', subs: new Set(), rewind: rewindOf(options, this.options) };
       this._topics.set(topic, rec);
       this._changed();
     }
@@ -300,7 +301,7 @@ export class Stream {
       for (const [name, rec] of this._topics) {
         if (!conn.topics.has(name)) {
           conn.topics.set(name, rec);
-          conn.send(rec.pos ? { type: 'subscribe', topic: name, cursor: rec.pos } : { type: 'subscribe', topic: name });
+          conn.send(subscribeMessage(rec));
         }
       }
       return;
@@ -551,6 +552,7 @@ const TRANSPORTS = {
   websocket(url, h) {
     const cursor = h.cursor();
     if (cursor) url.searchParams.set('cursor', cursor);
+    addRewind(url, this.options, h.topics, cursor);
     const ws = new WebSocket(url);
     const conn = { close: () => { ws.onclose = null; ws.close(1000); } };
     ws.onopen = () => {
@@ -593,6 +595,7 @@ const TRANSPORTS = {
       if (stopped || !h.current()) return;
       const cursor = h.cursor();
       if (cursor) url.searchParams.set('lastEventId', cursor);
+      addRewind(url, this.options, h.topics, cursor);
       es = new EventSource(url);
       let wasOpen = false, errors = 0;
       const names = new Set();
@@ -634,6 +637,7 @@ const TRANSPORTS = {
       // changed) would start it live again and lose what came between:
       // ask a short poll first where each such topic stands.
       const u = this._urlFor('poll', fresh.map((r) => r.name));
+      addRewind(u, this.options, new Map(fresh.map((r) => [r.name, r])), '');
       fetch(u, { headers: { Accept: 'application/json' }, signal: ctl.signal, cache: 'no-store' })
         .then((res) => (res.ok ? res.json() : null))
         .then((body) => { if (body && !stopped) pollAnswer(h, body, fresh, 'poll'); })
@@ -667,6 +671,7 @@ function pollLoop(url, h, long) {
     const u = new URL(url);
     const cursor = h.cursor();
     if (cursor) u.searchParams.set('cursor', cursor);
+    addRewind(u, this.options, h.topics, cursor);
     // A first long-poll that lacks a position asks for its starting cursor
     // at once (timeout=0s) instead of waiting for the first event.
     const lacking = recs ? recs.some((r) => !r.pos) : !cursor;
@@ -709,4 +714,85 @@ function pollLoop(url, h, long) {
   };
   once();
   return { close: () => { stopped = true; clearTimeout(timer); ctl.abort(); } };
+}
+
+// Rewind and history.
+//
+// A stream or a topic without a cursor may ask for its last events before
+// the live ones: options.rewind (a number of events) or options.since
+// (milliseconds, or a duration such as '30s'). They are sent only while it
+// has no position: a reconnection resumes from its cursor, which wins on
+// the server too.
+
+// rewindOf picks the rewind of a subscription's options, else the stream's;
+// null for none.
+function rewindOf(options, streamOptions) {
+  for (const o of [options, streamOptions]) {
+    if (o && o.rewind) return { rewind: o.rewind };
+    if (o && o.since) return { since: o.since };
+  }
+  return null;
+}
+
+// sinceParam formats a since option for the server: a number is
+// milliseconds.
+function sinceParam(since) {
+  return typeof since === 'number' ? `${Math.round(since)}ms` : String(since);
+}
+
+// addRewind sets u's rewind or since parameter for what has no position
+// yet: the one topic of a stream without a cursor, or each topic of a
+// multiplexed request's topics (a Map, in the request's order) without
+// one, as a list with one value per topic.
+function addRewind(u, options, topics, cursor) {
+  if (!topics) {
+    const rw = cursor ? null : rewindOf(options);
+    if (rw && rw.rewind) u.searchParams.set('rewind', String(rw.rewind));
+    else if (rw) u.searchParams.set('since', sinceParam(rw.since));
+    return;
+  }
+  const recs = [...topics.values()];
+  const asked = (r) => (r.pos ? null : r.rewind);
+  const rewinds = recs.map((r) => (asked(r) && asked(r).rewind ? String(asked(r).rewind) : ''));
+  const sinces = recs.map((r) => (asked(r) && asked(r).since ? sinceParam(asked(r).since) : ''));
+  if (rewinds.some(Boolean)) u.searchParams.set('rewind', rewinds.join(','));
+  if (sinces.some(Boolean)) u.searchParams.set('since', sinces.join(','));
+}
+
+// subscribeMessage is the WebSocket subscribe message of a topic: from its
+// position, or, without one, with its rewind.
+function subscribeMessage(rec) {
+  if (rec.pos) return { type: 'subscribe', topic: rec.name, cursor: rec.pos };
+  const msg = { type: 'subscribe', topic: rec.name };
+  if (rec.rewind && rec.rewind.rewind) msg.rewind = rec.rewind.rewind;
+  else if (rec.rewind) msg.since = sinceParam(rec.rewind.since);
+  return msg;
+}
+
+// history reads one page of a topic's history from its history URL (such
+// as '/topics/chat/history'): options.before (a cursor: the page before
+// it, newest first; neither it nor after: from the newest), options.after
+// (the page after it, oldest first), options.limit. It resolves to
+// {events, cursor, more, truncated, gap}: cursor is where the next page in
+// the same direction starts, more says there is one, truncated that the
+// page reached the start of what is retained and older events were
+// discarded. It rejects with an Error carrying the status of a refusal.
+export async function history(url, options = {}) {
+  const u = new URL(url, globalThis.location ? globalThis.location.href : undefined);
+  for (const k of ['before', 'after', 'limit']) {
+    if (options[k] != null && options[k] !== '') u.searchParams.set(k, String(options[k]));
+  }
+  const res = await fetch(u, { headers: { Accept: 'application/json' }, cache: 'no-store', signal: options.signal });
+  let body = null;
+  try { body = await res.json(); } catch { body = null; }
+  if (!res.ok || !body) {
+    const err = new Error(`history: HTTP ${res.status}${body && body.message ? ' ' + body.message : ''}`);
+    err.status = res.status;
+    throw err;
+  }
+  const events = (body.events || []).map((env) => {
+    const ev = decodeEnvelope(env);
+    return { id: ev.id, event: ev.event || 'message', data: ev.data };
+  });
+  return { events, cursor: body.cursor || '', more: !!body.more, truncated: !!body.truncated, gap: body.gap || null };
 }

@@ -14,6 +14,7 @@ import (
 // messages, JSON in text frames:
 //
 //	client: {"type":"subscribe","topic":"x","cursor":"E-3"}  (cursor optional)
+//	        {"type":"subscribe","topic":"x","rewind":10}      (or "since":"30s"; without a cursor)
 //	        {"type":"unsubscribe","topic":"x"}
 //	server: {"type":"subscribed","topic":"x","cursor":"<where x starts>"}
 //	        {"type":"unsubscribed","topic":"x"}
@@ -45,16 +46,22 @@ type control struct {
 	topic     string
 	cursor    string
 	bad       string
+	// rewind and since of a subscribe, as sent: checked when served, so
+	// that a bad one is refused naming its topic.
+	rewind, since string
 }
 
 // parseControl reads a client's message: a JSON object with "type" and
-// "topic", and "cursor" for a subscribe. Unknown fields are ignored. The
-// frame type does not matter.
+// "topic", and "cursor", "rewind" (a number, or a string of one) and
+// "since" (a duration string) for a subscribe. Unknown fields are
+// ignored. The frame type does not matter.
 func parseControl(data []byte) control {
 	var m struct {
-		Type   string `json:"type"`
-		Topic  string `json:"topic"`
-		Cursor string `json:"cursor"`
+		Type   string          `json:"type"`
+		Topic  string          `json:"topic"`
+		Cursor string          `json:"cursor"`
+		Rewind json.RawMessage `json:"rewind"`
+		Since  string          `json:"since"`
 	}
 	if err := json.Unmarshal(data, &m); err != nil {
 		return control{bad: "malformed message, want JSON {\"type\":\"subscribe\"|\"unsubscribe\",\"topic\":..}: " + err.Error()}
@@ -65,7 +72,11 @@ func parseControl(data []byte) control {
 	case m.Topic == "":
 		return control{bad: m.Type + " without a topic"}
 	}
-	return control{subscribe: m.Type == typeSubscribe, topic: m.Topic, cursor: m.Cursor}
+	c := control{subscribe: m.Type == typeSubscribe, topic: m.Topic, cursor: m.Cursor, since: m.Since}
+	if err := json.Unmarshal(m.Rewind, &c.rewind); err != nil && len(m.Rewind) > 0 {
+		c.rewind = string(m.Rewind) // a number, checked with the rest
+	}
+	return c
 }
 
 // control serves one control message and sends its answer.
@@ -77,7 +88,11 @@ func (cn *conn) control(req *http.Request, sess *session.Session, r control) err
 		sess.Remove(r.topic)
 		return cn.answer(answer{typ: typeUnsubscribed, topic: r.topic})
 	}
-	cursor, err := sess.Add(req, r.topic, r.cursor)
+	rw, err := transport.ParseRewind(r.rewind, r.since)
+	cursor := ""
+	if err == nil {
+		cursor, err = sess.Add(req, r.topic, r.cursor, rw)
+	}
 	if err != nil {
 		status, msg := refusal(err)
 		return cn.answer(answer{typ: typeError, topic: r.topic, status: status, message: msg})

@@ -351,7 +351,9 @@ func (s *Server) Topic(hub *framework.Hub, name func(*http.Request) string) http
 //
 // The client may send, at any time, {"type":"subscribe","topic","cursor"}
 // (the topic's own cursor; empty or absent starts with its next live
-// event), answered {"type":"subscribed",...} before any of its events, and
+// event, after the topic's last "rewind" events or those of the last
+// "since", as the URL's rewind and since parameters ask for the URL's
+// topics), answered {"type":"subscribed",...} before any of its events, and
 // {"type":"unsubscribe","topic"}, answered {"type":"unsubscribed","topic"}
 // after the last of its events (also when it was not subscribed). A
 // subscription that is refused is answered {"type":"error","topic",

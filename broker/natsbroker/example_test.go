@@ -82,3 +82,34 @@ func ExampleSubject() {
 	// rxstream.orders.eu
 	// rxstream: invalid topic name: "orders.*"
 }
+
+// The newest records of a topic before a cursor, however many other
+// topics' events lie between them in the stream.
+func ExampleBroker_ReadBefore() {
+	url, stop := embeddedNATS()
+	defer stop()
+	ctx := context.Background()
+	b, err := natsbroker.New(ctx, &natsbroker.Options{URL: url})
+	if err != nil {
+		log.Fatal(err)
+	}
+	defer b.Close()
+	var last framework.Cursor
+	for _, msg := range []string{"one", "two", "three"} {
+		last, _ = b.Publish(ctx, "chat", framework.Text(msg))
+		b.Publish(ctx, "other", framework.Text("noise"))
+	}
+
+	page, err := b.ReadBefore(ctx, "chat", last.Seq, 5) // before "three"
+	if err != nil {
+		log.Fatal(err)
+	}
+	for _, r := range page.Records {
+		fmt.Println(string(r.Event.Data))
+	}
+	fmt.Println("the oldest retained:", page.Start, "older ones lost:", page.Lost)
+	// Output:
+	// one
+	// two
+	// the oldest retained: true older ones lost: false
+}

@@ -140,7 +140,9 @@ func (f *follow) onMsg(m *nats.Msg) {
 		return
 	}
 	f.cseq, f.last = meta.Sequence.Consumer, meta.Sequence.Stream
-	f.fn(decode(m.Header, m.Data, meta.Sequence.Stream, f.epoch), nil)
+	rec := decode(m.Header, m.Data, meta.Sequence.Stream, f.epoch)
+	rec.Time = meta.Timestamp
+	f.fn(rec, nil)
 }
 
 // missed fails the follow when no message nor heartbeat came for three

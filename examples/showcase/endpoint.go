@@ -18,7 +18,10 @@ const maxPublish = 64 << 10
 // POST /topics/:topic publishes the body and answers {"id": ...}. The
 // browser client is served at /_rxstream/rxstream.js. GET /topics?topic=a&topic=b
 // follows several topics on one connection, negotiated the same way: the
-// page's one stream for all its topic panels.
+// page's one stream for all its topic panels. GET /topics/:topic/history
+// pages through a topic's history (?before=ID or ?after=ID, &limit=N),
+// and ?rewind=N or ?since=30s on any of them starts a client without a
+// cursor with the last events.
 func (a *app) endpointRoutes() error {
 	s, err := sse.New(&sse.Options{Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
@@ -46,6 +49,7 @@ func (a *app) endpointRoutes() error {
 		return err
 	}
 	rxecho.Mount(a.e, "/topics/:topic", ep.Topic(a.hub, adapters.Param("topic")))
+	rxecho.Mount(a.e, "/topics/:topic/history", ep.History(a.hub, adapters.Param("topic")))
 	rxecho.Mount(a.e, "/topics", ep.Topics(a.hub))
 	rxecho.ServeClient(a.e)
 	return nil

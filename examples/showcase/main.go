@@ -11,6 +11,7 @@
 //	GET  /topics?topic=a&topic=b       several topics on one connection, every transport
 //	POST /topics/:topic                publish the request body; answers {"id": ...}
 //	GET  /topics/:topic/sse            the topic on one transport each: also /longpoll, /poll, /ws
+//	GET  /topics/:topic/history        a page of its history: ?before=ID or ?after=ID, &limit=N
 //	GET  /sse/interval?every=10s       Flux.interval(...).map(seq -> "new message") over SSE
 //	GET  /poll?after=10s               DeferredResult: "new message" after a while, 30 s timeout
 //	GET  /ws                           WebSocketHandler: echoes "服务器回复: " + each message

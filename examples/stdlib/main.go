@@ -8,6 +8,7 @@
 //	GET  /topics/{topic}              one URL, every transport (WebSocket, SSE, long-poll, poll)
 //	POST /topics/{topic}              publish the request body; answers {"id": ...}
 //	GET  /topics/{topic}/sse          the topic on one transport each: also /longpoll, /poll, /ws
+//	GET  /topics/{topic}/history      a page of its history: ?before=ID or ?after=ID, &limit=N
 //	GET  /topics?topic=a&topic=b      several topics on one connection, every transport
 //	GET  /ticks                       a producer: a counter every second, every transport
 //	GET  /_rxstream/rxstream.js       the browser client
@@ -16,6 +17,8 @@
 //
 //	curl -N -H 'Accept: text/event-stream' localhost:8081/topics/chat &
 //	curl -d 'hello' localhost:8081/topics/chat
+//	curl 'localhost:8081/topics/chat/history?limit=10'
+//	curl -N -H 'Accept: text/event-stream' 'localhost:8081/topics/chat?rewind=10'  # the last 10, then live
 package main
 
 import (
@@ -110,6 +113,7 @@ func routes(hub *framework.Hub) (*http.ServeMux, []func(), error) {
 	mux.Handle("GET /topics/{topic}/longpoll", lp.Topic(hub, topic))
 	mux.Handle("GET /topics/{topic}/poll", sp.Topic(hub, topic))
 	mux.Handle("GET /topics/{topic}/ws", ws.Topic(hub, topic))
+	mux.Handle("/topics/{topic}/history", ep.History(hub, topic)) // GET; it answers other methods 405
 	mux.Handle("GET /topics", ep.Topics(hub))
 	mux.Handle("GET /ticks", ep.Stream(ticks))
 	mux.Handle("GET "+adapters.ClientPath, adapters.ClientHandler())

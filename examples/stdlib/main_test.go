@@ -185,3 +185,64 @@ func TestEveryTransport(t *testing.T) {
 		}
 	})
 }
+
+// TestHistoryAndRewind: over the real server, a client pages back through
+// a topic's history, newest first, to its first event; another joins
+// late and asks for the last two events before the live ones.
+func TestHistoryAndRewind(t *testing.T) {
+	base := start(t)
+	var ids []string
+	for _, d := range []string{"one", "two", "three", "four", "five"} {
+		ids = append(ids, publish(t, base, "chat", d))
+	}
+	type page struct {
+		Events []struct{ ID, Data string }
+		Cursor string
+		More   bool
+	}
+	get := func(query string) page {
+		t.Helper()
+		resp, err := http.Get(base + "/topics/chat/history?" + query)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var p page
+		if err := json.NewDecoder(resp.Body).Decode(&p); err != nil || resp.StatusCode != 200 {
+			t.Fatalf("%s: %d %v", query, resp.StatusCode, err)
+		}
+		return p
+	}
+	var seen []string
+	for p := get("limit=2"); ; p = get("limit=2&before=" + p.Cursor) {
+		for _, ev := range p.Events {
+			seen = append(seen, ev.Data)
+		}
+		if !p.More {
+			break
+		}
+	}
+	if strings.Join(seen, " ") != "five four three two one" {
+		t.Fatalf("paging back: %v", seen)
+	}
+	if p := get("after=" + ids[2]); len(p.Events) != 2 || p.Events[0].ID != ids[3] || p.More {
+		t.Fatalf("after %s: %+v", ids[2], p)
+	}
+	resp, err := http.Get(base + "/topics/chat/history?limit=5000")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusBadRequest {
+		t.Fatalf("limit=5000: %d, want 400", resp.StatusCode)
+	}
+
+	cl, err := sse.NewClient(base+"/topics/chat?rewind=2", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	events := cl.Events()
+	if got := take(t, events, 2); got[0].ID != ids[3] || got[1].ID != ids[4] {
+		t.Fatalf("rewind=2: %v", got)
+	}
+}

@@ -94,7 +94,9 @@ type Options struct {
 
 // Open is the front end of a request for hub topics: each topic is checked
 // and authorized ([transport.Check]), the cursor read under every spelling
-// and split into one per topic, and each topic subscribed from its own. It
+// and split into one per topic, the rewind of each topic read
+// ([transport.RequestRewind]), and each topic subscribed from its own
+// cursor, or, without one, from its rewind. It
 // returns the session (the caller closes it) and the cursor the client
 // gave, or a [*transport.StatusError].
 func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, error) {
@@ -130,9 +132,13 @@ func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, err
 			return nil, "", transport.Refuse(err, o.Retry)
 		}
 	}
-	opts := &framework.SubscribeOptions{Ready: s.ready}
+	rw, err := transport.RequestRewind(r, len(names))
+	if err != nil {
+		return nil, "", err
+	}
 	for i, n := range names {
-		sub, err := hub.SubscribeWith(n, pos[i], opts)
+		// A topic with a position ignores its rewind: the cursor wins.
+		sub, err := hub.SubscribeWith(n, pos[i], rw[i].Options(framework.SubscribeOptions{Ready: s.ready}))
 		if err != nil {
 			s.Close()
 			return nil, "", transport.Refuse(fmt.Errorf("topic %s: %w", n, err), o.Retry)
@@ -292,10 +298,10 @@ func (s *Session) Topics() (names, pos []string) {
 }
 
 // Add subscribes a multiplexed session to one more topic, from cursor, the
-// topic's own ("EPOCH-SEQ"; "" starts with its next live event), as Open
-// does for each of a request's topics: the name is checked and the guard
-// set on r asked ([transport.Check]), and the subscription shares the
-// session's ready signal. It returns the topic's cursor it starts from
+// topic's own ("EPOCH-SEQ"; "" starts with its next live event, after
+// rw's rewind), as Open does for each of a request's topics: the name is
+// checked and the guard set on r asked ([transport.Check]), and the
+// subscription shares the session's ready signal. It returns the topic's cursor it starts from
 // (the one given, or the topic's tip), or a [*transport.StatusError]: 400 for
 // an invalid name or cursor, a topic already followed or one past
 // Options.MaxTopics; the guard's status; 503 for a hub or topic at its
@@ -303,7 +309,7 @@ func (s *Session) Topics() (names, pos []string) {
 //
 // Add is called by the session's reader (see [Session]); r is the
 // request that opened the session, while its handler has not returned.
-func (s *Session) Add(r *http.Request, name, cursor string) (string, error) {
+func (s *Session) Add(r *http.Request, name, cursor string, rw transport.Rewind) (string, error) {
 	bad := func(format string, args ...any) error {
 		return transport.Status(http.StatusBadRequest, fmt.Errorf(format, args...))
 	}
@@ -318,7 +324,7 @@ func (s *Session) Add(r *http.Request, name, cursor string) (string, error) {
 	if err := transport.Check(r, name, transport.Subscribe); err != nil {
 		return "", transport.Refuse(err, s.retry)
 	}
-	sub, err := s.hub.SubscribeWith(name, cursor, &framework.SubscribeOptions{Ready: s.ready})
+	sub, err := s.hub.SubscribeWith(name, cursor, rw.Options(framework.SubscribeOptions{Ready: s.ready}))
 	if err != nil {
 		return "", transport.Refuse(fmt.Errorf("topic %s: %w", name, err), s.retry)
 	}

@@ -167,7 +167,7 @@ func TestAddRemove(t *testing.T) {
 	}
 	defer sess.Close()
 
-	if got, err := sess.Add(c, "c", c1); err != nil || got != c1 {
+	if got, err := sess.Add(c, "c", c1, transport.Rewind{}); err != nil || got != c1 {
 		t.Fatalf("Add(c, %s) = %q, %v", c1, got, err)
 	}
 	for _, tt := range []struct {
@@ -179,7 +179,7 @@ func TestAddRemove(t *testing.T) {
 		{"over MaxTopics", "d", "", http.StatusBadRequest},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := sess.Add(c, tt.topic, tt.cursor)
+			_, err := sess.Add(c, tt.topic, tt.cursor, transport.Rewind{})
 			var r *transport.StatusError
 			if !errors.As(err, &r) || r.Code != tt.status {
 				t.Fatalf("Add(%s) = %v, want %d", tt.topic, err, tt.status)
@@ -197,7 +197,7 @@ func TestAddRemove(t *testing.T) {
 		{"invalid cursor", "d", "nope", http.StatusBadRequest},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := sess.Add(c, tt.topic, tt.cursor)
+			_, err := sess.Add(c, tt.topic, tt.cursor, transport.Rewind{})
 			var r *transport.StatusError
 			if !errors.As(err, &r) || r.Code != tt.status {
 				t.Fatalf("Add(%s) = %v, want %d", tt.topic, err, tt.status)
@@ -234,7 +234,7 @@ func TestAddRemove(t *testing.T) {
 	if b, err := sess.Take(ctx, 10); err != nil || len(b.Items) != 0 {
 		t.Fatalf("Take with no topic: %v, %v", b.Items, err)
 	}
-	if _, err := sess.Add(c, "a", a1); err != nil {
+	if _, err := sess.Add(c, "a", a1, transport.Rewind{}); err != nil {
 		t.Fatal(err)
 	}
 	publish("a", "a2")
@@ -243,7 +243,7 @@ func TestAddRemove(t *testing.T) {
 	}
 
 	sess.Close()
-	if _, err := sess.Add(c, "b", ""); err == nil {
+	if _, err := sess.Add(c, "b", "", transport.Rewind{}); err == nil {
 		t.Fatal("Add after Close succeeded")
 	}
 	if n := hub.Topics(); n != 0 {

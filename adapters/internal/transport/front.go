@@ -20,7 +20,8 @@ import (
 //     the request's topic parameters) and is checked ([Check]);
 //  2. the Endpoint's authorization hook ([SetGuard]) is asked about that
 //     same topic;
-//  3. the cursor is read under every spelling ([RequestCursor]);
+//  3. the cursor is read under every spelling ([RequestCursor]), and the
+//     rewind of a topic without one ([RequestRewind]);
 //  4. the subscription is made, and every error becomes one [StatusError]
 //     with the same status on every transport ([Refuse], [WriteError]).
 //
@@ -79,7 +80,7 @@ func Status(code int, err error) *StatusError {
 
 // Refuse maps an error met while opening a request to its answer: a
 // *StatusError in err's chain as it is; 400 for a malformed cursor or
-// topic; 503 with a Retry-After jittered from retry (see [Jitter]) for
+// topic, a bad rewind or history page; 503 with a Retry-After jittered from retry (see [Jitter]) for
 // everything else (the server at capacity, shutting down, or its broker
 // down).
 func Refuse(err error, retry time.Duration) *StatusError {
@@ -87,7 +88,8 @@ func Refuse(err error, retry time.Duration) *StatusError {
 	switch {
 	case errors.As(err, &se):
 		return se
-	case errors.Is(err, framework.ErrInvalidCursor), errors.Is(err, framework.ErrInvalidTopic):
+	case errors.Is(err, framework.ErrInvalidCursor), errors.Is(err, framework.ErrInvalidTopic),
+		errors.Is(err, framework.ErrInvalidRewind), errors.Is(err, framework.ErrInvalidHistory):
 		return Status(http.StatusBadRequest, err)
 	}
 	se = Status(http.StatusServiceUnavailable, err)
