@@ -248,9 +248,9 @@ func (b *Broker) read() {
 					return
 				}
 				conn.Close()
-				conn = nil
-				b.fail(err)
-				if !b.sleep(b.opts.ReconnectWait) {
+				conn, id = b.again(err)
+				beat = time.Time{}
+				if conn == nil && !b.sleep(b.opts.ReconnectWait) {
 					return
 				}
 				continue
@@ -308,9 +308,9 @@ func (b *Broker) read() {
 				return
 			}
 			conn.Close()
-			conn = nil
-			b.fail(err)
-			if busyError(err) && !b.sleep(b.opts.ReconnectWait) {
+			conn, id = b.again(err)
+			beat = time.Time{}
+			if conn == nil && !b.sleep(b.opts.ReconnectWait) {
 				return
 			}
 			continue
@@ -321,6 +321,24 @@ func (b *Broker) read() {
 			}
 		}
 	}
+}
+
+// again handles a failure of the follow connection: after a connection
+// error it opens a new one at once and, when Redis answers, keeps every
+// follow (the caller checks the followed topics' epochs before reading on,
+// and each entry's predecessor proves that none was missed, so a
+// connection that was dropped, or a Redis restarted with its data, loses
+// no record). Otherwise, or when Redis does not answer, it breaks every
+// follow and marks Redis down; conn is then nil.
+func (b *Broker) again(err error) (*redis.Conn, int64) {
+	if connectionError(err) {
+		if conn, id, cerr := b.connect(); cerr == nil {
+			b.log.Info("rxstream: redis: follow connection renewed", "err", err)
+			return conn, id
+		}
+	}
+	b.fail(err)
+	return nil, 0
 }
 
 // connect opens the follow connection, a connection of its own taken from
