@@ -23,15 +23,15 @@ func TestNewOptions(t *testing.T) {
 		opts redisbroker.Options
 		want error
 	}{
-		{"negative age", redisbroker.Options{URL: rs.url(), MaxAge: -1}, nil},
-		{"negative length", redisbroker.Options{URL: rs.url(), MaxLen: -1}, nil},
-		{"negative timeout", redisbroker.Options{URL: rs.url(), Timeout: -1}, nil},
-		{"brace in prefix", redisbroker.Options{URL: rs.url(), Prefix: "a{b"}, nil},
-		{"space in prefix", redisbroker.Options{URL: rs.url(), Prefix: "a b"}, nil},
-		{"TopicTTL below MaxAge", redisbroker.Options{URL: rs.url(), MaxAge: time.Hour, TopicTTL: time.Minute}, nil},
+		{"negative age", redisbroker.Options{URL: rs.URL(), MaxAge: -1}, nil},
+		{"negative length", redisbroker.Options{URL: rs.URL(), MaxLen: -1}, nil},
+		{"negative timeout", redisbroker.Options{URL: rs.URL(), Timeout: -1}, nil},
+		{"brace in prefix", redisbroker.Options{URL: rs.URL(), Prefix: "a{b"}, nil},
+		{"space in prefix", redisbroker.Options{URL: rs.URL(), Prefix: "a b"}, nil},
+		{"TopicTTL below MaxAge", redisbroker.Options{URL: rs.URL(), MaxAge: time.Hour, TopicTTL: time.Minute}, nil},
 		{"bad URL", redisbroker.Options{URL: "http://x"}, nil},
 		{"no server", redisbroker.Options{URL: "redis://127.0.0.1:1", Timeout: 200 * time.Millisecond}, redisbroker.ErrUnavailable},
-		{"cluster", redisbroker.Options{Redis: &redis.UniversalOptions{Addrs: []string{rs.addr(), rs.addr()}}}, redisbroker.ErrUnsupported},
+		{"cluster", redisbroker.Options{Redis: &redis.UniversalOptions{Addrs: []string{rs.Addr(), rs.Addr()}}}, redisbroker.ErrUnsupported},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b, err := redisbroker.New(context.Background(), &tc.opts)
@@ -78,7 +78,7 @@ func TestContract(t *testing.T) {
 		}},
 		{"redis", func(t *testing.T, maxLen int) framework.Broker {
 			// A prefix per test: one server for all of them.
-			return newBroker(t, redisbroker.Options{URL: rs.url(), Prefix: "c" + strconv.FormatInt(time.Now().UnixNano(), 36), MaxLen: int64(maxLen)})
+			return newBroker(t, redisbroker.Options{URL: rs.URL(), Prefix: "c" + strconv.FormatInt(time.Now().UnixNano(), 36), MaxLen: int64(maxLen)})
 		}},
 	}
 	cases := []struct {
@@ -199,7 +199,7 @@ func TestContract(t *testing.T) {
 
 func TestPublishReadAcrossNodes(t *testing.T) {
 	rs := startRedis(t)
-	o := redisbroker.Options{URL: rs.url()}
+	o := redisbroker.Options{URL: rs.URL()}
 	a, b := newBroker(t, o), newBroker(t, o)
 	ctx := context.Background()
 	c1, err := a.Publish(ctx, "t.x", framework.Event{Data: []byte("hi")})
@@ -230,7 +230,7 @@ func TestPublishReadAcrossNodes(t *testing.T) {
 	// The ID in Redis is the cursor's: the stream's entries are the
 	// topic's events, under their own IDs.
 	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "t.x")
-	xs, err := rs.client(t).XRange(ctx, k.Stream, "-", "+").Result()
+	xs, err := rs.Client(t).XRange(ctx, k.Stream, "-", "+").Result()
 	if err != nil || len(xs) != 2 || xs[0].ID != redisbroker.ToID(c1.Seq) || xs[1].ID != redisbroker.ToID(c2.Seq) {
 		t.Fatalf("stream %v, %v; want the IDs of %v and %v", xs, err, c1, c2)
 	}
@@ -238,7 +238,7 @@ func TestPublishReadAcrossNodes(t *testing.T) {
 
 func TestReadAge(t *testing.T) {
 	rs := startRedis(t)
-	b := newBroker(t, redisbroker.Options{URL: rs.url(), MaxAge: 300 * time.Millisecond})
+	b := newBroker(t, redisbroker.Options{URL: rs.URL(), MaxAge: 300 * time.Millisecond})
 	c := publishN(t, b, "a", "a", 2)
 	time.Sleep(400 * time.Millisecond)
 	// Expired, though nothing was published since to trim them: not
@@ -265,14 +265,14 @@ func TestReadAge(t *testing.T) {
 	}
 	// The publish trimmed them from Redis too (XTRIM MINID).
 	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "a")
-	if n, err := rs.client(t).XLen(context.Background(), k.Stream).Result(); err != nil || n != 1 {
+	if n, err := rs.Client(t).XLen(context.Background(), k.Stream).Result(); err != nil || n != 1 {
 		t.Fatalf("stream length %d, %v; want 1", n, err)
 	}
 }
 
 func TestConcurrentPublishersChain(t *testing.T) {
 	rs := startRedis(t)
-	o := redisbroker.Options{URL: rs.url()}
+	o := redisbroker.Options{URL: rs.URL()}
 	nodes := []*redisbroker.Broker{newBroker(t, o), newBroker(t, o), newBroker(t, o)}
 	const per = 50
 	var wg sync.WaitGroup
@@ -311,8 +311,8 @@ func TestConcurrentPublishersChain(t *testing.T) {
 // millisecond, and the next millisecond once SEQ would leave the mapping.
 func TestIDsInOneMillisecond(t *testing.T) {
 	rs := startRedis(t)
-	b := newBroker(t, redisbroker.Options{URL: rs.url()})
-	c := rs.client(t)
+	b := newBroker(t, redisbroker.Options{URL: rs.URL()})
+	c := rs.Client(t)
 	ctx := context.Background()
 	publishN(t, b, "clock", "a", 1)
 	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "clock")
@@ -341,7 +341,7 @@ func TestIDsInOneMillisecond(t *testing.T) {
 
 func TestEpochChangesWhenRecreated(t *testing.T) {
 	rs := startRedis(t)
-	b := newBroker(t, redisbroker.Options{URL: rs.url(), Heartbeat: 100 * time.Millisecond})
+	b := newBroker(t, redisbroker.Options{URL: rs.URL(), Heartbeat: 100 * time.Millisecond})
 	hub, err := framework.NewHub(&framework.HubOptions{Broker: b})
 	if err != nil {
 		t.Fatal(err)
@@ -349,7 +349,7 @@ func TestEpochChangesWhenRecreated(t *testing.T) {
 	defer hub.Close()
 	ctx := context.Background()
 	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "s")
-	c := rs.client(t)
+	c := rs.Client(t)
 	for _, tc := range []struct {
 		name string
 		keys []string
@@ -406,7 +406,7 @@ func TestEpochChangesWhenRecreated(t *testing.T) {
 // the new epoch, rather than delivering it under the old one.
 func TestFollowSeesRecreationAtOnce(t *testing.T) {
 	rs := startRedis(t)
-	b := newBroker(t, redisbroker.Options{URL: rs.url(), Heartbeat: time.Hour})
+	b := newBroker(t, redisbroker.Options{URL: rs.URL(), Heartbeat: time.Hour})
 	for _, published := range []bool{false, true} {
 		t.Run(fmt.Sprintf("published=%v", published), func(t *testing.T) {
 			topic := "r" + strconv.FormatBool(published)
@@ -420,7 +420,7 @@ func TestFollowSeesRecreationAtOnce(t *testing.T) {
 			}
 			defer stop()
 			k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, topic)
-			if err := rs.client(t).Del(context.Background(), k.Stream, k.Meta).Err(); err != nil {
+			if err := rs.Client(t).Del(context.Background(), k.Stream, k.Meta).Err(); err != nil {
 				t.Fatal(err)
 			}
 			c := publishN(t, b, topic, "new", 1)[0]
@@ -434,7 +434,7 @@ func TestFollowSeesRecreationAtOnce(t *testing.T) {
 
 func TestClosed(t *testing.T) {
 	rs := startRedis(t)
-	b := newBroker(t, redisbroker.Options{URL: rs.url()})
+	b := newBroker(t, redisbroker.Options{URL: rs.URL()})
 	col := newCollector()
 	if _, _, err := b.Follow("x", col.fn); err != nil {
 		t.Fatal(err)

@@ -268,7 +268,7 @@ var transports = []string{"sse", "longpoll", "ws"}
 
 func TestCluster(t *testing.T) {
 	rs := startRedis(t)
-	o := redisbroker.Options{URL: rs.url()}
+	o := redisbroker.Options{URL: rs.URL()}
 	{
 		{
 			a, b, c := startNode(t, o), startNode(t, o), startNode(t, o)
@@ -323,7 +323,7 @@ func TestClusterRedisRestart(t *testing.T) {
 	// A long request timeout: publishing while Redis is down must fail at
 	// once because the Broker knows it is down, not because a timeout
 	// expired (the publish below would then outlast its client's 5s).
-	o := redisbroker.Options{URL: rs.url(), Timeout: time.Minute}
+	o := redisbroker.Options{URL: rs.URL(), Timeout: time.Minute}
 	a, c := startNode(t, o), startNode(t, o)
 	readers := map[string]*reader{}
 	for _, tr := range transports {
@@ -335,7 +335,7 @@ func TestClusterRedisRestart(t *testing.T) {
 		r.expect(t, tr, []string{id1}, []string{"before"})
 	}
 
-	rs.stop()
+	rs.Stop()
 	// Publishing fails, clearly and at once; the open stream ends.
 	hc := &http.Client{Timeout: 5 * time.Second}
 	start := time.Now()
@@ -357,7 +357,7 @@ func TestClusterRedisRestart(t *testing.T) {
 		time.Sleep(5 * time.Millisecond)
 	}
 
-	rs.start()
+	rs.Start()
 	waitUp(t, a.b)
 	waitUp(t, c.b)
 	id2 := a.mustPublish(t, "room", "after")

@@ -11,12 +11,13 @@ import (
 
 	"github.com/rxstream/rxstream/broker/redisbroker"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/redistest"
 )
 
 // clients returns the CLIENT LIST lines of the connections named name.
-func clients(t *testing.T, rs *redisServer, name string) []string {
+func clients(t *testing.T, rs *redistest.Server, name string) []string {
 	t.Helper()
-	list, err := rs.client(t).ClientList(context.Background()).Result()
+	list, err := rs.Client(t).ClientList(context.Background()).Result()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -35,8 +36,8 @@ func clients(t *testing.T, rs *redisServer, name string) []string {
 func TestFollowManyTopicsOneConnection(t *testing.T) {
 	rs := startRedis(t)
 	const name = "rx-one-reader"
-	b := newBroker(t, redisbroker.Options{URL: rs.url(), Name: name, Heartbeat: time.Hour})
-	pub := newBroker(t, redisbroker.Options{URL: rs.url()})
+	b := newBroker(t, redisbroker.Options{URL: rs.URL(), Name: name, Heartbeat: time.Hour})
+	pub := newBroker(t, redisbroker.Options{URL: rs.URL()})
 	const topics = 200
 	cols := make([]*collector, topics)
 	for i := range topics {
@@ -91,7 +92,7 @@ func TestFollowManyTopicsOneConnection(t *testing.T) {
 // place in the XREAD; stopping one leaves the other's feed whole.
 func TestFollowTwiceOneTopic(t *testing.T) {
 	rs := startRedis(t)
-	b := newBroker(t, redisbroker.Options{URL: rs.url()})
+	b := newBroker(t, redisbroker.Options{URL: rs.URL()})
 	c1, c2 := newCollector(), newCollector()
 	tip1, stop1, err := b.Follow("two", c1.fn)
 	if err != nil {
@@ -120,7 +121,7 @@ func TestFollowTwiceOneTopic(t *testing.T) {
 // history and are told of the gap.
 func TestFollowFellBehind(t *testing.T) {
 	rs := startRedis(t)
-	b := newBroker(t, redisbroker.Options{URL: rs.url()})
+	b := newBroker(t, redisbroker.Options{URL: rs.URL()})
 	col := newCollector()
 	_, stop, err := b.Follow("behind", col.fn)
 	if err != nil {
@@ -136,7 +137,7 @@ func TestFollowFellBehind(t *testing.T) {
 	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "behind")
 	id1, id2 := redisbroker.ToID(last.Seq+1<<20), redisbroker.ToID(last.Seq+2<<20)
 	ctx := context.Background()
-	pipe := rs.client(t).TxPipeline()
+	pipe := rs.Client(t).TxPipeline()
 	pipe.XAdd(ctx, &redis.XAddArgs{Stream: k.Stream, ID: id1, Values: []string{"p", redisbroker.ToID(last.Seq), "d", "x"}})
 	pipe.XAdd(ctx, &redis.XAddArgs{Stream: k.Stream, ID: id2, Values: []string{"p", id1, "d", "y"}})
 	pipe.XTrimMaxLen(ctx, k.Stream, 1)

@@ -14,7 +14,7 @@ import (
 
 func TestPublishKey(t *testing.T) {
 	rs := startRedis(t)
-	o := redisbroker.Options{URL: rs.url()}
+	o := redisbroker.Options{URL: rs.URL()}
 	a, b := newBroker(t, o), newBroker(t, o)
 	ctx := context.Background()
 	ev := func(s string) framework.Event { return framework.Event{Data: []byte(s)} }
@@ -55,7 +55,7 @@ func TestPublishKey(t *testing.T) {
 	})
 
 	t.Run("original discarded", func(t *testing.T) {
-		small := newBroker(t, redisbroker.Options{URL: rs.url(), Prefix: "small", MaxAge: 50 * time.Millisecond})
+		small := newBroker(t, redisbroker.Options{URL: rs.URL(), Prefix: "small", MaxAge: 50 * time.Millisecond})
 		c1, _, err := small.PublishKey(ctx, "d", ev("x"), "k", time.Minute)
 		if err != nil {
 			t.Fatal(err)

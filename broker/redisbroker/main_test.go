@@ -4,12 +4,7 @@ import (
 	"bytes"
 	"context"
 	"log/slog"
-	"net"
-	"os"
-	"os/exec"
-	"strconv"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -17,6 +12,7 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/rxstream/rxstream/broker/redisbroker"
+	"github.com/rxstream/rxstream/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -28,100 +24,10 @@ type quiet struct{}
 
 func (quiet) Printf(context.Context, string, ...any) {}
 
-// redisServer is a redis-server process of the test's own, on a free
-// loopback port, with its own data folder.
-type redisServer struct {
-	t    testing.TB
-	dir  string
-	port int
-	args []string
-
-	mu  sync.Mutex
-	cmd *exec.Cmd
-	out *syncBuffer
-}
-
-// startRedis starts redis-server with extra arguments (such as
-// "--appendonly", "yes"), stopped by the test's cleanup. Without the
-// binary it skips the test, unless CI is set: CI must run them.
-func startRedis(t testing.TB, extra ...string) *redisServer {
+// startRedis starts a redis-server of the test's own (see redistest).
+func startRedis(t testing.TB, extra ...string) *redistest.Server {
 	t.Helper()
-	if _, err := exec.LookPath("redis-server"); err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatalf("redis-server is needed under CI: %v", err)
-		}
-		t.Skip("redis-server not installed (apt-get install redis-server)")
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
-	rs := &redisServer{t: t, dir: t.TempDir(), port: port}
-	rs.args = append([]string{
-		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", rs.dir,
-		"--save", "", "--appendonly", "no", "--daemonize", "no", "--logfile", "",
-	}, extra...)
-	rs.start()
-	t.Cleanup(rs.stop)
-	return rs
-}
-
-// start runs the server (again, on the same port and folder) and waits
-// until it answers.
-func (rs *redisServer) start() {
-	rs.t.Helper()
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	rs.out = &syncBuffer{}
-	cmd := exec.Command("redis-server", rs.args...)
-	cmd.Stdout, cmd.Stderr = rs.out, rs.out
-	if err := cmd.Start(); err != nil {
-		rs.t.Fatal(err)
-	}
-	rs.cmd = cmd
-	c := redis.NewClient(&redis.Options{Addr: rs.addr(), MaxRetries: -1, DialTimeout: 100 * time.Millisecond})
-	defer c.Close()
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		err := c.Ping(context.Background()).Err()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			rs.t.Fatalf("redis-server not ready: %v\n%s", err, rs.out.String())
-		}
-		time.Sleep(10 * time.Millisecond)
-	}
-}
-
-// stop ends the server with SIGTERM (it writes its AOF) and waits for it;
-// idempotent.
-func (rs *redisServer) stop() { rs.signal(syscall.SIGTERM) }
-
-// kill ends the server with SIGKILL, as a crash does.
-func (rs *redisServer) kill() { rs.signal(syscall.SIGKILL) }
-
-func (rs *redisServer) signal(sig syscall.Signal) {
-	rs.mu.Lock()
-	defer rs.mu.Unlock()
-	if rs.cmd == nil {
-		return
-	}
-	_ = rs.cmd.Process.Signal(sig)
-	_ = rs.cmd.Wait()
-	rs.cmd = nil
-}
-
-func (rs *redisServer) addr() string { return "127.0.0.1:" + strconv.Itoa(rs.port) }
-func (rs *redisServer) url() string  { return "redis://" + rs.addr() }
-
-// client returns a plain client of the server, closed at the test's end.
-func (rs *redisServer) client(t testing.TB) *redis.Client {
-	c := redis.NewClient(&redis.Options{Addr: rs.addr()})
-	t.Cleanup(func() { c.Close() })
-	return c
+	return redistest.Start(t, extra...)
 }
 
 // syncBuffer is a bytes.Buffer for concurrent writers.

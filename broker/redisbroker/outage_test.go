@@ -45,7 +45,7 @@ func TestRedisRestart(t *testing.T) {
 	logs := &syncBuffer{}
 	// A long request timeout: failing fast must come from knowing that
 	// Redis is down, not from a timeout.
-	b := newBroker(t, redisbroker.Options{URL: rs.url(), Timeout: time.Minute, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	b := newBroker(t, redisbroker.Options{URL: rs.URL(), Timeout: time.Minute, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	ctx := context.Background()
 	before := publishN(t, b, "r", "before", 2)
 	col := newCollector()
@@ -55,7 +55,7 @@ func TestRedisRestart(t *testing.T) {
 	last := publishN(t, b, "r", "followed", 1)[0]
 	col.wait(t, "a record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
 
-	rs.stop()
+	rs.Stop()
 	col.wait(t, "the follow to break", func(_ []framework.Record, err error) bool { return err != nil })
 	if !errors.Is(col.err, redisbroker.ErrUnavailable) {
 		t.Fatalf("follow ended with %v; want ErrUnavailable", col.err)
@@ -68,7 +68,7 @@ func TestRedisRestart(t *testing.T) {
 	fast(t, "Read", func() error { _, err := b.Read(ctx, "r", 0, 10); return err })
 	fast(t, "Follow", func() error { _, _, err := b.Follow("r", col.fn); return err })
 
-	rs.start() // same port, same folder: the AOF brings the topic back
+	rs.Start() // same port, same folder: the AOF brings the topic back
 	waitUp(t, b)
 	after, err := b.Publish(ctx, "r", framework.Event{Data: []byte("after")})
 	if err != nil {
@@ -104,10 +104,10 @@ func TestRedisRestart(t *testing.T) {
 // being taken for positions in the new numbering.
 func TestRestartWithoutPersistence(t *testing.T) {
 	rs := startRedis(t)
-	b := newBroker(t, redisbroker.Options{URL: rs.url()})
+	b := newBroker(t, redisbroker.Options{URL: rs.URL()})
 	old := publishN(t, b, "p", "old", 3)
-	rs.stop()
-	rs.start()
+	rs.Stop()
+	rs.Start()
 	waitUp(t, b)
 	n := publishN(t, b, "p", "new", 1)[0]
 	if n.Epoch == old[0].Epoch {
@@ -138,7 +138,7 @@ func TestRestartWithoutPersistence(t *testing.T) {
 // acknowledged is there afterwards, in order, under the same epoch.
 func TestRestartWhilePublishing(t *testing.T) {
 	rs := startRedis(t, "--appendonly", "yes", "--appendfsync", "always")
-	b := newBroker(t, redisbroker.Options{URL: rs.url(), Timeout: time.Second})
+	b := newBroker(t, redisbroker.Options{URL: rs.URL(), Timeout: time.Second})
 	ctx := context.Background()
 	type ack struct {
 		c    framework.Cursor
@@ -197,9 +197,9 @@ func TestRestartWhilePublishing(t *testing.T) {
 		}
 		time.Sleep(time.Millisecond)
 	}
-	rs.kill()
+	rs.Kill()
 	time.Sleep(200 * time.Millisecond)
-	rs.start()
+	rs.Start()
 	close(restarted)
 	wg.Wait()
 	if t.Failed() {
