@@ -17,31 +17,35 @@ import (
 	"github.com/rxstream/rxstream/adapters/rxecho"
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/adapters/websocket"
-	"github.com/rxstream/rxstream/broker/natsbroker"
 	"github.com/rxstream/rxstream/framework"
 )
 
 // maxPublish bounds a published event's size.
 const maxPublish = 64 << 10
 
-// node is one rxstream process: echo, a Hub on its own NATS Broker, and
-// the SSE, long-poll and WebSocket adapters. In production each node is a process of its own; here
+// broker is what a node shares its topics through: a NATS or a Redis
+// Broker of its own.
+type broker interface {
+	framework.Broker
+	Close() error
+}
+
+// node is one rxstream process: echo, a Hub on its own Broker, and the
+// SSE, long-poll and WebSocket adapters. In production each node is a process of its own; here
 // they share one for the demonstration.
 type node struct {
 	name   string
 	url    string
 	e      *echo.Echo
 	hub    *framework.Hub
-	broker *natsbroker.Broker
+	broker broker
 	done   chan error
 }
 
-func startNode(ctx context.Context, name, natsURL string, port int, log *slog.Logger) (*node, error) {
+// startNode starts a node on b, which it closes when it stops (or fails
+// to start).
+func startNode(name string, b broker, port int, log *slog.Logger) (*node, error) {
 	log = log.With("node", name)
-	b, err := natsbroker.New(ctx, &natsbroker.Options{URL: natsURL, Name: "rxstream " + name, Logger: log})
-	if err != nil {
-		return nil, err
-	}
 	hub, err := framework.NewHub(&framework.HubOptions{Broker: b})
 	if err != nil {
 		b.Close()
@@ -100,8 +104,8 @@ func (n *node) stop(ctx context.Context) {
 }
 
 // publish appends the request body to the topic as one event, named by the
-// optional "event" query parameter, and answers {"id": ...}. NATS being
-// unreachable is a 503.
+// optional "event" query parameter, and answers {"id": ...}. The broker
+// being unreachable is a 503.
 func (n *node) publish(c echo.Context) error {
 	body, err := io.ReadAll(io.LimitReader(c.Request().Body, maxPublish+1))
 	if err != nil {
