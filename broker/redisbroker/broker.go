@@ -89,7 +89,10 @@ type Options struct {
 	// Heartbeat is how often the node's follow connection checks that the
 	// followed topics still have the epoch they were followed with (a
 	// deleted or recreated topic ends its Follow) and that Redis answers;
-	// it is also the longest its blocking read waits. 0 means
+	// it is also the longest its blocking read waits. A Redis that stops
+	// answering without closing the connection (a host gone, a network
+	// cut) is seen within Heartbeat plus 10 seconds (go-redis's margin on
+	// a blocking read), or at the first request that fails. 0 means
 	// [DefaultHeartbeat].
 	Heartbeat time.Duration
 	// Logger receives the outages: Redis unreachable (Warn), reachable
@@ -112,7 +115,14 @@ type Options struct {
 // When Redis cannot be reached, every Follow ends with an error wrapping
 // [ErrUnavailable] (the Hub ends the topics' subscriptions, whose clients
 // reconnect and resume from history), and Publish, Read and Follow fail at
-// once with it until the Broker reached Redis again, every ReconnectWait.
+// once with it until the Broker reached Redis again, tried every
+// ReconnectWait. A follow connection that dropped but is renewed at once
+// (Redis restarted with its data, an idle connection closed by a proxy)
+// ends no Follow.
+//
+// It is built on a go-redis *redis.Client: a single Redis, or the master
+// that Redis Sentinel names; Redis Cluster is not supported (see the
+// package documentation).
 //
 // All methods may be called concurrently.
 type Broker struct {

@@ -58,7 +58,9 @@
 // with an error wrapping [ErrUnavailable] (an HTTP adapter answers 503);
 // every Follow ends, so the Hub ends its subscriptions and their clients
 // reconnect, and resume from history once Redis is back. The node's follow
-// connection tries Redis again every Options.ReconnectWait. Requests are
+// connection tries Redis again every Options.ReconnectWait; one that
+// dropped but reconnects at once (Redis restarted with its append-only
+// file) keeps its follows. Requests are
 // not retried (a publish retried after a lost answer would store its event
 // twice) and are bounded by Options.Timeout.
 //

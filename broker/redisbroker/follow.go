@@ -43,8 +43,11 @@ type follow struct {
 // followed topic cost no round trip. Every record after the returned tip
 // is delivered by that XREAD, in order.
 //
-// The feed breaks (fn gets an error) when the follow connection fails
-// (wrapping [ErrUnavailable]), when an entry the follow did not get was
+// The feed breaks (fn gets an error) when Redis cannot be reached
+// (wrapping [ErrUnavailable]: the follow connection failed and a new one
+// could not be opened at once; a connection that is renewed at once keeps
+// every follow, since the epochs and the entries' predecessors prove that
+// nothing was missed), when an entry the follow did not get was
 // discarded before it could read it (its predecessor is not the last one
 // delivered: the follow fell behind by more than the history), and when
 // the topic was deleted or recreated (its epoch changed, seen at the next

@@ -155,3 +155,40 @@ func TestFollowFellBehind(t *testing.T) {
 		t.Fatalf("read after %v: %+v, %v", last, p, err)
 	}
 }
+
+// TestTopicTTL: a topic's keys expire TopicTTL after its last publish,
+// but not while a node follows it; published to again, it starts a new
+// epoch.
+func TestTopicTTL(t *testing.T) {
+	rs := startRedis(t)
+	b := newBroker(t, redisbroker.Options{URL: rs.URL(), MaxAge: 100 * time.Millisecond, TopicTTL: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond})
+	c := rs.Client(t)
+	ctx := context.Background()
+	ka, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "idle")
+	kb, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "followed")
+	old := publishN(t, b, "idle", "i", 1)[0]
+	publishN(t, b, "followed", "f", 1)
+	col := newCollector()
+	_, stop, err := b.Follow("followed", col.fn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ttl, err := c.PTTL(ctx, ka.Stream).Result(); err != nil || ttl <= 0 || ttl > 300*time.Millisecond {
+		t.Fatalf("TTL of a published topic: %v, %v", ttl, err)
+	}
+	time.Sleep(600 * time.Millisecond)
+	if n, err := c.Exists(ctx, ka.Stream, ka.Meta).Result(); err != nil || n != 0 {
+		t.Fatalf("an idle topic's keys: %d of 2 left, %v", n, err)
+	}
+	if n, err := c.Exists(ctx, kb.Stream, kb.Meta).Result(); err != nil || n != 2 || col.err != nil {
+		t.Fatalf("a followed topic's keys: %d of 2 left, %v, follow %v", n, err, col.err)
+	}
+	stop()
+	time.Sleep(600 * time.Millisecond)
+	if n, err := c.Exists(ctx, kb.Stream, kb.Meta).Result(); err != nil || n != 0 {
+		t.Fatalf("a topic no longer followed: %d of 2 keys left, %v", n, err)
+	}
+	if n := publishN(t, b, "idle", "i", 1)[0]; n.Epoch == old.Epoch {
+		t.Fatalf("epoch %s kept after the topic expired", n.Epoch)
+	}
+}
