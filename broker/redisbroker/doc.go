@@ -31,7 +31,8 @@
 // a new epoch, so old cursors are stale and their clients get a
 // [framework.Gap].
 //
-// Each entry names its predecessor in the topic (field "p"), so Read knows
+// Each entry names its predecessor in the topic (in two small integers),
+// so Read knows
 // exactly whether events after a cursor were discarded, whichever bound
 // discarded them, and a Follow knows that it missed none (Redis 7's
 // max-deleted-entry-id would not do: trimming leaves it unchanged).

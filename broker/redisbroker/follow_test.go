@@ -138,8 +138,10 @@ func TestFollowFellBehind(t *testing.T) {
 	id1, id2 := redisbroker.ToID(last.Seq+1<<20), redisbroker.ToID(last.Seq+2<<20)
 	ctx := context.Background()
 	pipe := rs.Client(t).TxPipeline()
-	pipe.XAdd(ctx, &redis.XAddArgs{Stream: k.Stream, ID: id1, Values: []string{"p", redisbroker.ToID(last.Seq), "d", "x"}})
-	pipe.XAdd(ctx, &redis.XAddArgs{Stream: k.Stream, ID: id2, Values: []string{"p", id1, "d", "y"}})
+	// Each a millisecond after its predecessor, with the same SEQ.
+	ps := strconv.FormatUint(last.Seq&(1<<20-1), 10)
+	pipe.XAdd(ctx, &redis.XAddArgs{Stream: k.Stream, ID: id1, Values: []string{"d", "x", "pm", "1", "ps", ps}})
+	pipe.XAdd(ctx, &redis.XAddArgs{Stream: k.Stream, ID: id2, Values: []string{"d", "y", "pm", "1", "ps", ps}})
 	pipe.XTrimMaxLen(ctx, k.Stream, 1)
 	pipe.HSet(ctx, k.Meta, "l", id2)
 	if _, err := pipe.Exec(ctx); err != nil {

@@ -105,8 +105,9 @@ func parseAnswer(s string) (framework.Cursor, error) {
 }
 
 // decode turns a stream entry's fields into the record of ID id, and
-// returns the ID of its predecessor (field "p") and the epoch it names
-// (field "e", on an epoch's first entry only).
+// returns the ID of its predecessor (fields "pm" and "ps", see
+// publishScript) and the epoch it names (field "e", on an epoch's first
+// entry only).
 func decode(id string, values map[string]any, epoch string) (rec framework.Record, prev, named string, err error) {
 	seq, err := FromID(id)
 	if err != nil {
@@ -121,9 +122,12 @@ func decode(id string, values map[string]any, epoch string) (rec framework.Recor
 	if ms, err := strconv.ParseInt(str("r"), 10, 64); err == nil && ms > 0 {
 		ev.Retry = time.Duration(ms) * time.Millisecond
 	}
-	prev = str("p")
-	if prev == "" {
+	pm, err1 := strconv.ParseUint(str("pm"), 10, 64)
+	ps, err2 := strconv.ParseUint(str("ps"), 10, 64)
+	ms := seq >> seqBits
+	if err1 != nil || err2 != nil || pm > ms || ps > seqMask {
 		return framework.Record{}, "", "", fmt.Errorf("rxstream: redis: entry %s names no predecessor: not written by this broker", id)
 	}
+	prev = strconv.FormatUint(ms-pm, 10) + "-" + strconv.FormatUint(ps, 10)
 	return framework.Record{Seq: seq, Event: ev}, prev, str("e"), nil
 }

@@ -56,8 +56,13 @@ end
 // when the topic's newest ID is not older (events in the same millisecond,
 // or a clock that went back), the next SEQ in that millisecond, or the next
 // millisecond once SEQ would reach 2^20: the ID stays within the cursor
-// mapping (see [ToID]). Each entry names its predecessor (field "p"), so
-// that Read and Follow know exactly whether events were discarded; the
+// mapping (see [ToID]). Each entry names its predecessor, so that Read
+// and Follow know exactly whether events were discarded: as two small
+// integers, the milliseconds back to it (field "pm") and its SEQ (field
+// "ps"), which Redis stores in a few bytes. Measured with MEMORY USAGE
+// (TestMemoryPerEvent, Redis 7.0.15), 1,000 events of 8 bytes: 28,672
+// bytes without a predecessor, 52,752 with it as an ID in text (24 bytes
+// more per event), 34,312 with these two integers (5.6 more); the
 // first entry of an epoch also names its epoch (field "e"), so that a
 // follower of a topic that was recreated is not fooled by a chain that
 // starts again from "0-0".
@@ -78,7 +83,7 @@ else
   ms, seq = lms + 1, 0
 end
 local id = string.format('%d-%d', ms, seq)
-local args = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id, 'p', last, 'd', ARGV[6]}
+local args = {'XADD', KEYS[1], 'MAXLEN', '~', ARGV[2], id, 'd', ARGV[6], 'pm', string.format('%d', ms - lms), 'ps', string.format('%d', lseq)}
 if ARGV[7] ~= '' then
   table.insert(args, 'n'); table.insert(args, ARGV[7])
 end
