@@ -127,3 +127,38 @@ func BenchmarkDeliveryThroughput(b *testing.B) {
 		}
 	}
 }
+
+// BenchmarkDeliveryLatencyFollowing is BenchmarkDeliveryLatency with the
+// subscribing node following other, idle topics too: its one XREAD names
+// every followed topic, so each wake-up costs Redis and the reader in
+// proportion to them.
+func BenchmarkDeliveryLatencyFollowing(b *testing.B) {
+	for _, idle := range []int{0, 100, 1000} {
+		b.Run(fmt.Sprintf("idle=%d", idle), func(b *testing.B) {
+			pub, subHub := benchHubs(b, "redis")
+			for i := range idle {
+				s, err := subHub.Subscribe("idle"+strconv.Itoa(i), "")
+				if err != nil {
+					b.Fatal(err)
+				}
+				defer s.Close()
+			}
+			sub, err := subHub.Subscribe("bench", "")
+			if err != nil {
+				b.Fatal(err)
+			}
+			defer sub.Close()
+			ctx := context.Background()
+			ev := framework.Event{Data: []byte(`{"n":42}`)}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := pub.Publish(ctx, "bench", ev); err != nil {
+					b.Fatal(err)
+				}
+				if batch, err := sub.Next(ctx, 1); err != nil || len(batch.Events) != 1 {
+					b.Fatalf("%+v, %v", batch, err)
+				}
+			}
+		})
+	}
+}

@@ -135,7 +135,7 @@ type Broker struct {
 	closed  bool
 	down    error // why Redis is deemed unreachable; nil when it answers
 	topics  map[string]*followed
-	gen     uint64 // incremented when a topic is followed anew
+	gen     uint64 // incremented when the followed topics change
 	blocked int64  // the follow connection's client ID while it waits in XREAD with gen snapGen
 	snapGen uint64
 

@@ -154,6 +154,7 @@ func (b *Broker) forget(t *followed) {
 	b.mu.Lock()
 	if b.topics[t.topic] == t {
 		delete(b.topics, t.topic)
+		b.gen++
 	}
 	b.mu.Unlock()
 }
@@ -177,12 +178,12 @@ func (t *followed) end(err error) {
 
 // deliver hands the entries the reader got to every follow of t, in order,
 // checking that each names the previous one as its predecessor. It reports
-// false when it broke t's follows.
+// false when t is no longer followed, or it broke t's follows.
 func (t *followed) deliver(msgs []redis.XMessage) bool {
 	t.mu.Lock()
 	if t.gone.Load() {
 		t.mu.Unlock()
-		return true
+		return false
 	}
 	for _, m := range msgs {
 		rec, prev, named, err := decode(m.ID, m.Values, t.epoch)
@@ -224,6 +225,13 @@ func (b *Broker) read() {
 	}()
 	hb := b.opts.Heartbeat
 	var beat time.Time // the last heartbeat
+	// The XREAD's arguments for the set of topics of generation gen.
+	var (
+		gen     uint64
+		topics  []*followed
+		streams []string
+		byKey   map[string]int
+	)
 	for {
 		select {
 		case <-b.quit:
@@ -268,9 +276,22 @@ func (b *Broker) read() {
 			continue
 		}
 		b.mu.Lock()
-		topics := make([]*followed, 0, len(b.topics))
-		for _, t := range b.topics {
-			topics = append(topics, t)
+		if gen != b.gen || topics == nil {
+			// The set changed: a new XREAD argument list. Otherwise the
+			// last one is reused with the IDs delivered since.
+			gen = b.gen
+			topics = topics[:0]
+			for _, t := range b.topics {
+				topics = append(topics, t)
+			}
+			streams = make([]string, 2*len(topics))
+			byKey = make(map[string]int, len(topics))
+			for i, t := range topics {
+				t.mu.Lock()
+				streams[i], streams[len(topics)+i] = t.keys.Stream, t.last
+				t.mu.Unlock()
+				byKey[t.keys.Stream] = i
+			}
 		}
 		if len(topics) == 0 {
 			b.mu.Unlock()
@@ -285,16 +306,8 @@ func (b *Broker) read() {
 			timer.Stop()
 			continue
 		}
-		b.blocked, b.snapGen = id, b.gen
+		b.blocked, b.snapGen = id, gen
 		b.mu.Unlock()
-		streams := make([]string, 2*len(topics))
-		byKey := make(map[string]*followed, len(topics))
-		for i, t := range topics {
-			t.mu.Lock()
-			streams[i], streams[len(topics)+i] = t.keys.Stream, t.last
-			t.mu.Unlock()
-			byKey[t.keys.Stream] = t
-		}
 		select { // a kick that came before the snapshot is in it
 		case <-b.kick:
 		default:
@@ -319,8 +332,12 @@ func (b *Broker) read() {
 			continue
 		}
 		for _, s := range res {
-			if t := byKey[s.Stream]; t != nil {
-				t.deliver(s.Messages)
+			if i, ok := byKey[s.Stream]; ok && len(s.Messages) > 0 {
+				// One that is gone or broke was forgotten, which changed
+				// b.gen: the next XREAD leaves it out.
+				if topics[i].deliver(s.Messages) {
+					streams[len(topics)+i] = s.Messages[len(s.Messages)-1].ID
+				}
 			}
 		}
 	}
@@ -419,6 +436,7 @@ func (b *Broker) fail(err error) {
 	}
 	topics := b.topics
 	b.topics = make(map[string]*followed)
+	b.gen++
 	b.mu.Unlock()
 	if first {
 		b.log.Warn("rxstream: redis: unreachable; ending follows and failing fast until it answers", "err", err)
