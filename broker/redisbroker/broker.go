@@ -129,7 +129,8 @@ type Broker struct {
 	opts  Options // read-only after New
 	log   *slog.Logger
 	rdb   *redis.Client
-	ttlMS int64 // TopicTTL in milliseconds
+	rdr   *redis.Client // the follow connection's own client: one connection, no read timeout
+	ttlMS int64         // TopicTTL in milliseconds
 
 	mu      sync.Mutex
 	closed  bool
@@ -221,6 +222,11 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 		rdb.Close()
 		return nil, err
 	}
+	// The reader's blocking XREAD is bounded by its context's deadline
+	// (the Heartbeat plus Timeout), not by a read timeout of the client's.
+	r := *u
+	r.PoolSize, r.MinIdleConns, r.MaxIdleConns, r.ReadTimeout = 1, 0, 1, -1
+	b.rdr = redis.NewUniversalClient(&r).(*redis.Client)
 	b.wg.Add(2)
 	go b.read()
 	go b.unblock()
@@ -326,6 +332,7 @@ func (b *Broker) Close() error {
 		}
 	}
 	b.wg.Wait()
+	b.rdr.Close()
 	return b.rdb.Close()
 }
 
