@@ -548,3 +548,18 @@ func TestMemoryPerEvent(t *testing.T) {
 		t.Fatalf("%.1f bytes per event beside its data; want a few", per)
 	}
 }
+
+// TestUniversalOptions: the universal client's options configure the
+// connection; the Broker's overrides go to its own copy, not the caller's.
+func TestUniversalOptions(t *testing.T) {
+	rs := startRedis(t)
+	u := &redis.UniversalOptions{Addrs: []string{rs.Addr()}, ClientName: "rx-universal"}
+	b := newBroker(t, redisbroker.Options{Redis: u})
+	if u.MaxRetries != 0 || u.DialerRetries != 0 || u.ContextTimeoutEnabled {
+		t.Fatalf("the caller's options were changed: %+v", u)
+	}
+	publishN(t, b, "u", "u", 1)
+	if lines := clients(t, rs, "rx-universal"); len(lines) == 0 {
+		t.Fatal("no connection named after the options' ClientName")
+	}
+}

@@ -349,6 +349,26 @@ func TestClusterRedisRestart(t *testing.T) {
 	if resp.StatusCode != http.StatusServiceUnavailable || !strings.Contains(string(msg), "redis: unavailable") || took > time.Second {
 		t.Fatalf("publish while Redis is down: %d %s after %v; want 503 naming Redis unavailable, at once", resp.StatusCode, msg, took)
 	}
+	// So does opening a stream of a topic the node does not follow yet,
+	// on every transport.
+	for _, tr := range transports {
+		req, _ := http.NewRequest(http.MethodGet, c.srv.URL+"/topics/other/"+tr, nil)
+		if tr == "ws" { // a handshake, refused before it is accepted
+			req.Header.Set("Connection", "Upgrade")
+			req.Header.Set("Upgrade", "websocket")
+			req.Header.Set("Sec-WebSocket-Version", "13")
+			req.Header.Set("Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ==")
+		}
+		start := time.Now()
+		resp, err := hc.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusServiceUnavailable || time.Since(start) > time.Second {
+			t.Fatalf("%s stream while Redis is down: %d after %v; want 503 at once", tr, resp.StatusCode, time.Since(start))
+		}
+	}
 	deadline := time.Now().Add(10 * time.Second)
 	for c.hub.Topics() != 0 {
 		if time.Now().After(deadline) {

@@ -81,5 +81,15 @@
 // A publish is one round trip and one script run; a Read is one round
 // trip (a read-only script); the first Follow of a topic on a node is one
 // round trip, and its entries then come with every other followed topic's
-// on the node's one connection.
+// on the node's one connection. That one XREAD names every followed topic,
+// so each time it returns and is issued again Redis handles every name:
+// measured on 2 shared cores (BenchmarkDeliveryLatencyFollowing, medians
+// of 3), a delivery across two nodes took 166 us with no other topic
+// followed, 285 us beside 100 idle ones and 593 us beside 1,000. A node
+// that follows thousands of topics with steady traffic pays that on each
+// wake-up; Redis keeps serving other clients in between.
+//
+// Each event costs Redis its data plus about 6 bytes (its predecessor);
+// each topic a stream and a hash of about 500 bytes when empty (MEMORY
+// USAGE, Redis 7.0.15), kept for good unless Options.TopicTTL is set.
 package redisbroker
