@@ -36,8 +36,8 @@ var (
 	// Follow while the connection is down, and the error that ends every
 	// Follow when the connection drops.
 	ErrUnavailable = errors.New("rxstream: redis: unavailable")
-	// ErrUnsupported is returned by [New] for a Redis Cluster client, and
-	// for a Redis server older than 6.2.
+	// ErrUnsupported is returned by [New] for a Redis Cluster client
+	// without Options.HashTag, and for a Redis server older than 6.2.
 	ErrUnsupported = errors.New("rxstream: redis: unsupported")
 )
 
@@ -48,9 +48,9 @@ type Options struct {
 	// "" means [DefaultURL]. Ignored when Redis is set.
 	URL string
 	// Redis, when set, configures the connection instead of URL: the
-	// options of go-redis's universal client, with Addrs and MasterName
-	// for Redis Sentinel. Redis Cluster is not supported (see the package
-	// documentation). The Broker copies them and overrides MaxRetries
+	// options of go-redis's universal client: Addrs and MasterName for
+	// Redis Sentinel, several Addrs (or IsClusterMode) for Redis Cluster,
+	// which needs HashTag. The Broker copies them and overrides MaxRetries
 	// (no retries: a publish retried after a lost answer would store its
 	// event twice), DialerRetries (one attempt, so that an outage is seen
 	// at once) and ContextTimeoutEnabled (on, so that Timeout bounds every
@@ -62,6 +62,15 @@ type Options struct {
 	// (see [TopicKeys]); "" means [DefaultPrefix]. Up to 64 bytes of
 	// printable ASCII without spaces or braces.
 	Prefix string
+	// HashTag, when set, is the hash tag of every topic's keys instead of
+	// the topic: topic T is the stream "<Prefix>:{<HashTag>}:T". All the
+	// topics then live in one slot of a Redis Cluster, so that the node's
+	// one blocking XREAD can follow them all (a multi-key command must name
+	// keys of one slot); the cost is that one cluster node holds and
+	// serves every topic of the Broker's. Required for Redis Cluster; on a
+	// single Redis or Sentinel it changes only the key names. The same
+	// rules as Prefix.
+	HashTag string
 	// MaxLen is how many events each topic retains, at least: a publish
 	// trims the topic's stream with XADD MAXLEN ~, which removes whole
 	// nodes of the stream only (Redis's stream-node-max-entries, 100 by
@@ -128,9 +137,10 @@ type Options struct {
 type Broker struct {
 	opts  Options // read-only after New
 	log   *slog.Logger
-	rdb   *redis.Client
-	rdr   *redis.Client // the follow connection's own client: one connection, no read timeout
-	ttlMS int64         // TopicTTL in milliseconds
+	rdb   redis.UniversalClient // a *redis.Client, or a *redis.ClusterClient with HashTag
+	rdr   redis.UniversalClient // the follow connection's own client: no read timeout
+	slot  string                // a key of the topics' slot, in a cluster
+	ttlMS int64                 // TopicTTL in milliseconds
 
 	mu      sync.Mutex
 	closed  bool
@@ -139,6 +149,7 @@ type Broker struct {
 	gen     uint64 // incremented when the followed topics change
 	blocked int64  // the follow connection's client ID while it waits in XREAD with gen snapGen
 	snapGen uint64
+	node    *redis.Client // the pool of the follow connection's server, for CLIENT UNBLOCK
 
 	kick     chan struct{} // wakes the reader (size one)
 	wake     chan struct{} // asks the unblocker to end the reader's XREAD (size one)
@@ -175,6 +186,9 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 	if !validPrefix(o.Prefix) {
 		return nil, fmt.Errorf("rxstream: redis: invalid Prefix %q: want up to 64 bytes of printable ASCII without spaces or braces", o.Prefix)
 	}
+	if o.HashTag != "" && !validPrefix(o.HashTag) {
+		return nil, fmt.Errorf("rxstream: redis: invalid HashTag %q: want up to 64 bytes of printable ASCII without spaces or braces", o.HashTag)
+	}
 	if o.MaxLen == 0 {
 		o.MaxLen = framework.DefaultMaxEvents
 	}
@@ -197,16 +211,23 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 	if err != nil {
 		return nil, err
 	}
-	uc := redis.NewUniversalClient(u)
-	rdb, ok := uc.(*redis.Client)
-	if !ok {
-		uc.Close()
-		return nil, fmt.Errorf("%w: Redis Cluster (%d addresses): a node's one blocking read cannot span hash slots", ErrUnsupported, len(u.Addrs))
+	rdb := redis.NewUniversalClient(u)
+	switch c := rdb.(type) {
+	case *redis.Client:
+	case *redis.ClusterClient:
+		if o.HashTag == "" {
+			c.Close()
+			return nil, fmt.Errorf("%w: Redis Cluster (%d addresses) without Options.HashTag: a node's one blocking read cannot span hash slots", ErrUnsupported, len(u.Addrs))
+		}
+	default:
+		rdb.Close()
+		return nil, fmt.Errorf("%w: a %T", ErrUnsupported, rdb)
 	}
 	b := &Broker{
 		opts:   o,
 		log:    o.Logger,
 		rdb:    rdb,
+		slot:   o.Prefix + ":{" + o.HashTag + "}",
 		ttlMS:  o.TopicTTL.Milliseconds(),
 		topics: make(map[string]*followed),
 		kick:   make(chan struct{}, 1),
@@ -226,7 +247,7 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 	// (the Heartbeat plus Timeout), not by a read timeout of the client's.
 	r := *u
 	r.PoolSize, r.MinIdleConns, r.MaxIdleConns, r.ReadTimeout = 1, 0, 1, -1
-	b.rdr = redis.NewUniversalClient(&r).(*redis.Client)
+	b.rdr = redis.NewUniversalClient(&r)
 	b.wg.Add(2)
 	go b.read()
 	go b.unblock()
@@ -292,8 +313,9 @@ func (b *Broker) check(ctx context.Context) error {
 	return nil
 }
 
-// Client returns the Broker's Redis client, for monitoring.
-func (b *Broker) Client() *redis.Client { return b.rdb }
+// Client returns the Broker's Redis client, for monitoring: a
+// *redis.Client, or a *redis.ClusterClient.
+func (b *Broker) Client() redis.UniversalClient { return b.rdb }
 
 // Close ends every Follow (without calling its fn, so close the Hub
 // first), stops the follow connection and closes the client. Publish, Read
@@ -318,11 +340,11 @@ func (b *Broker) Close() error {
 	defer tick.Stop()
 	for done := false; !done; {
 		b.mu.Lock()
-		blocked := b.blocked
+		blocked, node := b.blocked, b.node
 		b.mu.Unlock()
-		if blocked != 0 {
+		if blocked != 0 && node != nil {
 			ctx, cancel := b.bound(context.Background())
-			_ = b.rdb.ClientUnblock(ctx, blocked).Err()
+			_ = node.ClientUnblock(ctx, blocked).Err()
 			cancel()
 		}
 		select {

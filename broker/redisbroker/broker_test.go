@@ -28,6 +28,7 @@ func TestNewOptions(t *testing.T) {
 		{"negative timeout", redisbroker.Options{URL: rs.URL(), Timeout: -1}, nil},
 		{"brace in prefix", redisbroker.Options{URL: rs.URL(), Prefix: "a{b"}, nil},
 		{"space in prefix", redisbroker.Options{URL: rs.URL(), Prefix: "a b"}, nil},
+		{"brace in hash tag", redisbroker.Options{URL: rs.URL(), HashTag: "}"}, nil},
 		{"TopicTTL below MaxAge", redisbroker.Options{URL: rs.URL(), MaxAge: time.Hour, TopicTTL: time.Minute}, nil},
 		{"bad URL", redisbroker.Options{URL: "http://x"}, nil},
 		{"no server", redisbroker.Options{URL: "redis://127.0.0.1:1", Timeout: 200 * time.Millisecond}, redisbroker.ErrUnavailable},
@@ -229,7 +230,7 @@ func TestPublishReadAcrossNodes(t *testing.T) {
 	}
 	// The ID in Redis is the cursor's: the stream's entries are the
 	// topic's events, under their own IDs.
-	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "t.x")
+	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "t.x")
 	xs, err := rs.Client(t).XRange(ctx, k.Stream, "-", "+").Result()
 	if err != nil || len(xs) != 2 || xs[0].ID != redisbroker.ToID(c1.Seq) || xs[1].ID != redisbroker.ToID(c2.Seq) {
 		t.Fatalf("stream %v, %v; want the IDs of %v and %v", xs, err, c1, c2)
@@ -264,7 +265,7 @@ func TestReadAge(t *testing.T) {
 		t.Fatalf("after expiry from the last seen: %+v, %v", p, err)
 	}
 	// The publish trimmed them from Redis too (XTRIM MINID).
-	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "a")
+	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "a")
 	if n, err := rs.Client(t).XLen(context.Background(), k.Stream).Result(); err != nil || n != 1 {
 		t.Fatalf("stream length %d, %v; want 1", n, err)
 	}
@@ -315,7 +316,7 @@ func TestIDsInOneMillisecond(t *testing.T) {
 	c := rs.Client(t)
 	ctx := context.Background()
 	publishN(t, b, "clock", "a", 1)
-	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "clock")
+	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "clock")
 	// Pretend the newest ID is far ahead of the clock, at the last SEQ
 	// the mapping holds.
 	future := time.Now().Add(time.Hour).UnixMilli()
@@ -348,7 +349,7 @@ func TestEpochChangesWhenRecreated(t *testing.T) {
 	}
 	defer hub.Close()
 	ctx := context.Background()
-	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "s")
+	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "s")
 	c := rs.Client(t)
 	for _, tc := range []struct {
 		name string
@@ -419,7 +420,7 @@ func TestFollowSeesRecreationAtOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer stop()
-			k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, topic)
+			k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", topic)
 			if err := rs.Client(t).Del(context.Background(), k.Stream, k.Meta).Err(); err != nil {
 				t.Fatal(err)
 			}
@@ -536,7 +537,7 @@ func TestMemoryPerEvent(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "mem")
+	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "mem")
 	ours, err1 := c.MemoryUsage(ctx, k.Stream, 0).Result()
 	bare, err2 := c.MemoryUsage(ctx, "bare", 0).Result()
 	if err1 != nil || err2 != nil {

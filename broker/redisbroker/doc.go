@@ -67,14 +67,23 @@
 //
 // # Deployments
 //
-// A single Redis (tested: Redis 7.0.15, with and without an append-only
-// file), or Redis Sentinel through go-redis's universal client
-// (Options.Redis with MasterName and the sentinels' Addrs; built on the
-// same client as a single node, not tested here). Redis Cluster is refused
-// with [ErrUnsupported]: a multi-key XREAD must name keys of one hash slot,
-// so one blocking read per node cannot follow topics of many slots. The
-// keys are laid out for it already: a topic's keys share the hash tag
-// {T}, so each script touches one slot. Redis 6.2 or later.
+// A single Redis; Redis Sentinel, through go-redis's universal client
+// (Options.Redis with MasterName and the sentinels' Addrs: the same
+// *redis.Client as a single node, not tested here); Redis Cluster with
+// Options.HashTag. A multi-key XREAD must name keys of one hash slot, so
+// that a node's one blocking read can follow all its topics only when they
+// share a slot: HashTag gives every topic's keys that one tag, and the
+// follow connection goes to the slot's master (asked again whenever it
+// reconnects, so after a failover its follows end, their clients
+// reconnect, and it follows on the new master). The cost is that one
+// cluster node holds and serves all the Broker's topics; several
+// Brokers (several prefixes or tags) spread over several. Without
+// HashTag, a Cluster client is refused with [ErrUnsupported]. Every
+// script touches one topic's keys, all in one slot either way.
+//
+// Tested: Redis 7.0.15 (Debian's package) as a single server, with and
+// without an append-only file, and as a three-master cluster without
+// replicas. Redis 6.2 or later.
 //
 // # Costs
 //

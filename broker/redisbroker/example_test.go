@@ -64,7 +64,7 @@ func ExampleBroker_PublishKey() {
 }
 
 func ExampleTopicKeys() {
-	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "orders.eu")
+	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "orders.eu")
 	fmt.Println(k.Stream)
 	fmt.Println(k.Meta)
 	// Output:

@@ -54,7 +54,7 @@ type follow struct {
 // entry or within a Heartbeat). The Hub then ends the topic's
 // subscriptions and their clients resume from history.
 func (b *Broker) Follow(topic string, fn func(framework.Record, error)) (framework.Cursor, func(), error) {
-	k, err := TopicKeys(b.opts.Prefix, topic)
+	k, err := TopicKeys(b.opts.Prefix, b.opts.HashTag, topic)
 	if err != nil {
 		return framework.Cursor{}, nil, err
 	}
@@ -373,17 +373,37 @@ func (b *Broker) again(err error) (*redis.Conn, int64) {
 	return nil, 0
 }
 
-// connect opens the follow connection, a connection of its own taken from
-// the client, and returns its client ID (for CLIENT UNBLOCK).
+// connect opens the follow connection, a connection of its own to the
+// server of the topics (in a cluster, the master of their slot), and
+// returns its client ID (for CLIENT UNBLOCK, sent through the Broker's
+// pool for that server).
 func (b *Broker) connect() (*redis.Conn, int64, error) {
-	conn := b.rdr.Conn()
 	ctx, cancel := b.bound(context.Background())
 	defer cancel()
+	var reader, node *redis.Client
+	switch c := b.rdr.(type) {
+	case *redis.Client:
+		reader, node = c, b.rdb.(*redis.Client)
+	case *redis.ClusterClient:
+		// The slot may have moved (a failover, a resharding): ask again.
+		c.ReloadState(ctx)
+		var err error
+		if reader, err = c.MasterForKey(ctx, b.slot); err != nil {
+			return nil, 0, err
+		}
+		if node, err = b.rdb.(*redis.ClusterClient).MasterForKey(ctx, b.slot); err != nil {
+			return nil, 0, err
+		}
+	}
+	conn := reader.Conn()
 	id, err := conn.ClientID(ctx).Result()
 	if err != nil {
 		conn.Close()
 		return nil, 0, err
 	}
+	b.mu.Lock()
+	b.node = node
+	b.mu.Unlock()
 	return conn, id, nil
 }
 
@@ -487,13 +507,13 @@ func (b *Broker) unblock() {
 		// having reached Redis yet (UNBLOCK answers 0): try again shortly.
 		for range 100 {
 			b.mu.Lock()
-			id, need := b.blocked, b.blocked != 0 && (b.gen != b.snapGen || b.down != nil)
+			id, node, need := b.blocked, b.node, b.blocked != 0 && b.node != nil && (b.gen != b.snapGen || b.down != nil)
 			b.mu.Unlock()
 			if !need {
 				break
 			}
 			ctx, cancel := b.bound(context.Background())
-			n, err := b.rdb.ClientUnblock(ctx, id).Result()
+			n, err := node.ClientUnblock(ctx, id).Result()
 			cancel()
 			if err != nil || n == 1 || !b.sleep(time.Millisecond) {
 				break

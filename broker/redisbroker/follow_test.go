@@ -134,7 +134,7 @@ func TestFollowFellBehind(t *testing.T) {
 	// away in the same transaction: Redis answers the blocked XREAD once
 	// the transaction is done, so the reader sees the second only, whose
 	// predecessor it never got.
-	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "behind")
+	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "behind")
 	id1, id2 := redisbroker.ToID(last.Seq+1<<20), redisbroker.ToID(last.Seq+2<<20)
 	ctx := context.Background()
 	pipe := rs.Client(t).TxPipeline()
@@ -166,8 +166,8 @@ func TestTopicTTL(t *testing.T) {
 	b := newBroker(t, redisbroker.Options{URL: rs.URL(), MaxAge: 100 * time.Millisecond, TopicTTL: 300 * time.Millisecond, Heartbeat: 50 * time.Millisecond})
 	c := rs.Client(t)
 	ctx := context.Background()
-	ka, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "idle")
-	kb, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "followed")
+	ka, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "idle")
+	kb, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "followed")
 	old := publishN(t, b, "idle", "i", 1)[0]
 	publishN(t, b, "followed", "f", 1)
 	col := newCollector()

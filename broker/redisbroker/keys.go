@@ -9,8 +9,8 @@ import (
 )
 
 // Keys names the Redis keys of one topic. Every key of a topic carries the
-// topic in a hash tag ("{T}"), so that in a Redis Cluster they all live in
-// one slot and one script may touch them together.
+// same hash tag, so that in a Redis Cluster they all live in one slot and
+// one script may touch them together.
 type Keys struct {
 	// Stream is the topic's stream: "<prefix>:{T}".
 	Stream string
@@ -21,20 +21,27 @@ type Keys struct {
 	Idem string
 }
 
-// TopicKeys returns the keys of topic under prefix. A topic is a
-// [framework.ValidTopic] name, which contains no braces, so the hash tag is
-// the topic itself; an invalid topic is an error wrapping
+// TopicKeys returns the keys of topic under prefix. The hash tag is the
+// topic itself when tag is "" (a topic is a [framework.ValidTopic] name,
+// which contains no braces): "<prefix>:{T}", "<prefix>:{T}:meta",
+// "<prefix>:{T}:idem:". With a tag, every topic shares it, so that all of
+// them live in one slot of a Redis Cluster (see Options.HashTag):
+// "<prefix>:{<tag>}:T", and so on. An invalid topic is an error wrapping
 // [framework.ErrInvalidTopic].
-func TopicKeys(prefix, topic string) (Keys, error) {
+func TopicKeys(prefix, tag, topic string) (Keys, error) {
 	if !framework.ValidTopic(topic) {
 		return Keys{}, fmt.Errorf("%w: %q", framework.ErrInvalidTopic, topic)
 	}
 	s := prefix + ":{" + topic + "}"
+	if tag != "" {
+		s = prefix + ":{" + tag + "}:" + topic
+	}
 	return Keys{Stream: s, Meta: s + ":meta", Idem: s + ":idem:"}, nil
 }
 
-// validPrefix reports whether p can start key names: printable ASCII
-// without spaces or braces (a brace would move the hash tag off the topic).
+// validPrefix reports whether p can start key names or be a hash tag:
+// printable ASCII without spaces or braces (a brace would move the hash
+// tag).
 func validPrefix(p string) bool {
 	if p == "" || len(p) > 64 {
 		return false

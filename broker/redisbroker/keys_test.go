@@ -22,7 +22,7 @@ func TestTopicKeys(t *testing.T) {
 		{"a b", "", false},
 	} {
 		t.Run(tc.topic, func(t *testing.T) {
-			k, err := redisbroker.TopicKeys("rxstream", tc.topic)
+			k, err := redisbroker.TopicKeys("rxstream", "", tc.topic)
 			if !tc.ok {
 				if !errors.Is(err, framework.ErrInvalidTopic) {
 					t.Fatalf("TopicKeys(%q) error = %v; want ErrInvalidTopic", tc.topic, err)
@@ -102,4 +102,11 @@ func FuzzFromID(f *testing.F) {
 			t.Fatalf("FromID(%q) = %d; ToID gives %q, which reads as %d, %v", id, seq, back, again, err)
 		}
 	})
+}
+
+func TestTopicKeysTagged(t *testing.T) {
+	k, err := redisbroker.TopicKeys("rxstream", "rx", "orders.eu")
+	if err != nil || k.Stream != "rxstream:{rx}:orders.eu" || k.Meta != "rxstream:{rx}:orders.eu:meta" || k.Idem != "rxstream:{rx}:orders.eu:idem:" {
+		t.Fatalf("TopicKeys with a tag: %+v, %v", k, err)
+	}
 }

@@ -53,7 +53,7 @@ func (b *Broker) PublishKey(ctx context.Context, topic string, ev framework.Even
 }
 
 func (b *Broker) publish(ctx context.Context, topic string, ev framework.Event, key string, window time.Duration) (framework.Cursor, bool, error) {
-	k, err := TopicKeys(b.opts.Prefix, topic)
+	k, err := TopicKeys(b.opts.Prefix, b.opts.HashTag, topic)
 	if err != nil {
 		return framework.Cursor{}, false, err
 	}

@@ -18,7 +18,7 @@ import (
 // discarded. A topic that does not exist (never published to or followed,
 // or deleted) reads as empty, with no epoch.
 func (b *Broker) Read(ctx context.Context, topic string, after uint64, limit int) (framework.Page, error) {
-	k, err := TopicKeys(b.opts.Prefix, topic)
+	k, err := TopicKeys(b.opts.Prefix, b.opts.HashTag, topic)
 	if err != nil {
 		return framework.Page{}, err
 	}

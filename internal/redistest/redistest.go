@@ -142,3 +142,42 @@ func (b *buffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// StartCluster starts n redis-servers (n >= 3) in cluster mode, each a
+// master of a share of the slots (no replicas), and waits until the
+// cluster is up. It skips or fails as Start does, and also needs
+// redis-cli (Debian's redis-tools, which redis-server depends on).
+func StartCluster(t testing.TB, n int) []*Server {
+	t.Helper()
+	if _, err := exec.LookPath("redis-cli"); err != nil {
+		if os.Getenv("CI") != "" {
+			t.Fatalf("redis-cli is needed under CI: %v", err)
+		}
+		t.Skip("redis-cli not installed (apt-get install redis-server)")
+	}
+	servers := make([]*Server, n)
+	args := []string{"--cluster", "create"}
+	for i := range servers {
+		servers[i] = Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+		args = append(args, servers[i].Addr())
+	}
+	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
+	if out, err := exec.Command("redis-cli", args...).CombinedOutput(); err != nil {
+		t.Fatalf("redis-cli --cluster create: %v\n%s", err, out)
+	}
+	deadline := time.Now().Add(20 * time.Second)
+	for _, s := range servers {
+		c := s.Client(t)
+		for {
+			info, err := c.ClusterInfo(context.Background()).Result()
+			if err == nil && bytes.Contains([]byte(info), []byte("cluster_state:ok")) {
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("cluster not up: %v\n%s", err, info)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	return servers
+}
