@@ -188,6 +188,15 @@ func (s *Subscription) advance(p Page, after uint64, ahead bool) Batch {
 	t := s.topic
 	t.mu.Lock()
 	s.mu.Lock()
+	if s.err != nil {
+		// The subscription failed while the page was read (its feed
+		// broke, the hub closed), which also dropped any gap it owed:
+		// deliver nothing more, so that no event goes out without its
+		// gap notice; the next call returns the error.
+		s.mu.Unlock()
+		t.mu.Unlock()
+		return Batch{}
+	}
 	if p.Lost || s.gapPending || ahead {
 		b.Gap = &Gap{Last: s.lastID}
 		if len(s.out) > 0 {

@@ -1,13 +1,16 @@
 // Command cluster runs three rxstream nodes that share their topics through
-// NATS JetStream: publish on any node, receive on every node, and resume on
-// any node from the last event ID seen on another.
+// NATS JetStream or Redis Streams: publish on any node, receive on every
+// node, and resume on any node from the last event ID seen on another.
 //
-//	go run ./examples/cluster                           # embedded NATS, nodes on :8081-8083
-//	go run ./examples/cluster -port 9001                # nodes on :9001-9003
+//	go run ./examples/cluster                              # embedded NATS, nodes on :8081-8083
+//	go run ./examples/cluster -port 9001                   # nodes on :9001-9003
 //	go run ./examples/cluster -nats nats://127.0.0.1:4222  # join an existing NATS
+//	go run ./examples/cluster -redis redis://127.0.0.1:6379 # share the topics through Redis instead
 //
-// Without -nats it starts a NATS server in-process (JetStream in a
-// temporary folder, on loopback, removed at exit). Each node serves:
+// Without -nats or -redis it starts a NATS server in-process (JetStream in
+// a temporary folder, on loopback, removed at exit). With -redis each node
+// has its own Redis broker (github.com/rxstream/rxstream/broker/redisbroker)
+// on that server, and everything else is the same. Each node serves:
 //
 //	GET  /topics/:topic/sse        the topic over SSE, resuming from Last-Event-ID
 //	GET  /topics/:topic/longpoll   the topic by long-poll, resuming from ?cursor=
@@ -42,16 +45,20 @@ import (
 	"os/signal"
 	"syscall"
 	"time"
+
+	"github.com/rxstream/rxstream/broker/natsbroker"
+	"github.com/rxstream/rxstream/broker/redisbroker"
 )
 
 func main() {
 	port := flag.Int("port", 8081, "port of the first node; the others listen on the next ports")
 	nodes := flag.Int("nodes", 3, "number of nodes")
 	natsURL := flag.String("nats", "", "URL of an existing NATS server with JetStream (default: start one in-process)")
+	redisURL := flag.String("redis", "", "URL of a Redis server (6.2 or later) to share the topics through, instead of NATS")
 	flag.Parse()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	if err := run(ctx, config{port: *port, nodes: *nodes, natsURL: *natsURL, log: slog.Default()}); err != nil {
+	if err := run(ctx, config{port: *port, nodes: *nodes, natsURL: *natsURL, redisURL: *redisURL, log: slog.Default()}); err != nil {
 		fmt.Fprintln(os.Stderr, "cluster:", err)
 		os.Exit(1)
 	}
@@ -59,22 +66,26 @@ func main() {
 
 // config is what the command line sets.
 type config struct {
-	port    int // first node's port; 0 picks free ports
-	nodes   int
-	natsURL string // "" starts an embedded server
-	log     *slog.Logger
-	ready   func(urls []string)             // called once every node listens (tests)
-	wrap    func(http.Handler) http.Handler // wraps each node's handling of every request (tests)
+	port     int // first node's port; 0 picks free ports
+	nodes    int
+	natsURL  string // "" starts an embedded server, unless redisURL is set
+	redisURL string // the Redis server to use instead of NATS
+	log      *slog.Logger
+	ready    func(urls []string)             // called once every node listens (tests)
+	wrap     func(http.Handler) http.Handler // wraps each node's handling of every request (tests)
 }
 
-// run starts NATS (unless given one) and the nodes, and stops them all when
-// ctx ends.
+// run starts NATS (unless given one, or Redis) and the nodes, and stops
+// them all when ctx ends.
 func run(ctx context.Context, cfg config) error {
 	if cfg.nodes < 1 {
 		return fmt.Errorf("need at least one node, not %d", cfg.nodes)
 	}
+	if cfg.natsURL != "" && cfg.redisURL != "" {
+		return fmt.Errorf("-nats and -redis: give one of them")
+	}
 	url := cfg.natsURL
-	if url == "" {
+	if url == "" && cfg.redisURL == "" {
 		ns, err := startNATS()
 		if err != nil {
 			return err
@@ -82,6 +93,9 @@ func run(ctx context.Context, cfg config) error {
 		defer ns.stop()
 		url = ns.url
 		cfg.log.Info("cluster: embedded NATS with JetStream", "url", url, "store", ns.dir)
+	}
+	if cfg.redisURL != "" {
+		cfg.log.Info("cluster: topics shared through Redis", "url", cfg.redisURL)
 	}
 	var started []*node
 	defer func() {
@@ -97,7 +111,18 @@ func run(ctx context.Context, cfg config) error {
 		if cfg.port != 0 {
 			port = cfg.port + i
 		}
-		n, err := startNode(ctx, fmt.Sprintf("node%d", i+1), url, port, cfg.log, cfg.wrap)
+		name := fmt.Sprintf("node%d", i+1)
+		var b broker
+		var err error
+		if cfg.redisURL != "" {
+			b, err = redisbroker.New(ctx, &redisbroker.Options{URL: cfg.redisURL, Name: "rxstream-" + name, Logger: cfg.log.With("node", name)})
+		} else {
+			b, err = natsbroker.New(ctx, &natsbroker.Options{URL: url, Name: "rxstream " + name, Logger: cfg.log.With("node", name)})
+		}
+		if err != nil {
+			return err
+		}
+		n, err := startNode(name, b, port, cfg.log, cfg.wrap)
 		if err != nil {
 			return err
 		}

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/rxstream/rxstream/internal/redistest"
 )
 
 func TestMain(m *testing.M) {
@@ -20,15 +22,36 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
-// TestCluster starts the example with an embedded NATS and three nodes,
-// publishes on the first and reads the event over SSE on the others.
+// TestCluster starts the example with three nodes, on an embedded NATS
+// and on a Redis server (as -redis does), publishes on the first node and
+// reads the event over SSE on the others.
 func TestCluster(t *testing.T) {
+	for _, mode := range []string{"nats", "redis"} {
+		t.Run(mode, func(t *testing.T) {
+			cfg := config{nodes: 3, log: slog.New(slog.DiscardHandler)}
+			if mode == "redis" {
+				cfg.redisURL = redistest.Start(t).URL()
+			}
+			testCluster(t, cfg)
+		})
+	}
+}
+
+func TestFlags(t *testing.T) {
+	err := run(context.Background(), config{nodes: 1, natsURL: "nats://x", redisURL: "redis://x", log: slog.New(slog.DiscardHandler)})
+	if err == nil || !strings.Contains(err.Error(), "-nats and -redis") {
+		t.Fatalf("both -nats and -redis: %v", err)
+	}
+}
+
+func testCluster(t *testing.T, cfg config) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	urlsc := make(chan []string, 1)
 	errc := make(chan error, 1)
+	cfg.ready = func(u []string) { urlsc <- u }
 	go func() {
-		errc <- run(ctx, config{nodes: 3, log: slog.New(slog.DiscardHandler), ready: func(u []string) { urlsc <- u }})
+		errc <- run(ctx, cfg)
 	}()
 	var urls []string
 	select {

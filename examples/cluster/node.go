@@ -15,33 +15,35 @@ import (
 	"github.com/rxstream/rxstream/adapters/rxecho"
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/adapters/websocket"
-	"github.com/rxstream/rxstream/broker/natsbroker"
 	"github.com/rxstream/rxstream/framework"
 )
 
 // maxPublish bounds a published event's size.
 const maxPublish = 64 << 10
 
-// node is one rxstream process: echo, a Hub on its own NATS Broker, and
-// the SSE, long-poll and WebSocket adapters. In production each node is a process of its own; here
+// broker is what a node shares its topics through: a NATS or a Redis
+// Broker of its own.
+type broker interface {
+	framework.Broker
+	Close() error
+}
+
+// node is one rxstream process: echo, a Hub on its own Broker, and the
+// SSE, long-poll and WebSocket adapters. In production each node is a process of its own; here
 // they share one for the demonstration.
 type node struct {
 	name   string
 	url    string
 	e      *echo.Echo
 	hub    *framework.Hub
-	broker *natsbroker.Broker
+	broker broker
 	done   chan error
 }
 
-// startNode starts a node; wrap, when set, wraps its handling of every
-// request (tests).
-func startNode(ctx context.Context, name, natsURL string, port int, log *slog.Logger, wrap func(http.Handler) http.Handler) (*node, error) {
+// startNode starts a node on b, which it closes when it stops (or fails
+// to start); wrap, when set, wraps its handling of every request (tests).
+func startNode(name string, b broker, port int, log *slog.Logger, wrap func(http.Handler) http.Handler) (*node, error) {
 	log = log.With("node", name)
-	b, err := natsbroker.New(ctx, &natsbroker.Options{URL: natsURL, Name: "rxstream " + name, Logger: log})
-	if err != nil {
-		return nil, err
-	}
 	hub, err := framework.NewHub(&framework.HubOptions{Broker: b})
 	if err != nil {
 		b.Close()
