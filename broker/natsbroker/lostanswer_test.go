@@ -14,6 +14,7 @@ import (
 	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/broker/natsbroker"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/clustertest"
 )
 
 // epNode is a node that serves its topics with an adapters.Endpoint on a
@@ -95,13 +96,13 @@ func TestLostAnswerRetriedOnAnotherNode(t *testing.T) {
 		t.Run(tg.name, func(t *testing.T) {
 			o := tg.setup(t)
 			a, b := startEndpointNode(t, o), startEndpointNode(t, o)
-			readers := map[string]*reader{
-				"sse on a":      follow(t, "sse", a.srv.URL+"/topics/orders"),
-				"sse on b":      follow(t, "sse", b.srv.URL+"/topics/orders"),
-				"longpoll on b": follow(t, "longpoll", b.srv.URL+"/topics/orders?transport=longpoll"),
+			readers := map[string]*clustertest.Reader{
+				"sse on a":      clustertest.Follow(t, "sse", a.srv.URL+"/topics/orders"),
+				"sse on b":      clustertest.Follow(t, "sse", b.srv.URL+"/topics/orders"),
+				"longpoll on b": clustertest.Follow(t, "longpoll", b.srv.URL+"/topics/orders?transport=longpoll"),
 			}
-			waitOpen(t, "a", func() bool { return a.hub.Stats().Subscribers == 1 })
-			waitOpen(t, "b", func() bool { return b.hub.Stats().Subscribers == 2 })
+			clustertest.WaitOpen(t, "a", func() bool { return a.hub.Stats().Subscribers == 1 })
+			clustertest.WaitOpen(t, "b", func() bool { return b.hub.Stats().Subscribers == 2 })
 
 			next, _ := url.Parse(b.srv.URL)
 			lose := &loseFirst{next: next}
@@ -132,8 +133,8 @@ func TestLostAnswerRetriedOnAnotherNode(t *testing.T) {
 				t.Fatalf("stored %+v; want the event, as %s, then end", p.Records, id)
 			}
 			for who, r := range readers {
-				r.expect(t, who, []string{id, end}, []string{"order 17", "end"})
-				r.quiet(t, who)
+				r.Expect(t, who, []string{id, end}, []string{"order 17", "end"})
+				r.Quiet(t, who)
 			}
 			if st := b.hub.Stats(); st.Repeats != 1 || st.Published != 0 {
 				t.Errorf("node b's stats: %+v; want the one repeat", st)
