@@ -42,6 +42,14 @@
 // their clients reconnect, and resume from history once NATS is back.
 // Requests are bounded by Options.Timeout.
 //
+// # Control subjects
+//
+// [Broker.Notify] and [Broker.Listen] carry messages between nodes that
+// are not events, on core NATS subjects "<Prefix>-control.<channel>"
+// that the stream does not hold: an adapters.Gate given the Broker as its
+// Relay sends its revocations there, so that revoking a user ends their
+// connections on every node.
+//
 // # Requirements and costs
 //
 // NATS server 2.11 or later (batched direct get). A publish is one round
@@ -51,5 +59,5 @@
 // consumer per node, created on its first subscriber.
 //
 // Files: broker.go (options, connection, stream), subject.go (topic to
-// subject), publish.go, read.go, follow.go.
+// subject), publish.go, read.go, follow.go, control.go.
 package natsbroker
