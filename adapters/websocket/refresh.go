@@ -30,7 +30,7 @@ import (
 //     "message"} after the last of its events, and the others go on;
 //   - the hook cannot decide (a 5xx): nothing changes, and the server
 //     answers {"type":"error","status","message"}; the old expiry holds;
-//   - a token that names another user ([transport.SetUser]) than the
+//   - a token that names another user (adapters.SetUser) than the
 //     connection's: closed with [StatusRevoked].
 //
 // A [Server.Duplex] connection's messages are its handler's: it takes no

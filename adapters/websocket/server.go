@@ -295,7 +295,10 @@ type Handler func(r *http.Request, in rxgo.Observable) (rxgo.Observable, error)
 // whatever [Options.Format]), or a string or []byte (the event's data);
 // an item that cannot be sent closes the connection with 1011, as an
 // error item does (1013 for [framework.ErrOverflow]); completion closes
-// it with 1000. Inbound messages only reach [Options.OnMessage].
+// it with 1000. Inbound messages reach [Options.OnMessage]; a refresh
+// message with a new token (see the package doc) also moves the
+// connection's expiry. A [Server.Duplex] connection takes no refresh: its
+// messages are its handler's, and it ends at the expiry.
 func (s *Server) Stream(p Producer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cn, r, ok := s.prepare(w, r)
@@ -364,7 +367,9 @@ func (s *Server) Duplex(h Handler) http.Handler {
 // catches up from history. Every close but 1000 carries the cursor to
 // resume from at the start of its reason ([ReasonCursor]). Events are
 // framed by [Options.Format] (gap notices need [FormatEnvelope]). Inbound
-// messages only reach [Options.OnMessage].
+// messages reach [Options.OnMessage]; a refresh message with a new token
+// (see the package doc) also moves the connection's expiry, and every
+// other message is ignored.
 func (s *Server) Topic(hub *framework.Hub, name func(*http.Request) string) http.Handler {
 	return s.topics(hub, session.Options{Name: name})
 }
@@ -389,7 +394,9 @@ func (s *Server) Topic(hub *framework.Hub, name func(*http.Request) string) http
 // (the topic's own cursor; empty or absent starts with its next live
 // event), answered {"type":"subscribed",...} before any of its events, and
 // {"type":"unsubscribe","topic"}, answered {"type":"unsubscribed","topic"}
-// after the last of its events (also when it was not subscribed). A
+// after the last of its events (also when it was not subscribed), and
+// {"type":"refresh","token"}, answered {"type":"refreshed","expires"}
+// (see the package doc for the refusals). A
 // subscription that is refused is answered {"type":"error","topic",
 // "status","message"} with the status an HTTP request would get (400 for
 // an invalid topic or cursor, a topic already followed or one past
