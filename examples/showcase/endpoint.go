@@ -20,15 +20,15 @@ const maxPublish = 64 << 10
 // follows several topics on one connection, negotiated the same way: the
 // page's one stream for all its topic panels.
 func (a *app) endpointRoutes() error {
-	s, err := sse.New(&sse.Options{Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
+	s, err := sse.New(&sse.Options{Gate: a.gate, Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
 		return err
 	}
-	lp, err := longpoll.New(&longpoll.Options{Logger: a.log})
+	lp, err := longpoll.New(&longpoll.Options{Gate: a.gate, Logger: a.log})
 	if err != nil {
 		return err
 	}
-	ws, err := websocket.New(&websocket.Options{Logger: a.log, WriteTimeout: a.cfg.writeTimeout})
+	ws, err := websocket.New(&websocket.Options{Gate: a.gate, Logger: a.log, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
 		return err
 	}
@@ -40,7 +40,7 @@ func (a *app) endpointRoutes() error {
 	a.open.add("websocket", ws.Connections)
 	ep, err := adapters.New(&adapters.Options{
 		SSE: s, LongPoll: lp, WebSocket: ws,
-		Publish: true, MaxPublish: maxPublish, Disable: a.cfg.disable,
+		Publish: true, MaxPublish: maxPublish, Disable: a.cfg.disable, Gate: a.gate,
 	})
 	if err != nil {
 		return err
