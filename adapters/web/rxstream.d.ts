@@ -69,7 +69,7 @@ export interface Options {
   token?: () => Promise<string> | string;
   /** The query parameter of the token on WebSocket and SSE. Default "access_token". */
   tokenParam?: string;
-  /** Milliseconds before a JWT's exp to refresh it (at most a quarter of its remaining life). Default 10000. */
+  /** Milliseconds before a JWT's exp to refresh it (at most half its remaining life). Default 10000. */
   refreshMargin?: number;
   onEvent?: (event: StreamEvent) => void;
   onGap?: (gap: Gap) => void;

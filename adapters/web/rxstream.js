@@ -19,7 +19,7 @@ const DEFAULTS = {
   longPollTimeout: 0,    // ms; 0 lets the server decide
   token: null,           // async () => string: a bearer token, asked for each connection and before it expires
   tokenParam: 'access_token', // the query parameter of the token on WebSocket and SSE (polls send Authorization)
-  refreshMargin: 10000,  // ms before a JWT's exp to refresh (at most a quarter of its remaining life)
+  refreshMargin: 10000,  // ms before a JWT's exp to refresh (at most half its remaining life)
   onEvent: null, onGap: null, onOpen: null, onError: null, onClose: null,
 };
 
@@ -303,17 +303,16 @@ export class Stream {
   }
 
   // _setToken keeps token and schedules its refresh before a JWT's exp:
-  // refreshMargin before it, or a quarter of its remaining life when that
-  // is shorter.
+  // refreshMargin before it, or at half its remaining life when that is
+  // sooner (a page's timers may run a second late on a busy machine).
   _setToken(token, expires) {
     this._token = String(token || '');
     clearTimeout(this._refresh);
     this._refresh = null;
     const exp = tokenExpiry(this._token) || expires || 0;
-    if (!exp) return;
     const left = exp - Date.now();
-    const delay = Math.max(left - Math.min(this.options.refreshMargin, left / 4), 1000);
-    this._refresh = setTimeout(() => this._renew(), delay);
+    if (!exp || left <= 0) return; // expired already: the server says so, and the stream reconnects
+    this._refresh = setTimeout(() => this._renew(), left - Math.min(this.options.refreshMargin, left / 2));
   }
 
   // _renew replaces the token before it expires: on an open WebSocket with
