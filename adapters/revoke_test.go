@@ -67,6 +67,12 @@ func TestRevoke(t *testing.T) {
 				if r := v.reasons(tc.transport); len(r) != 1 || !errors.Is(r[0], adapters.ErrRevoked) {
 					t.Fatalf("Hooks.Closed told %v", r)
 				}
+				v.mu.Lock()
+				users := slices.Clone(v.users)
+				v.mu.Unlock()
+				if !slices.Contains(users, "alice") {
+					t.Errorf("Hooks.Opened saw the users %q, want alice among them", users)
+				}
 				select {
 				case err := <-bob:
 					t.Fatalf("bob's stream ended: %v", err)
