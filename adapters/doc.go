@@ -55,4 +55,19 @@
 // spelling, the rewind, and one answer per refusal (400, the hook's 401/403, 503 with a
 // jittered Retry-After, each JSON {"message": ...}), so that the
 // transports cannot drift apart.
+//
+// # Live authorization and limits
+//
+// A request's authorization is not a one-time check. The hook tells how
+// long its answer holds and whose request it is ([ExpiresAt], [SetUser]),
+// and a [Gate] shared by the transports' servers keeps to it: a stream
+// ends at the expiry on every transport, with a reason the client acts on
+// (it resumes from its cursor with a new token, nothing lost); a
+// WebSocket client refreshes without reconnecting; [Gate.Revoke] and
+// [Gate.RevokeTopic] (or the Endpoint's) end the connections of a user or
+// of a topic, on every node with a [Relay]; and limits per user, per
+// client address and on the connect rate, with defaults, refuse what
+// exceeds them with 429 (1013 or 1008 on a WebSocket), leaving every other
+// client alone. The browser client takes a token function and refreshes
+// before the expiry on every transport.
 package adapters

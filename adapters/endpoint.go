@@ -41,6 +41,10 @@ type Options struct {
 	// Authorize, when set, is asked about every request, on every
 	// transport, before it is served, as [Authorize] does.
 	Authorize AuthorizeFunc
+	// Gate admits and ends the connections of the servers the endpoint
+	// makes (see [Gate]); nil means one with default limits, made for
+	// them. Servers given above keep their own Options.Gate.
+	Gate *Gate
 }
 
 // Endpoint serves one source (a hub topic, several, or a per-request
@@ -82,20 +86,24 @@ func New(opts *Options) (*Endpoint, error) {
 	if !ep.enabled[WebSocket] && !ep.enabled[SSE] && !ep.enabled[LongPoll] && !ep.enabled[ShortPoll] {
 		return nil, errors.New("rxstream: every transport is disabled")
 	}
+	if o.Gate == nil {
+		o.Gate = &Gate{}
+	}
+	// Options that only name the Gate cannot fail.
 	if o.SSE == nil {
-		o.SSE = &sse.Server{}
+		o.SSE, _ = sse.New(&sse.Options{Gate: o.Gate})
 		ep.own = append(ep.own, o.SSE.Close)
 	}
 	if o.LongPoll == nil {
-		o.LongPoll = &longpoll.Server{}
+		o.LongPoll, _ = longpoll.New(&longpoll.Options{Gate: o.Gate})
 		ep.own = append(ep.own, o.LongPoll.Close)
 	}
 	if o.ShortPoll == nil {
-		o.ShortPoll = &shortpoll.Server{}
+		o.ShortPoll, _ = shortpoll.New(&shortpoll.Options{Gate: o.Gate})
 		ep.own = append(ep.own, o.ShortPoll.Close)
 	}
 	if o.WebSocket == nil {
-		o.WebSocket = &websocket.Server{}
+		o.WebSocket, _ = websocket.New(&websocket.Options{Gate: o.Gate})
 		ep.own = append(ep.own, o.WebSocket.Close)
 	}
 	return ep, nil
@@ -308,4 +316,9 @@ var (
 	ErrTimeout    = transport.ErrTimeout
 	ErrClientGone = transport.ErrClientGone
 	ErrShutdown   = transport.ErrShutdown
+	// ErrExpired: the authorization hook's answer expired (see
+	// [ExpiresAt]).
+	ErrExpired = transport.ErrExpired
+	// ErrRevoked: a [Gate] revoked the connection's user or topic.
+	ErrRevoked = transport.ErrRevoked
 )

@@ -21,6 +21,7 @@ import (
 	"github.com/reactivex/rxgo/v2"
 
 	"github.com/rxstream/rxstream/adapters/internal/pipenet"
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -404,7 +405,7 @@ func TestThousandParked(t *testing.T) {
 	const n = 1000
 	baseline := runtime.NumGoroutine()
 	hub := &framework.Hub{}
-	lp, _ := New(nil)
+	lp, _ := New(&Options{Gate: transport.Unlimited()}) // 1,000 at once from one address: past the default limits
 	mux := http.NewServeMux()
 	mux.Handle("GET /t/{topic}", lp.Topic(hub, pathTopic))
 	srv := httptest.NewServer(mux)

@@ -56,7 +56,15 @@
 // authorization hook returns, 500 for a producer's other errors (an error
 // item before any event, or an item that is not an event, included); 503
 // with Retry-After for a hub or topic at its limits, a broker down, or a
-// server shutting down.
+// server shutting down; 429 with Retry-After over a limit of the [Gate]
+// (each poll is a connection attempt, and counts as a connection while it
+// is held); 401 for an authorization already expired.
+//
+// The [Gate] ends a held request too: when the authorization hook's
+// answer expires (adapters.ExpiresAt) it is answered 401 with X-Cursor,
+// and the next poll with the same token is refused 401; when the Gate
+// revokes its user or topic, 403. The client polls again from its cursor
+// with a new token.
 //
 // # Hooks
 //
@@ -64,7 +72,8 @@
 // [Options.Hooks]: Opened when a request is accepted; Closed exactly once
 // per accepted request with why it ended, where onTimeout is
 // [ErrTimeout], onCompletion is every reason ([ErrCompleted] when
-// answered, [ErrClientGone] when the client left, [ErrShutdown] at Close),
+// answered, [ErrClientGone] when the client left, [ErrShutdown] at Close,
+// [ErrExpired] and [ErrRevoked] when the Gate ended it),
 // and onError is an error as the reason, which the Error hook is also
 // told. Error also hears of errors the client does not see: a producer or
 // subscription that failed after its answer had events (they are answered,

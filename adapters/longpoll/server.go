@@ -58,6 +58,15 @@ type Options struct {
 	MaxTopics int
 	// Hooks are called about every request served, on every handler.
 	Hooks Hooks
+	// Gate admits the requests and ends them: the per-user and
+	// per-address limits and the connect rate (429 with a Retry-After
+	// beyond them; each poll is a connection attempt, and a connection
+	// while it is held), the expiry of the authorization hook's answers
+	// (a held request is answered 401) and revocation (403). nil means a
+	// Gate of the server's own with default limits (see [Server.Gate]);
+	// share one Gate between the servers of a process so that its limits
+	// count every transport.
+	Gate *Gate
 	// Logger receives debug lines about failed producers and
 	// subscriptions, and a warning about a producer that ignores its
 	// context; nil means slog.Default().
@@ -74,6 +83,7 @@ type Options struct {
 type Server struct {
 	opts  Options
 	polls transport.Registry
+	gate  transport.Gate // when Options.Gate is nil
 }
 
 // New returns a Server with the given options; opts may be nil. It fails
@@ -138,6 +148,15 @@ func (s *Server) Close() { s.polls.Close() }
 // Connections returns the number of requests being served.
 func (s *Server) Connections() int { return s.polls.Len() }
 
+// Gate returns the server's [Gate]: [Options.Gate], or the server's own.
+// Its Revoke and RevokeTopic end the server's held requests.
+func (s *Server) Gate() *Gate {
+	if s.opts.Gate != nil {
+		return s.opts.Gate
+	}
+	return &s.gate
+}
+
 // Stream returns a handler that answers each request with the first items
 // of the observable p makes for it: the first item, and those that follow
 // within [Options.BatchWindow] (up to [Options.MaxEvents]), or nothing
@@ -151,9 +170,19 @@ func (s *Server) Stream(p Producer) http.Handler {
 		if !ok {
 			return
 		}
+		r, pass, err := transport.Enter(s.Gate(), r)
+		if err != nil {
+			transport.WriteError(w, err, 0)
+			return
+		}
+		defer pass.Release()
+		q.R, q.Pass = r, pass
 		cursor, err := transport.RequestCursor(r, framework.MaxCursorLen)
 		if err == nil {
 			err = transport.Allow(r) // a producer names no topic: the guard is asked with ""
+		}
+		if err == nil {
+			err = pass.Admit(nil)
 		}
 		if err != nil {
 			transport.WriteError(w, err, 0)
@@ -178,7 +207,12 @@ func (s *Server) Stream(p Producer) http.Handler {
 // the next event. A malformed cursor or topic name is answered 400; a
 // cursor older than the retained history gets the retained events with a
 // gap notice; a topic or hub at its limits, or a broker that is down, is
-// answered 503 with a jittered Retry-After.
+// answered 503 with a jittered Retry-After; a request over a limit of the
+// [Gate], 429 with a Retry-After; one whose authorization already
+// expired, 401. A held request whose authorization expires
+// (adapters.ExpiresAt) is answered 401 with the cursor in [CursorHeader],
+// and one that the Gate revokes 403 (naming the topic when that is why);
+// the client polls again with a new token from that cursor.
 func (s *Server) Topic(hub *framework.Hub, name func(*http.Request) string) http.Handler {
 	return s.serve(hub, session.Options{Name: name})
 }
@@ -202,6 +236,13 @@ func (s *Server) serve(hub *framework.Hub, o session.Options) http.Handler {
 		if !ok {
 			return
 		}
+		r, pass, err := transport.Enter(s.Gate(), r)
+		if err != nil {
+			transport.WriteError(w, err, st.shutdownRetry)
+			return
+		}
+		defer pass.Release()
+		q.R, q.Pass = r, pass
 		sess, cursor, err := session.Open(r, hub, o)
 		if err != nil {
 			transport.WriteError(w, err, st.shutdownRetry)
@@ -209,6 +250,11 @@ func (s *Server) serve(hub *framework.Hub, o session.Options) http.Handler {
 		}
 		q.Body.Cursor = sess.Cursor()
 		names, _ := sess.Topics()
+		if err := pass.Admit(names); err != nil {
+			sess.Close()
+			transport.WriteError(w, err, st.shutdownRetry)
+			return
+		}
 		if !q.Open(&s.polls, &st.hooks, "longpoll", cursor, names) {
 			sess.Close()
 			return

@@ -129,7 +129,8 @@ func Status(err error) error {
 // rxstream handler behind it serves: the topic its name function picks,
 // each topic of a multiplexed request or of a WebSocket's subscribe
 // messages, and a publish's, as [adapters.Authorize] does. An
-// *echo.HTTPError from f keeps its status.
+// *echo.HTTPError from f keeps its status. f may call adapters.ExpiresAt
+// and adapters.SetUser with the request it is given, as any hook does.
 func Authorize(f adapters.AuthorizeFunc) echo.MiddlewareFunc {
 	g := func(r *http.Request, topic string, a adapters.Action) error { return Status(f(r, topic, a)) }
 	return func(next echo.HandlerFunc) echo.HandlerFunc {

@@ -57,7 +57,11 @@
 // returns, 500 for a producer's other errors (an error item, or an item
 // that is not an event, included); 503 with a jittered Retry-After for a
 // hub or topic at its limits, a broker down, or after [Server.Close],
-// which also answers the polls of producers still waiting.
+// which also answers the polls of producers still waiting; 429 with a
+// Retry-After over a limit of the [Gate] (each poll is a connection
+// attempt); 401 once the authorization hook's answer expired
+// (adapters.ExpiresAt), even while the hook's own check would still take
+// the token.
 //
 // [Options.Hooks] are the [Hooks] every transport shares: Opened when a
 // request is accepted, Closed exactly once per accepted request with why

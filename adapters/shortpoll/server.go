@@ -47,6 +47,15 @@ type Options struct {
 	Wait time.Duration
 	// Hooks are called about every request served, on every handler.
 	Hooks Hooks
+	// Gate admits the requests: the per-user and per-address limits and
+	// the connect rate (429 with a Retry-After beyond them; each poll is
+	// a connection attempt, and a connection while it is answered), and
+	// the expiry of the authorization hook's answers (a poll whose
+	// authorization expired is refused 401). nil means a Gate of the
+	// server's own with default limits (see [Server.Gate]); share one
+	// Gate between the servers of a process so that its limits count
+	// every transport.
+	Gate *Gate
 }
 
 // Server answers short-poll requests: each request is answered at once
@@ -59,6 +68,7 @@ type Options struct {
 type Server struct {
 	opts  Options
 	polls transport.Registry
+	gate  transport.Gate // when Options.Gate is nil
 }
 
 // New returns a Server with the given options; opts may be nil. It fails
@@ -100,6 +110,14 @@ func (s *Server) Close() { s.polls.Close() }
 // Connections returns the number of requests being served.
 func (s *Server) Connections() int { return s.polls.Len() }
 
+// Gate returns the server's [Gate]: [Options.Gate], or the server's own.
+func (s *Server) Gate() *Gate {
+	if s.opts.Gate != nil {
+		return s.opts.Gate
+	}
+	return &s.gate
+}
+
 // Topic returns a handler that answers at once with the events of the hub
 // topic that name picks from each request after the client's cursor (the
 // cursor or lastEventId query parameter, or the Last-Event-ID header,
@@ -112,7 +130,8 @@ func (s *Server) Connections() int { return s.polls.Len() }
 // older than the retained history gets the retained events with a gap
 // notice; a malformed cursor or topic name is answered 400; a topic or hub
 // at its limits, or a broker that is down, 503 with a jittered
-// Retry-After.
+// Retry-After; a request over a limit of the [Gate], 429 with a
+// Retry-After; one whose authorization expired (adapters.ExpiresAt), 401.
 //
 // Every answer carries an ETag, the quoted cursor: a request whose
 // If-None-Match holds it is answered 304 Not Modified, without a body, when
@@ -147,15 +166,25 @@ func (s *Server) Stream(p Producer) http.Handler {
 		if !poll.Get(w, r) {
 			return
 		}
+		r, pass, err := transport.Enter(s.Gate(), r)
+		if err != nil {
+			transport.WriteError(w, err, 0)
+			return
+		}
+		defer pass.Release()
 		cursor, err := transport.RequestCursor(r, framework.MaxCursorLen)
 		if err == nil {
 			err = transport.Allow(r) // a producer names no topic: the guard is asked with ""
+		}
+		if err == nil {
+			err = pass.Admit(nil)
 		}
 		if err != nil {
 			transport.WriteError(w, err, 0)
 			return
 		}
 		q := poll.NewRequest(w, r, o.Interval)
+		q.Pass = pass
 		q.Body.Cursor = cursor
 		q.Prepare = func(q *poll.Request) {
 			ms := o.Interval.Milliseconds()
@@ -183,15 +212,27 @@ func (s *Server) serve(hub *framework.Hub, so session.Options) http.Handler {
 		if !poll.Get(w, r) {
 			return
 		}
+		r, pass, err := transport.Enter(s.Gate(), r)
+		if err != nil {
+			transport.WriteError(w, err, o.Interval)
+			return
+		}
+		defer pass.Release()
 		sess, cursor, err := session.Open(r, hub, so)
 		if err != nil {
 			transport.WriteError(w, err, o.Interval)
 			return
 		}
+		names, _ := sess.Topics()
+		if err := pass.Admit(names); err != nil {
+			sess.Close()
+			transport.WriteError(w, err, o.Interval)
+			return
+		}
 		q := poll.NewRequest(w, r, o.Interval)
+		q.Pass = pass
 		q.Body.Cursor = sess.Cursor()
 		q.Prepare = func(q *poll.Request) { h.Set(CursorHeader, q.Body.Cursor) }
-		names, _ := sess.Topics()
 		if !q.Open(&s.polls, &o.Hooks, "shortpoll", cursor, names) {
 			sess.Close()
 			return

@@ -50,4 +50,17 @@ var (
 	ErrClientGone = transport.ErrClientGone
 	// ErrShutdown: [Server.Close] ended the request (503).
 	ErrShutdown = transport.ErrShutdown
+	// ErrExpired: the authorization hook's answer expired (see
+	// adapters.ExpiresAt) while the request was answered (a producer's
+	// wait): answered 401. A request whose authorization already expired
+	// is refused 401, and not opened.
+	ErrExpired = transport.ErrExpired
+	// ErrRevoked: the [Gate] revoked the request's user or one of its
+	// topics while it was answered: answered 403.
+	ErrRevoked = transport.ErrRevoked
 )
+
+// Gate admits the requests of one or more servers and ends them (see
+// [Options.Gate]): the same type as adapters.Gate, which documents it and
+// whose NewGate makes one with options.
+type Gate = transport.Gate

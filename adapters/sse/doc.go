@@ -24,14 +24,21 @@
 // puts a deadline on every write, and ends cleanly when the client leaves,
 // the stream ends, or [Server.Close] runs at shutdown. [Options.Hooks]
 // are told when each stream opens, meets an error and closes, and why it
-// closed ([ErrCompleted], [ErrClientGone], [ErrShutdown], or the error).
+// closed ([ErrCompleted], [ErrClientGone], [ErrShutdown], [ErrExpired],
+// [ErrRevoked], or the error).
 //
 // The handlers answer every request they do not serve themselves, with
 // the JSON body {"message": ...}: 400 for a malformed cursor or topic,
 // 503 with a Retry-After when a topic, the hub or the server cannot take
 // the stream now, 405 with Allow: GET for any method but GET (HEAD
-// included), a producer's [*StatusError] with its status and any other
-// error of a producer with 500.
+// included), 429 with a Retry-After over a limit of the [Gate], 401 for
+// an authorization already expired, a producer's [*StatusError] with its
+// status and any other error of a producer with 500.
+//
+// The [Gate] ([Options.Gate]) also ends streams: at the expiry of the
+// authorization hook's answer, with an event named "expired", and when it
+// revokes a user or a topic, with one named "revoked"; then the response
+// ends, and [Hooks] Closed is told [ErrExpired] or [ErrRevoked].
 //
 // On the wire, a gap notice is an event named "gap" whose data is the
 // [framework.Gap] as JSON ({"last": ..., "next": ...}); a producer error is

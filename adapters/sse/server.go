@@ -60,10 +60,18 @@ type Options struct {
 	// subscription that ended (an overflow, the hub closing); Closed once
 	// when it has ended, told [ErrCompleted] when its producer completed,
 	// [ErrClientGone] when the client left, [ErrShutdown] after
-	// [Server.Close], or the error that ended it. Refused requests are not
+	// [Server.Close], [ErrExpired] or [ErrRevoked] when its authorization
+	// ended it, or the error that ended it. Refused requests are not
 	// opened. The hooks run on the handler's goroutine and must not block
 	// for long.
 	Hooks Hooks
+	// Gate admits the streams and ends them: the per-user and
+	// per-address limits and the connect rate (429 with a Retry-After
+	// beyond them), the expiry of the authorization hook's answers, and
+	// revocation. nil means a Gate of the server's own with default
+	// limits (see [Server.Gate]); share one Gate between the servers of a
+	// process so that its limits count every transport.
+	Gate *Gate
 }
 
 // Server renders streams as Server-Sent Events: its methods return
@@ -75,6 +83,7 @@ type Options struct {
 type Server struct {
 	opts    Options
 	streams transport.Registry
+	gate    transport.Gate // when Options.Gate is nil
 }
 
 // New returns a Server with the given options; opts may be nil. It fails
@@ -124,6 +133,15 @@ func (s *Server) Close() { s.streams.Close() }
 // and requests whose producer is making their observable.
 func (s *Server) Connections() int { return s.streams.Len() }
 
+// Gate returns the server's [Gate]: [Options.Gate], or the server's own.
+// Its Revoke and RevokeTopic end the server's streams.
+func (s *Server) Gate() *Gate {
+	if s.opts.Gate != nil {
+		return s.opts.Gate
+	}
+	return &s.gate
+}
+
 // Stream returns a handler that serves, for each request, the observable
 // that p makes for it, from the client's cursor (see [Producer]).
 //
@@ -144,9 +162,18 @@ func (s *Server) Stream(p Producer) http.Handler {
 		if !allowed(w, r) {
 			return
 		}
+		r, pass, err := transport.Enter(s.Gate(), r)
+		if err != nil {
+			transport.WriteError(w, err, 0)
+			return
+		}
+		defer pass.Release()
 		cursor, err := transport.RequestCursor(r, framework.MaxCursorLen)
 		if err == nil {
 			err = transport.Allow(r) // a producer names no topic: the guard is asked with ""
+		}
+		if err == nil {
+			err = pass.Admit(nil)
 		}
 		if err != nil {
 			transport.WriteError(w, err, 0)
@@ -157,6 +184,7 @@ func (s *Server) Stream(p Producer) http.Handler {
 			return
 		}
 		defer st.done()
+		st.ctx = pass.Bind(st.ctx)
 		r = r.WithContext(st.ctx)
 		obs, err := p(r, cursor)
 		if err == nil && obs == nil {
@@ -166,7 +194,7 @@ func (s *Server) Stream(p Producer) http.Handler {
 			st.refuse(r, err)
 			return
 		}
-		st.begin(transport.NewConn("sse", r, cursor, nil))
+		st.begin(transport.NewConn("sse", r, cursor, nil), pass)
 		defer st.finish()
 		st.serveItems(obs.Observe(rxgo.WithContext(st.ctx)))
 	})
@@ -187,7 +215,16 @@ var errNoObservable = errors.New("rxstream: sse: producer returned no observable
 // The handler writes every refusal itself, as JSON {"message": ...}: a
 // malformed cursor or topic name is answered 400; a topic or hub at its
 // limits, a broker that is down, or a server after [Server.Close], 503
-// with a jittered Retry-After; a request that is not a GET, 405.
+// with a jittered Retry-After; a request that is not a GET, 405; one over
+// a limit of the [Gate], 429 with a Retry-After; one whose authorization
+// already expired, 401.
+//
+// A stream whose authorization ends is told so before it ends: at the
+// expiry the hook gave (adapters.ExpiresAt) with an event named
+// [EventExpired], when the Gate revokes it with one named [EventRevoked].
+// Their data is JSON {"message","cursor","topic"}: the cursor to resume
+// from (the last id sent) and, for a revoked topic, its name. A client
+// that reconnects with a new token and its cursor loses nothing.
 func (s *Server) Topic(hub *framework.Hub, name func(*http.Request) string) http.Handler {
 	return s.serve(hub, session.Options{Name: name})
 }
@@ -212,17 +249,30 @@ func (s *Server) serve(hub *framework.Hub, o session.Options) http.Handler {
 		if !allowed(w, r) {
 			return
 		}
+		r, pass, err := transport.Enter(s.Gate(), r)
+		if err != nil {
+			transport.WriteError(w, err, o.Retry)
+			return
+		}
+		defer pass.Release()
 		sess, cursor, err := session.Open(r, hub, o)
 		if err != nil {
 			transport.WriteError(w, err, o.Retry)
 			return
 		}
 		defer sess.Close()
+		names, _ := sess.Topics()
+		if err := pass.Admit(names); err != nil {
+			transport.WriteError(w, err, o.Retry)
+			return
+		}
 		st := s.open(w, r)
 		if st == nil {
 			return
 		}
 		defer st.done()
+		st.ctx = pass.Bind(st.ctx)
+		st.cursor = sess.Cursor
 		if tip := sess.Cursor(); tip != cursor {
 			// A block with only an id sets the client's Last-Event-ID to
 			// where it stands (the tip of each topic it gave no position
@@ -230,8 +280,7 @@ func (s *Server) serve(hub *framework.Hub, o session.Options) http.Handler {
 			// its first event resumes from here and loses nothing.
 			st.buf = append(append(append(st.buf[:0], "id: "...), tip...), "\n\n"...)
 		}
-		names, _ := sess.Topics()
-		st.begin(transport.NewConn("sse", r, cursor, names))
+		st.begin(transport.NewConn("sse", r, cursor, names), pass)
 		defer st.finish()
 		st.serveSession(sess)
 	})
@@ -267,6 +316,9 @@ type stream struct {
 	conn   *Conn // set by begin
 	reason error // why it ended, for Hooks.Closed: the first one set
 	gone   bool  // a write failed
+	// cursor, for hub topics, is where the client resumes: the expired
+	// and revoked events carry it.
+	cursor func() string
 }
 
 // errCannotFlush is the 500 of a response writer that cannot stream.
@@ -300,9 +352,10 @@ func (st *stream) refuse(r *http.Request, err error) {
 	transport.WriteError(st.w, se, 0)
 }
 
-// begin opens the stream described by c: Hooks.Opened is told, before
-// the first write.
-func (st *stream) begin(c *Conn) {
+// begin opens the stream described by c, admitted by pass: Hooks.Opened
+// is told, before the first write.
+func (st *stream) begin(c *Conn, pass *transport.Pass) {
+	c.User = pass.User()
 	st.conn = c
 	st.opts.Hooks.Open(c)
 }
@@ -395,6 +448,8 @@ func (st *stream) cause() error {
 	switch {
 	case errors.Is(cause, ErrShutdown):
 		return ErrShutdown
+	case transport.AuthEnded(st.ctx) != nil:
+		return cause // ErrExpired, ErrRevoked
 	case cause == nil, errors.Is(cause, context.Canceled):
 		return ErrClientGone
 	}
@@ -416,10 +471,15 @@ func (st *stream) finish() {
 	}
 	if st.reason == nil && st.ctx.Err() != nil {
 		reason := st.cause()
-		if !errors.Is(reason, ErrShutdown) && !errors.Is(reason, ErrClientGone) {
+		if !errors.Is(reason, ErrShutdown) && !errors.Is(reason, ErrClientGone) && transport.AuthEnded(st.ctx) == nil {
 			st.opts.Hooks.Fail(st.conn, reason) // a middleware's deadline, say
 		}
 		st.stop(reason)
+	}
+	if (errors.Is(st.reason, ErrExpired) || errors.Is(st.reason, ErrRevoked)) && !st.gone {
+		st.appendEnd(st.reason)
+		st.ctx = context.Background() // the final write has its own deadline
+		st.flush()
 	}
 	if errors.Is(st.reason, ErrShutdown) && !st.gone {
 		// appendRetry rounds up to a whole millisecond, which could reach
@@ -433,6 +493,32 @@ func (st *stream) finish() {
 		st.flush()
 	}
 	st.opts.Hooks.Close(st.conn, st.reason)
+}
+
+// The names of the events that end a stream whose authorization ended:
+// their data is JSON {"message","cursor","topic"} (see [Server.Topic]).
+const (
+	EventExpired = "expired"
+	EventRevoked = "revoked"
+)
+
+// appendEnd encodes the event that tells the client that its
+// authorization ended the stream, and where to resume.
+func (st *stream) appendEnd(reason error) {
+	name, msg := EventExpired, ErrExpired.Error()
+	if errors.Is(reason, ErrRevoked) {
+		name, msg = EventRevoked, ErrRevoked.Error()
+	}
+	var cursor string
+	if st.cursor != nil {
+		cursor = st.cursor()
+	}
+	data, _ := json.Marshal(struct {
+		Message string `json:"message"`
+		Cursor  string `json:"cursor,omitempty"`
+		Topic   string `json:"topic,omitempty"`
+	}{msg, cursor, transport.RevokedTopic(reason)})
+	st.buf, _ = AppendEvent(st.buf[:0], framework.Event{Name: name, Data: data})
 }
 
 // appendGap encodes a gap notice: an event named "gap" whose data is the

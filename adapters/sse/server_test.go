@@ -21,6 +21,7 @@ import (
 
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 	"github.com/rxstream/rxstream/streams"
 )
@@ -855,7 +856,8 @@ func testGracefulShutdown(t *testing.T, retry time.Duration) {
 
 func TestManySubscribers(t *testing.T) {
 	const n = 500
-	a := newApp(t, &Options{Heartbeat: -1}, nil)
+	// 500 streams at once from one address: past the default limits.
+	a := newApp(t, &Options{Heartbeat: -1, Gate: transport.Unlimited()}, nil)
 	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
 	tr := &http.Transport{MaxIdleConnsPerHost: -1}
 	defer tr.CloseIdleConnections()

@@ -36,6 +36,11 @@ type (
 	// the hub topics it follows (nil for a [Producer]'s stream). Its
 	// Transport is "sse".
 	Conn = transport.Conn
+
+	// Gate admits the streams of one or more servers and ends them (see
+	// [Options.Gate]): the same type as adapters.Gate, which documents it
+	// and whose NewGate makes one with options.
+	Gate = transport.Gate
 )
 
 // Why a stream ended, as [Hooks] Closed is told: match them with
@@ -51,4 +56,10 @@ var (
 	ErrClientGone = transport.ErrClientGone
 	// ErrShutdown: [Server.Close] ended the stream.
 	ErrShutdown = transport.ErrShutdown
+	// ErrExpired: the authorization hook's answer expired (see
+	// adapters.ExpiresAt); the stream ended with an [EventExpired] event.
+	ErrExpired = transport.ErrExpired
+	// ErrRevoked: the [Gate] revoked the stream's user or one of its
+	// topics; the stream ended with an [EventRevoked] event.
+	ErrRevoked = transport.ErrRevoked
 )

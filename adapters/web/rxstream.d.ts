@@ -25,6 +25,14 @@ export interface Gap {
   next: string;
 }
 
+/** An error, with why the server ended a stream whose authorization ended. */
+export interface AuthError extends Error {
+  reason?: 'expired' | 'revoked';
+  /** The revoked topic, when only one was. */
+  topic?: string;
+  status?: number;
+}
+
 export type StreamItem = { type: 'event'; event: StreamEvent } | { type: 'gap'; gap: Gap };
 
 export interface Options {
@@ -60,10 +68,32 @@ export interface Options {
   pollInterval?: number;
   /** Long-poll timeout asked of the server, in milliseconds; 0 lets it decide. */
   longPollTimeout?: number;
+  /**
+   * A bearer token for the server's authorization hook, asked for before
+   * every connection, and again before it expires: refreshMargin before a
+   * JWT's exp (or the expiry the server gives in a WebSocket's refreshed
+   * answer), and whenever the server ends a stream because its
+   * authorization expired. It travels in the tokenParam query parameter on
+   * WebSocket and SSE (which cannot send headers) and in the Authorization
+   * header ("Bearer TOKEN") of polls. A WebSocket refreshes with a message
+   * and stays open; SSE and polls reopen with the new token from the
+   * cursor. Either way nothing is lost.
+   */
+  token?: () => Promise<string> | string;
+  /** The query parameter of the token on WebSocket and SSE. Default "access_token". */
+  tokenParam?: string;
+  /** Milliseconds before a JWT's exp to refresh it (at most half its remaining life). Default 10000. */
+  refreshMargin?: number;
   onEvent?: (event: StreamEvent) => void;
   onGap?: (gap: Gap) => void;
   onOpen?: (transport: Transport) => void;
-  onError?: (error: Error, transport: Transport) => void;
+  /**
+   * A failure, retried. When the server ended the stream because its
+   * authorization ended, error.reason is "expired" (the stream reconnects
+   * at once with a new token) or "revoked" (retried with backoff; a
+   * revoked topic's subscriptions fail instead, see SubscribeOptions).
+   */
+  onError?: (error: AuthError, transport: Transport) => void;
   onClose?: () => void;
 }
 
@@ -83,7 +113,8 @@ export interface SubscribeOptions {
   /** The topic is live on a connection over transport (again after each reconnection). */
   onOpen?: (transport: Transport) => void;
   /**
-   * The server refused the topic (status is HTTP's: 400, 401, 403); the
+   * The server refused the topic (status is HTTP's: 400, 401, 403), or
+   * revoked it, or a refreshed token no longer grants it (403); the
    * subscription is then closed. A 503 is retried, and reported to the
    * stream's onError.
    */
@@ -188,6 +219,8 @@ export interface HistoryOptions {
   after?: string;
   /** Events per page: 1 to 1000, 50 by default. */
   limit?: number;
+  /** Added to the request (Authorization, say). */
+  headers?: Record<string, string>;
   signal?: AbortSignal;
 }
 

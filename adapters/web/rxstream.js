@@ -20,8 +20,34 @@ const DEFAULTS = {
   maxBackoff: 30000,     // ms
   pollInterval: 1000,    // ms between short polls (the server may suggest another)
   longPollTimeout: 0,    // ms; 0 lets the server decide
+  token: null,           // async () => string: a bearer token, asked for each connection and before it expires
+  tokenParam: 'access_token', // the query parameter of the token on WebSocket and SSE (polls send Authorization)
+  refreshMargin: 10000,  // ms before a JWT's exp to refresh (at most half its remaining life)
   onEvent: null, onGap: null, onOpen: null, onError: null, onClose: null,
 };
+
+// tokenExpiry returns the exp of a JWT in ms, or 0 when token is not one
+// (the server's expiry notices then tell when to renew it).
+function tokenExpiry(token) {
+  const parts = typeof token === 'string' ? token.split('.') : [];
+  if (parts.length !== 3) return 0;
+  try {
+    const b64 = parts[1].replace(/-/g, '+').replace(/_/g, '/');
+    const claims = JSON.parse(atob(b64 + '='.repeat((4 - b64.length % 4) % 4)));
+    return typeof claims.exp === 'number' ? claims.exp * 1000 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+// authError is the error of a stream its server ended because its
+// authorization expired or was revoked.
+function authError(message, reason, topic) {
+  const err = new Error(message);
+  err.reason = reason;
+  if (topic) err.topic = topic;
+  return err;
+}
 
 // connect opens a stream at url (absolute or relative to the page).
 export function connect(url, options = {}) {
@@ -214,6 +240,10 @@ export class Stream {
     this._conn = null;        // {close(), send?} of the current attempt
     this._timer = null;       // the next attempt, after a failure
     this._sync = null;        // a pending change of the topic set
+    this._token = '';         // the current token, when options.token is set
+    this._asking = 0;         // the token request a connection waits for (0: none)
+    this._asked = 0;          // token requests made
+    this._refresh = null;     // the timer of the next refresh
     this._items = new Items();
     // A stream whose first subscribe comes in the same tick never opens
     // the URL as one topic.
@@ -233,7 +263,7 @@ export class Stream {
     if (!validTopic(topic)) throw new Error(`rxstream: invalid topic ${JSON.stringify(topic)} (1 to 128 letters, digits, "-", "_" and ".")`);
     if (!this._topics) {
       this._topics = new Map();
-      if (this._attempt) { // a single-topic attempt began before the first subscribe
+      if (this._attempt || this._asking) { // a single-topic attempt began before the first subscribe
         this._stop();
         this._index = 0; this._failures = 0; this._worked.clear();
       }
@@ -255,6 +285,7 @@ export class Stream {
     this.closed = true;
     this._stop();
     clearTimeout(this._sync);
+    clearTimeout(this._refresh);
     for (const rec of this._topics ? this._topics.values() : []) {
       for (const sub of [...rec.subs]) sub._end();
     }
@@ -270,6 +301,7 @@ export class Stream {
 
   _stop() {
     this._attempt++; // ignore whatever the connection still says
+    this._asking = 0; // and the token it waits for
     clearTimeout(this._timer);
     this._timer = null;
     if (this._conn) this._conn.close();
@@ -366,9 +398,60 @@ export class Stream {
     return u;
   }
 
+  // _start opens the next connection, once it has a token when
+  // options.token is set: a fresh one for every connection.
   _start() {
     if (this.closed) return;
     this._timer = null;
+    if (!this.options.token) { this._connect(); return; }
+    const asking = this._asking = ++this._asked;
+    Promise.resolve().then(() => this.options.token()).then((token) => {
+      if (asking !== this._asking || this.closed) return;
+      this._asking = 0;
+      this._setToken(token);
+      this._connect();
+    }, (err) => {
+      if (asking !== this._asking || this.closed) return;
+      this._asking = 0;
+      if (this.options.onError) this.options.onError(err, this.options.transports[this._index]);
+      this._timer = setTimeout(() => this._start(), this._backoff(++this._failures));
+    });
+  }
+
+  // _setToken keeps token and schedules its refresh before a JWT's exp:
+  // refreshMargin before it, or at half its remaining life when that is
+  // sooner (a page's timers may run a second late on a busy machine).
+  _setToken(token, expires) {
+    this._token = String(token || '');
+    clearTimeout(this._refresh);
+    this._refresh = null;
+    const exp = tokenExpiry(this._token) || expires || 0;
+    const left = exp - Date.now();
+    if (!exp || left <= 0) return; // expired already: the server says so, and the stream reconnects
+    this._refresh = setTimeout(() => this._renew(), left - Math.min(this.options.refreshMargin, left / 2));
+  }
+
+  // _renew replaces the token before it expires: on an open WebSocket with
+  // a refresh message; on SSE and the polls by reopening with the new
+  // token from the cursor.
+  _renew() {
+    this._refresh = null;
+    if (this.closed) return;
+    const conn = this._conn;
+    if (!conn && (this._timer || this._asking)) return; // the next attempt asks for a token anyway
+    if (!conn || !conn.refresh) { this._stop(); this._start(); return; }
+    Promise.resolve().then(() => this.options.token()).then((token) => {
+      if (this.closed || this._conn !== conn) return;
+      this._setToken(token);
+      conn.refresh(this._token);
+    }, (err) => {
+      if (this.closed || this._conn !== conn) return;
+      if (this.options.onError) this.options.onError(err, this.transport);
+      this._refresh = setTimeout(() => this._renew(), this._backoff(1)); // the connection holds until it expires
+    });
+  }
+
+  _connect() {
     let topics = null, order = null; // a multiplexed attempt's topics, in the request's order
     if (this._topics) {
       if (!this._topics.size) return; // nothing to follow: no connection
@@ -408,8 +491,39 @@ export class Stream {
       }
       this._timer = setTimeout(() => this._start(), delay);
     };
+    // expired ends a connection that worked because its authorization
+    // expired: a new token, at once, from the cursor.
+    const expired = (err) => {
+      if (attempt !== this._attempt || this.closed) return;
+      this._attempt++;
+      clearTimeout(timer);
+      if (this._conn) this._conn.close();
+      this._conn = null;
+      if (this.options.onError) this.options.onError(err, transport);
+      this._timer = setTimeout(() => this._start(), 0);
+    };
     const h = {
-      open, fail, attempt,
+      open, fail, expired, attempt,
+      token: () => this._token,
+      // ended handles the server's end of a stream whose authorization
+      // ended: reason 'expired' reconnects at once with a new token;
+      // 'revoked' of one topic fails that topic's subscriptions and
+      // reopens without it; 'revoked' otherwise is a failure, retried with
+      // backoff (and a new token) as the server decides.
+      ended: (reason, message, topic, via) => {
+        const err = authError(`${via || transport}: ${message || 'authorization ' + reason}`, reason, topic);
+        if (reason === 'expired') { expired(err); return; }
+        if (topic && topics && h._rec(topic)) {
+          const rec = topics.get(topic);
+          topics.delete(topic);
+          err.status = 403;
+          for (const sub of [...rec.subs]) sub._fail(err);
+          expired(err);
+          return;
+        }
+        fail(err);
+      },
+      _rec: (topic) => this._rec(h, topic, attempt),
       current: () => attempt === this._attempt && !this.closed,
       // single topic
       event: (ev) => this._event(ev, attempt),
@@ -452,7 +566,9 @@ export class Stream {
       },
     };
     try {
-      this._conn = TRANSPORTS[transport].call(this, this._urlFor(transport, topics && topics.keys()), h);
+      const url = this._urlFor(transport, topics && topics.keys());
+      if (this._token && (transport === 'websocket' || transport === 'sse')) url.searchParams.set(this.options.tokenParam, this._token);
+      this._conn = TRANSPORTS[transport].call(this, url, h);
       if (this._conn && topics) this._conn.topics = topics;
     } catch (err) {
       fail(err);
@@ -555,19 +671,34 @@ const TRANSPORTS = {
     addRewind(url, this.options, h.topics, cursor);
     const ws = new WebSocket(url);
     const conn = { close: () => { ws.onclose = null; ws.close(1000); } };
+    const send = (msg) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
     ws.onopen = () => {
       // Changes of the topic set now go as messages.
-      if (h.topics) conn.send = (msg) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
+      if (h.topics) conn.send = send;
+      // A new token goes as a message too: the connection stays.
+      if (h.token()) conn.refresh = (token) => send({ type: 'refresh', token });
       h.open();
+    };
+    const refreshed = (env) => {
+      // A token that is not a JWT is refreshed before the expiry the server tells.
+      const exp = Date.parse(env.expires || '');
+      if (exp && !tokenExpiry(h.token()) && h.current()) this._setToken(h.token(), exp);
     };
     ws.onmessage = (m) => {
       if (typeof m.data !== 'string') return; // envelopes are text frames
       let env;
       try { env = JSON.parse(m.data); } catch { h.fail(new Error('websocket: frame is not a JSON envelope')); return; }
-      if (!h.topics) { h.event(decodeEnvelope(env)); return; }
+      if (!h.topics) {
+        // An envelope has no type; a refresh's answer has one.
+        if (env.type === 'refreshed') refreshed(env);
+        else if (env.type === 'error') { if (h.current() && this.options.onError) this.options.onError(new Error('websocket: ' + (env.message || 'refused a message')), 'websocket'); }
+        else h.event(decodeEnvelope(env));
+        return;
+      }
       switch (env.type) {
         case 'subscribed': h.subscribed(env.topic, env.cursor); return;
         case 'unsubscribed': return;
+        case 'refreshed': refreshed(env); return;
         case 'error':
           if (env.topic) h.refused(env.topic, env.status, env.message || '');
           else if (h.current() && this.options.onError) this.options.onError(new Error('websocket: ' + (env.message || 'refused a message')), 'websocket');
@@ -579,6 +710,10 @@ const TRANSPORTS = {
     ws.onclose = (e) => {
       if (this.closed) return;
       if (e.code === 1000) { h.fail(new Error('websocket: stream completed'), this.options.minBackoff); return; }
+      // 4401: the authorization expired; 4403: revoked (see the websocket package).
+      const why = (e.reason || '').replace(/^cursor=[^;]*; /, '');
+      if (e.code === 4401) { h.ended('expired', why); return; }
+      if (e.code === 4403) { h.ended('revoked', why); return; }
       h.fail(new Error(`websocket: closed ${e.code} ${e.reason}`));
     };
     return conn;
@@ -614,6 +749,18 @@ const TRANSPORTS = {
       };
       es.onopen = () => { wasOpen = true; errors = 0; h.open(); };
       es.onmessage = (m) => dispatch('message', m);
+      // The server ends a stream whose authorization ended with one of
+      // these, then ends the response: this client reopens with a new
+      // token from its cursor, before EventSource would with the old one.
+      for (const reason of ['expired', 'revoked']) {
+        names.add(reason);
+        es.addEventListener(reason, (m) => {
+          let d = {};
+          try { d = JSON.parse(m.data); } catch { /* a reason without details */ }
+          es.close();
+          h.ended(reason, d.message, d.topic, 'sse');
+        });
+      }
       on('gap');
       for (const name of this.options.events || []) on(name);
       es.addEventListener('error', (m) => {
@@ -638,7 +785,7 @@ const TRANSPORTS = {
       // ask a short poll first where each such topic stands.
       const u = this._urlFor('poll', fresh.map((r) => r.name));
       addRewind(u, this.options, new Map(fresh.map((r) => [r.name, r])), '');
-      fetch(u, { headers: { Accept: 'application/json' }, signal: ctl.signal, cache: 'no-store' })
+      fetch(u, { headers: authHeaders(h, { Accept: 'application/json' }), signal: ctl.signal, cache: 'no-store' })
         .then((res) => (res.ok ? res.json() : null))
         .then((body) => { if (body && !stopped) pollAnswer(h, body, fresh, 'poll'); })
         .catch(() => {}) // SSE opens anyway: the topic starts with live events
@@ -655,6 +802,14 @@ const TRANSPORTS = {
     return pollLoop.call(this, url, h, false);
   },
 };
+
+// authHeaders adds the stream's token to the headers of a request that
+// fetch makes.
+function authHeaders(h, headers) {
+  const token = h.token();
+  if (token) headers.Authorization = 'Bearer ' + token;
+  return headers;
+}
 
 // pollAnswer hands a multiplexed poll answer of recs (the request's topics)
 // to h.
@@ -677,7 +832,7 @@ function pollLoop(url, h, long) {
     const lacking = recs ? recs.some((r) => !r.pos) : !cursor;
     if (long && !opened && lacking) u.searchParams.set('timeout', '0s');
     else if (long && this.options.longPollTimeout) u.searchParams.set('timeout', String(this.options.longPollTimeout) + 'ms');
-    const headers = { Accept: 'application/json' };
+    const headers = authHeaders(h, { Accept: 'application/json' });
     if (etag) headers['If-None-Match'] = etag;
     let res;
     try {
@@ -696,7 +851,18 @@ function pollLoop(url, h, long) {
       timer = setTimeout(once, long ? 0 : this.options.pollInterval);
       return;
     }
-    if (!res.ok) { h.fail(new Error(`${long ? 'longpoll' : 'poll'}: HTTP ${res.status}`), retryAfter); return; }
+    const name = long ? 'longpoll' : 'poll';
+    if ((res.status === 401 || res.status === 403) && h.token()) {
+      // A held long-poll is answered 401 when the authorization expires, the
+      // next poll too: a poll that worked reconnects at once with a new
+      // token. 403 is a revocation (of one topic, when the answer names it).
+      let body = {};
+      try { body = await res.json(); } catch { /* no details */ }
+      if (stopped) return;
+      if (res.status === 401 && opened) { h.ended('expired', body.message, '', name); return; }
+      if (res.status === 403) { h.ended('revoked', body.message, body.topic, name); return; }
+    }
+    if (!res.ok) { h.fail(new Error(`${name}: HTTP ${res.status}`), retryAfter); return; }
     let body;
     try { body = await res.json(); } catch (err) { h.fail(err); return; }
     if (stopped) return;
@@ -772,7 +938,8 @@ function subscribeMessage(rec) {
 // history reads one page of a topic's history from its history URL (such
 // as '/topics/chat/history'): options.before (a cursor: the page before
 // it, newest first; neither it nor after: from the newest), options.after
-// (the page after it, oldest first), options.limit. It resolves to
+// (the page after it, oldest first), options.limit, options.headers
+// (added to the request: Authorization, say). It resolves to
 // {events, cursor, more, truncated, gap}: cursor is where the next page in
 // the same direction starts, more says there is one, truncated that the
 // page reached the start of what is retained and older events were
@@ -782,7 +949,8 @@ export async function history(url, options = {}) {
   for (const k of ['before', 'after', 'limit']) {
     if (options[k] != null && options[k] !== '') u.searchParams.set(k, String(options[k]));
   }
-  const res = await fetch(u, { headers: { Accept: 'application/json' }, cache: 'no-store', signal: options.signal });
+  const headers = { ...(options.headers || {}), Accept: 'application/json' };
+  const res = await fetch(u, { headers, cache: 'no-store', signal: options.signal });
   let body = null;
   try { body = await res.json(); } catch { body = null; }
   if (!res.ok || !body) {

@@ -7,6 +7,7 @@ import (
 
 	"github.com/coder/websocket"
 
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -117,8 +118,9 @@ func (e *endError) closed() bool {
 // [StatusAbnormalClosure] when the connection ended without a closing
 // handshake; else the code the server sent: 1000 for [ErrCompleted], 1001
 // for [ErrShutdown] and a hub that closed, 1009 for an inbound message
-// over the read limit, 1013 for [framework.ErrOverflow], 1011 for any
-// other error.
+// over the read limit, 1013 for [framework.ErrOverflow], [StatusExpired]
+// (4401) for [ErrExpired], [StatusRevoked] (4403) for [ErrRevoked], 1011
+// for any other error.
 func CloseCode(reason error) StatusCode {
 	code, _ := closeFrame(reason)
 	return code
@@ -133,6 +135,13 @@ func closeFrame(why error) (StatusCode, string) {
 		return StatusNormalClosure, ""
 	case why == ErrShutdown:
 		return StatusGoingAway, "server shutting down"
+	case errors.Is(why, ErrExpired):
+		return StatusExpired, "authorization expired"
+	case errors.Is(why, ErrRevoked):
+		if t := transport.RevokedTopic(why); t != "" {
+			return StatusRevoked, "authorization revoked: topic " + t
+		}
+		return StatusRevoked, "authorization revoked"
 	case errors.As(why, &e):
 		return e.code, e.text
 	case errors.Is(why, framework.ErrOverflow):

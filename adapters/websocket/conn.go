@@ -5,6 +5,8 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"strconv"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -40,8 +42,14 @@ type conn struct {
 	nc  net.Conn // the hijacked connection, for write deadlines
 	buf []byte   // the write loop's encoding buffer
 
-	in       chan Message  // inbound messages for a Handler; nil otherwise
-	ctl      chan control  // control messages of a multiplexed session; nil otherwise
+	in       chan Message // inbound messages for a Handler; nil otherwise
+	ctl      chan control // control messages of a hub topic or a producer; nil otherwise
+	mux      bool         // a multiplexed session: every control message is served
+	pass     *transport.Pass
+	req      *http.Request // the request the guard is asked with: the latest refresh's
+	wake     chan struct{} // signalled when revoked holds topics
+	revMu    sync.Mutex
+	revoked  []string      // topics revoked from a multiplexed session, not dropped yet
 	inDone   chan struct{} // closed when the read loop ends
 	readErr  error         // why it ended; read after inDone is closed
 	observed atomic.Bool   // in was observed
@@ -64,17 +72,73 @@ func (s *Server) prepare(w http.ResponseWriter, r *http.Request) (*conn, *http.R
 		transport.WriteError(w, err, 0)
 		return nil, nil, false
 	}
+	r, pass, err := transport.Enter(s.Gate(), r)
+	if err != nil {
+		(&conn{opts: opts}).limited(w, r, err)
+		return nil, nil, false
+	}
 	ctx, done, ok := s.conns.Open(r.Context())
 	if !ok {
+		pass.Release()
 		transport.WriteError(w, ErrShutdown, transport.DefaultRetryAfter)
 		return nil, nil, false
 	}
 	s.served.Add(1)
 	release := func() {
 		done()
+		pass.Release()
 		s.served.Add(-1)
 	}
-	return &conn{opts: opts, ctx: ctx, release: release, inDone: make(chan struct{})}, r.WithContext(ctx), true
+	return &conn{opts: opts, ctx: ctx, release: release, inDone: make(chan struct{}), pass: pass}, r.WithContext(ctx), true
+}
+
+// admit asks the Gate to admit the connection once the hook allowed it
+// for topics, or answers the request: 401 when the hook's answer already
+// expired; over a limit as [conn.limited] does. It binds the connection's
+// context to the pass: its expiry and revocation end the connection.
+func (cn *conn) admit(w http.ResponseWriter, r *http.Request, topics []string) bool {
+	if err := cn.pass.Admit(topics); err != nil {
+		cn.limited(w, r, err)
+		return false
+	}
+	cn.ctx = cn.pass.Bind(cn.ctx)
+	cn.req = r
+	return true
+}
+
+// limitClose is how long the close of a connection refused over a limit
+// waits for the peer's close frame.
+const limitClose = time.Second
+
+// limited answers a request the Gate refused. Over the connect rate it is
+// answered 429 with a Retry-After before anything is spent on it; over a
+// connection limit it is upgraded and closed at once, with 1013 (the
+// address's connections) or 1008 (the user's) and a reason that says when
+// to try again, so that a browser, which cannot read the status of a
+// refused handshake, can. Any other refusal is answered as it is.
+func (cn *conn) limited(w http.ResponseWriter, r *http.Request, err error) {
+	var le *transport.LimitError
+	if !errors.As(err, &le) || le.Limit == transport.LimitRate {
+		transport.WriteError(w, err, 0)
+		return
+	}
+	code := StatusTryAgainLater
+	if le.Limit == transport.LimitUser {
+		code = StatusPolicyViolation
+	}
+	uw := &upgradeWriter{ResponseWriter: w}
+	ws, aerr := websocket.Accept(uw, r, &websocket.AcceptOptions{
+		Subprotocols:       cn.opts.Subprotocols,
+		InsecureSkipVerify: cn.opts.InsecureSkipVerify,
+		OriginPatterns:     cn.opts.OriginPatterns,
+	})
+	if aerr != nil {
+		return
+	}
+	t := time.AfterFunc(min(cn.opts.CloseTimeout, limitClose), func() { _ = uw.conn.Close() })
+	defer t.Stop()
+	secs := int((le.RetryAfter + time.Second - 1) / time.Second)
+	_ = ws.Close(code, closeReason("retry in "+strconv.Itoa(secs)+"s; "+le.Error()))
 }
 
 // requestCursor reads the cursor of a producer's request and asks the
@@ -115,6 +179,7 @@ func (cn *conn) refused(w http.ResponseWriter, obs rxgo.Observable, err error) b
 // accepted.
 func (cn *conn) open(r *http.Request, cursor string, topics []string) {
 	cn.c = transport.NewConn("websocket", r, cursor, topics)
+	cn.c.User = cn.pass.User()
 }
 
 // accept upgrades the connection. On failure websocket.Accept has answered
@@ -183,6 +248,9 @@ func (cn *conn) ended(ctx context.Context) (why, drop error) {
 		if transport.ShuttingDown(cn.ctx) {
 			return ErrShutdown, nil
 		}
+		if err := transport.AuthEnded(cn.ctx); err != nil {
+			return err, nil // ErrExpired, ErrRevoked
+		}
 		return &endError{code: StatusGoingAway, text: "server shutting down", err: context.Cause(cn.ctx)}, nil
 	}
 	cause := context.Cause(ctx)
@@ -216,7 +284,7 @@ func (cn *conn) finish(why error) {
 	code := CloseCode(why)
 	var e *endError
 	switch {
-	case code == StatusNormalClosure || code == StatusGoingAway:
+	case code == StatusNormalClosure || code == StatusGoingAway || code == StatusExpired || code == StatusRevoked:
 	case errors.As(why, &e) && e.closed():
 		// The peer closed: its code is its own business.
 	case errors.As(why, &e):
@@ -225,10 +293,10 @@ func (cn *conn) finish(why error) {
 		cn.opts.Hooks.Fail(cn.c, why)
 	}
 	remote := errors.As(why, &e) && e.gone
-	switch { // 1001 at shutdown is no news
+	switch { // 1001 at shutdown is no news, nor the end of an authorization
 	case code == StatusInternalError && !remote:
 		cn.opts.Logger.Warn("rxstream: websocket: stream failed", "id", cn.c.ID, "err", why)
-	case code != StatusNormalClosure && code != StatusGoingAway:
+	case code != StatusNormalClosure && code != StatusGoingAway && code != StatusExpired && code != StatusRevoked:
 		cn.opts.Logger.Debug("rxstream: websocket: connection ended", "id", cn.c.ID, "code", int(code), "reason", why, "remote", remote)
 	}
 	cn.opts.Hooks.Close(cn.c, why)
@@ -260,6 +328,9 @@ func (cn *conn) readLoop(ctx context.Context) error {
 			}
 		case cn.ctl != nil:
 			r := parseControl(data)
+			if !cn.mux && !r.refresh {
+				break // only a multiplexed connection takes other control messages
+			}
 			cn.reading.Store(true)
 			select {
 			case cn.ctl <- r:

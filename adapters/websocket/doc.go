@@ -43,19 +43,51 @@
 // emits an item that cannot be sent (the error, cut to 123 bytes, as
 // reason), 1013 when a subscriber's queue overflowed (reconnect and
 // resume), 1009 for an inbound message over the read limit, 1001 at
-// shutdown ([Server.Close]) or when the hub closes. A peer that stops
+// shutdown ([Server.Close]) or when the hub closes, [StatusExpired] (4401)
+// when the authorization hook's answer expires and [StatusRevoked] (4403)
+// when the [Gate] revokes the connection's user or topic. A peer that stops
 // answering pings, or stops reading so that a write misses its deadline,
 // is dropped without a handshake. A hub topic's close reason starts with
 // "cursor=ID; " (see [ReasonCursor]): a client that saw no event yet
 // resumes from there instead of the live tip, and loses nothing.
+//
+// # Authorization
+//
+// The authorization hook (adapters.Authorize) is asked before the upgrade
+// about every topic of the URL, and again about each topic a subscribe
+// message names. What it says of its answer's expiry and of the user
+// (adapters.ExpiresAt, adapters.SetUser) is kept by the [Gate]
+// ([Options.Gate]): at the expiry the connection is closed with
+// [StatusExpired], unless the client sent before it
+//
+//	{"type":"refresh","token":"<a new token>"}
+//
+// on a connection to [Server.Topic], [Server.Topics] or [Server.Stream].
+// The hook is then asked again about every topic of the connection, with
+// the request's Authorization header set to "Bearer <token>", and the
+// server answers {"type":"refreshed","expires":"<RFC 3339>"} ("expires"
+// omitted when the hook gave none) on a connection whose messages are
+// JSON; a topic no longer granted ends (on a multiplexed connection, with
+// {"type":"error","topic","status":403,...}; otherwise the connection
+// closes with [StatusRevoked]), and a token refused 401 closes the
+// connection with [StatusExpired]. See refresh.go for every case.
+//
+// The Gate's limits: a handshake over the connect rate of its address is
+// answered 429 with a Retry-After, before the upgrade; a connection over
+// the open connections of its address is upgraded and closed at once with
+// 1013 ([StatusTryAgainLater]), over those of its user with 1008
+// ([StatusPolicyViolation]), the reason saying "retry in Ns; ...": a
+// browser cannot read the status of a refused handshake, but can read a
+// close frame.
 //
 // # Hooks
 //
 // [Options.Hooks] are those of every transport: Opened once a connection
 // is upgraded (its [Conn] then holds the negotiated subprotocol); Error
 // for what ends it abnormally; Closed once, with why: [ErrCompleted],
-// [ErrShutdown], [ErrClientGone] when the peer closed (the reason then
-// wraps its [CloseError]) or vanished, or the error that ended it.
+// [ErrShutdown], [ErrExpired], [ErrRevoked], [ErrClientGone] when the
+// peer closed (the reason then wraps its [CloseError]) or vanished, or
+// the error that ended it.
 // [CloseCode] gives the close code of that reason. [Options.OnMessage]
 // sees every inbound message.
 //

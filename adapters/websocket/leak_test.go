@@ -10,6 +10,8 @@ import (
 
 	cws "github.com/coder/websocket"
 	"github.com/reactivex/rxgo/v2"
+
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 )
 
 // TestManyConnections opens and closes 1,000 connections on each kind of
@@ -22,7 +24,7 @@ func TestManyConnections(t *testing.T) {
 	const n = 1000
 	hub := newHub(t)
 	defer hub.Close()
-	f := newFixture(t, nil)
+	f := newFixture(t, &Options{Gate: transport.Unlimited()}) // 1,000 at once from one address: past the default limits
 	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
 	f.mux.Handle("GET /echo", f.s.Duplex(reply))
 	f.mux.Handle("GET /never", f.s.Stream(func(*http.Request, string) (rxgo.Observable, error) { return rxgo.Never(), nil }))

@@ -25,7 +25,9 @@ const (
 	// connection that ended without a closing handshake (a dead or
 	// vanished peer).
 	StatusAbnormalClosure = websocket.StatusAbnormalClosure
-	// StatusPolicyViolation: the peer sent what it must not.
+	// StatusPolicyViolation: the peer sent what it must not. Also sent,
+	// at once after the upgrade, to a connection over the [Gate]'s
+	// MaxPerUser: the user must close another before it opens one more.
 	StatusPolicyViolation = websocket.StatusPolicyViolation
 	// StatusMessageTooBig: an inbound message exceeded the read limit.
 	StatusMessageTooBig = websocket.StatusMessageTooBig
@@ -33,8 +35,19 @@ const (
 	// cannot be sent.
 	StatusInternalError = websocket.StatusInternalError
 	// StatusTryAgainLater: the subscriber's queue overflowed; reconnect
-	// with the last ID to catch up.
+	// with the last ID to catch up. Also sent, at once after the upgrade,
+	// to a connection over the [Gate]'s MaxPerAddress: the reason says
+	// when to try again.
 	StatusTryAgainLater = websocket.StatusTryAgainLater
+	// StatusExpired: the authorization hook's answer expired (see
+	// adapters.ExpiresAt), or a refresh was refused with 401: reconnect
+	// with a new token from the cursor, or send a refresh before the
+	// expiry.
+	StatusExpired StatusCode = 4401
+	// StatusRevoked: the [Gate] revoked the connection's user (or its
+	// topic, on a single-topic connection), or a refresh no longer grants
+	// its topic: reconnecting needs a token that the hook grants.
+	StatusRevoked StatusCode = 4403
 )
 
 // Message is one inbound message, or an outbound one sent as it is (a

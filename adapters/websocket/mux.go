@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"time"
 
 	"github.com/rxstream/rxstream/adapters/internal/session"
 	"github.com/rxstream/rxstream/adapters/internal/transport"
@@ -16,10 +17,17 @@ import (
 //	client: {"type":"subscribe","topic":"x","cursor":"E-3"}  (cursor optional)
 //	        {"type":"subscribe","topic":"x","rewind":10}      (or "since":"30s"; without a cursor)
 //	        {"type":"unsubscribe","topic":"x"}
+//	        {"type":"refresh","token":"<a new token>"}
 //	server: {"type":"subscribed","topic":"x","cursor":"<where x starts>"}
 //	        {"type":"unsubscribed","topic":"x"}
+//	        {"type":"refreshed","expires":"2026-05-01T12:00:00Z"}  (expires omitted: none)
 //	        {"type":"error","topic":"x","status":403,"message":"..."}
 //	        {"type":"error","status":400,"message":"..."}  (a malformed message)
+//
+// A single-topic connection ([Server.Topic]) and a producer's
+// ([Server.Stream]) take the refresh message too, and ignore every other
+// message; they answer refreshed when their events are envelopes
+// ([FormatEnvelope]), which never have a "type".
 //
 // The read loop parses what the client sends and hands it to the write
 // loop, which alone drives the session, through cn.ctl.
@@ -34,17 +42,21 @@ const controlQueue = 4
 const (
 	typeSubscribe    = "subscribe"
 	typeUnsubscribe  = "unsubscribe"
+	typeRefresh      = "refresh"
 	typeSubscribed   = "subscribed"
 	typeUnsubscribed = "unsubscribed"
+	typeRefreshed    = "refreshed"
 	typeError        = "error"
 )
 
-// control is one message a client sent on a multiplexed connection:
-// subscribe or unsubscribe topic, or a malformed message (bad says why).
+// control is one message a client sent: subscribe or unsubscribe topic,
+// refresh with token, or a malformed message (bad says why).
 type control struct {
 	subscribe bool
+	refresh   bool
 	topic     string
 	cursor    string
+	token     string
 	bad       string
 	// rewind and since of a subscribe, as sent: checked when served, so
 	// that a bad one is refused naming its topic.
@@ -53,8 +65,8 @@ type control struct {
 
 // parseControl reads a client's message: a JSON object with "type" and
 // "topic", and "cursor", "rewind" (a number, or a string of one) and
-// "since" (a duration string) for a subscribe. Unknown fields are
-// ignored. The frame type does not matter.
+// "since" (a duration string) for a subscribe; "type" and "token" for a
+// refresh. Unknown fields are ignored. The frame type does not matter.
 func parseControl(data []byte) control {
 	var m struct {
 		Type   string          `json:"type"`
@@ -62,13 +74,18 @@ func parseControl(data []byte) control {
 		Cursor string          `json:"cursor"`
 		Rewind json.RawMessage `json:"rewind"`
 		Since  string          `json:"since"`
+		Token  string          `json:"token"`
 	}
 	if err := json.Unmarshal(data, &m); err != nil {
 		return control{bad: "malformed message, want JSON {\"type\":\"subscribe\"|\"unsubscribe\",\"topic\":..}: " + err.Error()}
 	}
 	switch {
+	case m.Type == typeRefresh && m.Token == "":
+		return control{refresh: true, bad: "refresh without a token"}
+	case m.Type == typeRefresh:
+		return control{refresh: true, token: m.Token}
 	case m.Type != typeSubscribe && m.Type != typeUnsubscribe:
-		return control{bad: fmt.Sprintf("unknown message type %q, want subscribe or unsubscribe", cutMessage(m.Type))}
+		return control{bad: fmt.Sprintf("unknown message type %q, want subscribe, unsubscribe or refresh", cutMessage(m.Type))}
 	case m.Topic == "":
 		return control{bad: m.Type + " without a topic"}
 	}
@@ -79,24 +96,32 @@ func parseControl(data []byte) control {
 	return c
 }
 
-// control serves one control message and sends its answer.
-func (cn *conn) control(req *http.Request, sess *session.Session, r control) error {
+// control serves one control message and sends its answer. A nil sess
+// is a producer's connection.
+func (cn *conn) control(sess *session.Session, r control) error {
 	switch {
+	case r.bad != "" && !cn.mux:
+		return nil // a single-topic connection ignores what it does not take
 	case r.bad != "":
 		return cn.answer(answer{typ: typeError, status: http.StatusBadRequest, message: r.bad})
+	case r.refresh:
+		return cn.refresh(sess, r.token)
 	case !r.subscribe:
-		sess.Remove(r.topic)
+		if sess.Remove(r.topic) {
+			cn.pass.RemoveTopic(r.topic)
+		}
 		return cn.answer(answer{typ: typeUnsubscribed, topic: r.topic})
 	}
 	rw, err := transport.ParseRewind(r.rewind, r.since)
 	cursor := ""
 	if err == nil {
-		cursor, err = sess.Add(req, r.topic, r.cursor, rw)
+		cursor, err = sess.Add(cn.req, r.topic, r.cursor, rw)
 	}
 	if err != nil {
 		status, msg := refusal(err)
 		return cn.answer(answer{typ: typeError, topic: r.topic, status: status, message: msg})
 	}
+	cn.pass.AddTopic(r.topic)
 	return cn.answer(answer{typ: typeSubscribed, topic: r.topic, cursor: cursor})
 }
 
@@ -114,9 +139,10 @@ func refusal(err error) (int, string) {
 type answer struct {
 	typ     string
 	topic   string
-	cursor  string // of subscribed
-	status  int    // of error
-	message string // of error
+	cursor  string    // of subscribed
+	expires time.Time // of refreshed; zero: none
+	status  int       // of error
+	message string    // of error
 }
 
 func (cn *conn) answer(r answer) error {
@@ -137,6 +163,12 @@ func appendAnswer(b []byte, r answer) []byte {
 	case typeSubscribed:
 		b = append(b, `,"cursor":`...)
 		b = appendJSONString(b, validUTF8(r.cursor))
+	case typeRefreshed:
+		if !r.expires.IsZero() {
+			b = append(b, `,"expires":"`...)
+			b = r.expires.UTC().Truncate(time.Millisecond).AppendFormat(b, time.RFC3339Nano)
+			b = append(b, '"')
+		}
 	case typeError:
 		b = append(b, `,"status":`...)
 		b = strconv.AppendInt(b, int64(r.status), 10)

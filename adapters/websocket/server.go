@@ -73,7 +73,19 @@ var (
 	ErrClientGone = transport.ErrClientGone
 	// ErrShutdown: [Server.Close] closed the connection (with 1001).
 	ErrShutdown = transport.ErrShutdown
+	// ErrExpired: the authorization hook's answer expired (see
+	// adapters.ExpiresAt), or a refresh was refused with 401 (closed with
+	// [StatusExpired]).
+	ErrExpired = transport.ErrExpired
+	// ErrRevoked: the [Gate] revoked the connection's user or topic, or
+	// a refresh no longer grants its topic (closed with [StatusRevoked]).
+	ErrRevoked = transport.ErrRevoked
 )
+
+// Gate admits the connections of one or more servers and ends them (see
+// [Options.Gate]): the same type as adapters.Gate, which documents it and
+// whose NewGate makes one with options.
+type Gate = transport.Gate
 
 // Format says how outbound events are framed.
 type Format int
@@ -150,6 +162,15 @@ type Options struct {
 	// without a closing handshake); Closed once per upgraded connection,
 	// with why it ended (see [CloseCode] for its close code).
 	Hooks Hooks
+	// Gate admits the connections and ends them: the connect rate per
+	// address (a handshake beyond it is answered 429 with a
+	// Retry-After), the per-address and per-user limits (the connection
+	// is upgraded and closed at once, with 1013 and 1008), the expiry of
+	// the authorization hook's answers (closed with [StatusExpired]) and
+	// revocation ([StatusRevoked]). nil means a Gate of the server's own
+	// with default limits (see [Server.Gate]); share one Gate between the
+	// servers of a process so that its limits count every transport.
+	Gate *Gate
 	// OnMessage, when set, is called for every inbound data message, in
 	// the connection's read loop, before a [Handler]'s pipeline or a
 	// [Server.Topics] connection sees it: it must not block for long
@@ -174,6 +195,7 @@ type Server struct {
 	// served counts the requests being served: the registry forgets its
 	// streams at Close, while their handlers still run.
 	served atomic.Int64
+	gate   transport.Gate // when Options.Gate is nil
 }
 
 // New returns a Server with the given options; opts may be nil. It fails
@@ -245,6 +267,15 @@ func (s *Server) Close() { s.conns.Close() }
 // connections, and the requests still deciding whether to upgrade.
 func (s *Server) Connections() int { return int(s.served.Load()) }
 
+// Gate returns the server's [Gate]: [Options.Gate], or the server's own.
+// Its Revoke and RevokeTopic end the server's connections.
+func (s *Server) Gate() *Gate {
+	if s.opts.Gate != nil {
+		return s.opts.Gate
+	}
+	return &s.gate
+}
+
 // Handler makes the outbound observable of a duplex connection from its
 // inbound one, before the upgrade, as a [Producer] does. r's context is
 // the connection's lifetime; r must not be kept after Handler returns.
@@ -264,7 +295,10 @@ type Handler func(r *http.Request, in rxgo.Observable) (rxgo.Observable, error)
 // whatever [Options.Format]), or a string or []byte (the event's data);
 // an item that cannot be sent closes the connection with 1011, as an
 // error item does (1013 for [framework.ErrOverflow]); completion closes
-// it with 1000. Inbound messages only reach [Options.OnMessage].
+// it with 1000. Inbound messages reach [Options.OnMessage]; a refresh
+// message with a new token (see the package doc) also moves the
+// connection's expiry. A [Server.Duplex] connection takes no refresh: its
+// messages are its handler's, and it ends at the expiry.
 func (s *Server) Stream(p Producer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		cn, r, ok := s.prepare(w, r)
@@ -273,15 +307,19 @@ func (s *Server) Stream(p Producer) http.Handler {
 		}
 		defer cn.release()
 		cursor, ok := requestCursor(w, r)
-		if !ok {
+		if !ok || !cn.admit(w, r, nil) {
 			return
 		}
+		r = r.WithContext(cn.ctx)
 		obs, err := p(r, cursor)
 		if cn.refused(w, obs, err) {
 			return
 		}
 		cn.open(r, cursor, nil)
+		cn.ctl = make(chan control, controlQueue) // refresh messages
 		if cn.accept(w, r) {
+			// The handler returns after serve: r stays valid for the
+			// guard of refresh messages.
 			cn.serve(cn.itemsWriter(obs))
 		}
 	})
@@ -299,9 +337,10 @@ func (s *Server) Duplex(h Handler) http.Handler {
 		}
 		defer cn.release()
 		cursor, ok := requestCursor(w, r)
-		if !ok {
+		if !ok || !cn.admit(w, r, nil) {
 			return
 		}
+		r = r.WithContext(cn.ctx)
 		in := cn.inbound()
 		obs, err := h(r, in)
 		if cn.refused(w, obs, err) {
@@ -328,7 +367,9 @@ func (s *Server) Duplex(h Handler) http.Handler {
 // catches up from history. Every close but 1000 carries the cursor to
 // resume from at the start of its reason ([ReasonCursor]). Events are
 // framed by [Options.Format] (gap notices need [FormatEnvelope]). Inbound
-// messages only reach [Options.OnMessage].
+// messages reach [Options.OnMessage]; a refresh message with a new token
+// (see the package doc) also moves the connection's expiry, and every
+// other message is ignored.
 func (s *Server) Topic(hub *framework.Hub, name func(*http.Request) string) http.Handler {
 	return s.topics(hub, session.Options{Name: name})
 }
@@ -355,7 +396,9 @@ func (s *Server) Topic(hub *framework.Hub, name func(*http.Request) string) http
 // "since", as the URL's rewind and since parameters ask for the URL's
 // topics), answered {"type":"subscribed",...} before any of its events, and
 // {"type":"unsubscribe","topic"}, answered {"type":"unsubscribed","topic"}
-// after the last of its events (also when it was not subscribed). A
+// after the last of its events (also when it was not subscribed), and
+// {"type":"refresh","token"}, answered {"type":"refreshed","expires"}
+// (see the package doc for the refusals). A
 // subscription that is refused is answered {"type":"error","topic",
 // "status","message"} with the status an HTTP request would get (400 for
 // an invalid topic or cursor, a topic already followed or one past
@@ -390,14 +433,16 @@ func (s *Server) topics(hub *framework.Hub, o session.Options) http.Handler {
 		}
 		defer sess.Close()
 		names, _ := sess.Topics()
-		cn.open(r, cursor, names)
-		if sess.Multi() {
-			cn.ctl = make(chan control, controlQueue)
+		if !cn.admit(w, r, names) {
+			return
 		}
+		cn.open(r, cursor, names)
+		cn.mux = sess.Multi()
+		cn.ctl = make(chan control, controlQueue) // subscribe, unsubscribe, refresh
 		if cn.accept(w, r) {
 			// The handler returns after serve: r stays valid for the
-			// guard of subscribe messages.
-			cn.serve(cn.sessionWriter(r, sess))
+			// guard of subscribe and refresh messages.
+			cn.serve(cn.sessionWriter(sess))
 		}
 	})
 }

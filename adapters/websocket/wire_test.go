@@ -119,3 +119,28 @@ func TestReasonCursor(t *testing.T) {
 		}
 	}
 }
+
+// FuzzParseControl: any message parses without panicking into one control
+// message: a refresh only for a refresh with its token, a subscribe or
+// unsubscribe only with a topic, and anything else a malformed one.
+func FuzzParseControl(f *testing.F) {
+	f.Add([]byte(`{"type":"refresh","token":"t"}`))
+	f.Add([]byte(`{"type":"subscribe","topic":"a","cursor":"E-1"}`))
+	f.Add([]byte(`{"type":"refresh"}`))
+	f.Add([]byte(`not json`))
+	f.Fuzz(func(t *testing.T, data []byte) {
+		c := parseControl(data)
+		switch {
+		case c.bad != "":
+			if c.token != "" || c.topic != "" {
+				t.Fatalf("malformed, yet %+v", c)
+			}
+		case c.refresh:
+			if c.token == "" || c.subscribe || c.topic != "" {
+				t.Fatalf("refresh %+v", c)
+			}
+		case c.topic == "":
+			t.Fatalf("no topic: %+v", c)
+		}
+	})
+}

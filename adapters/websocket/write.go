@@ -5,7 +5,6 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
-	"net/http"
 	"strconv"
 	"strings"
 	"time"
@@ -57,6 +56,15 @@ func (cn *conn) itemsWriter(obs rxgo.Observable) writer {
 				if err := cn.send(typ, p); err != nil {
 					return nil, err
 				}
+			case m := <-cn.ctl:
+				err := cn.control(nil, m)
+				var cw *closeWith
+				switch {
+				case errors.As(err, &cw):
+					return cw.why, nil
+				case err != nil:
+					return nil, err
+				}
 			case <-tick:
 				cn.ping(ctx, g)
 			case <-ctx.Done():
@@ -70,12 +78,17 @@ func (cn *conn) itemsWriter(obs rxgo.Observable) writer {
 // loop first acknowledges each topic of the URL, then also serves the
 // subscribe and unsubscribe messages the read loop hands it (cn.ctl), one
 // between two batches, so that the session is driven by this goroutine
-// alone. r is the request, for the guard of a subscribe message: the loop
-// runs in the handler's goroutine, before the handler returns.
-func (cn *conn) sessionWriter(r *http.Request, sess *session.Session) writer {
+// alone, and drops the topics the Gate revokes (cn.wake); every session's
+// loop serves refresh messages. cn.req is the request, for the guard of a
+// subscribe or refresh message: the loop runs in the handler's goroutine,
+// before the handler returns.
+func (cn *conn) sessionWriter(sess *session.Session) writer {
 	multi := sess.Multi()
 	if !multi {
 		cn.cursor = sess.Cursor // a composite is no use to a client: see Server.Topics
+	} else {
+		cn.wake = make(chan struct{}, 1)
+		cn.pass.OnTopic(cn.topicRevoked)
 	}
 	return func(ctx context.Context, g *errgroup.Group) (why, drop error) {
 		if multi {
@@ -104,9 +117,14 @@ func (cn *conn) sessionWriter(r *http.Request, sess *session.Session) writer {
 			Beat:    func() error { cn.ping(ctx, g); return nil },
 			Idle:    func() { cn.buf = transport.Idle(cn.buf) },
 			Control: cn.ctl,
-			Serve:   func(m control) error { return cn.control(r, sess, m) },
+			Serve:   func(m control) error { return cn.control(sess, m) },
+			Wake:    cn.wake,
+			Woken:   func() error { return cn.dropRevoked(sess) },
 		})
+		var cw *closeWith
 		switch {
+		case errors.As(werr, &cw):
+			return cw.why, nil
 		case werr != nil:
 			return nil, werr
 		case errors.Is(err, framework.ErrClosed):

@@ -61,6 +61,14 @@
 // their clients reconnect, and resume from history once NATS is back.
 // Requests are bounded by Options.Timeout.
 //
+// # Control subjects
+//
+// [Broker.Notify] and [Broker.Listen] carry messages between nodes that
+// are not events, on core NATS subjects "<Prefix>-control.<channel>"
+// that the stream does not hold: an adapters.Gate given the Broker as its
+// Relay sends its revocations there, so that revoking a user ends their
+// connections on every node.
+//
 // # Requirements and costs
 //
 // NATS server 2.11 or later (batched direct get). A publish is one round
@@ -71,5 +79,5 @@
 //
 // Files: broker.go (options, connection, stream), subject.go (topic to
 // subject), publish.go, read.go, rewind.go (backward and by-time reads),
-// follow.go.
+// follow.go, control.go (revocations across nodes).
 package natsbroker

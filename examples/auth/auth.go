@@ -12,12 +12,14 @@ import (
 	"github.com/rxstream/rxstream/adapters"
 )
 
-// claims are the token's claims: the registered ones (sub, exp, ...) and
-// the topics its holder may follow and publish to ("*" for every topic).
+// claims are the token's claims: the registered ones (sub, exp, iat, ...),
+// the topics its holder may follow and publish to ("*" for every topic),
+// and whether it may use the admin routes.
 type claims struct {
 	jwt.RegisteredClaims
 	Subscribe []string `json:"subscribe,omitempty"`
 	Publish   []string `json:"publish,omitempty"`
+	Admin     bool     `json:"admin,omitempty"`
 }
 
 // allows reports whether the claims grant action on topic.
@@ -31,16 +33,15 @@ func (c *claims) allows(topic string, action adapters.Action) bool {
 
 // mint signs a token for subject, valid for ttl.
 func mint(secret []byte, subject string, subscribe, publish []string, ttl time.Duration) (string, error) {
+	return sign(secret, claims{RegisteredClaims: jwt.RegisteredClaims{Subject: subject}, Subscribe: subscribe, Publish: publish}, ttl)
+}
+
+// sign signs c, issued now and valid for ttl.
+func sign(secret []byte, c claims, ttl time.Duration) (string, error) {
 	now := time.Now()
-	return jwt.NewWithClaims(jwt.SigningMethodHS256, claims{
-		RegisteredClaims: jwt.RegisteredClaims{
-			Subject:   subject,
-			IssuedAt:  jwt.NewNumericDate(now),
-			ExpiresAt: jwt.NewNumericDate(now.Add(ttl)),
-		},
-		Subscribe: subscribe,
-		Publish:   publish,
-	}).SignedString(secret)
+	c.IssuedAt = jwt.NewNumericDate(now)
+	c.ExpiresAt = jwt.NewNumericDate(now.Add(ttl))
+	return jwt.NewWithClaims(jwt.SigningMethodHS256, c).SignedString(secret)
 }
 
 // Where a token may come from besides the Authorization header.
@@ -82,28 +83,53 @@ func errUnauthorized(desc string) error {
 		Header: http.Header{"Www-Authenticate": {`Bearer realm="rxstream", error="invalid_token"`}}}
 }
 
-// authorizer returns the adapters.AuthorizeFunc of the example: a valid
-// HS256 token with an expiry is required (401 otherwise), and its claims
-// must grant the action on the topic (403 otherwise).
-func authorizer(secret []byte) adapters.AuthorizeFunc {
-	parser := jwt.NewParser(
+// verifier checks the example's tokens: HS256 only, an expiry required,
+// and not revoked.
+type verifier struct {
+	secret  []byte
+	parser  *jwt.Parser
+	revoked *revocations
+}
+
+func newVerifier(secret []byte, revoked *revocations) *verifier {
+	return &verifier{secret: secret, revoked: revoked, parser: jwt.NewParser(
 		jwt.WithValidMethods([]string{jwt.SigningMethodHS256.Alg()}), // no "none", no algorithm confusion
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(5*time.Second),
-	)
-	key := func(*jwt.Token) (any, error) { return secret, nil }
+		jwt.WithLeeway(5*time.Second), // for clocks a little apart; the streams end at exp itself
+	)}
+}
+
+// verify returns the claims of a valid token, or the 401 that refuses it.
+func (v *verifier) verify(raw string) (*claims, error) {
+	if raw == "" {
+		return nil, errUnauthorized("bearer token required")
+	}
+	var cl claims
+	if _, err := v.parser.ParseWithClaims(raw, &cl, func(*jwt.Token) (any, error) { return v.secret, nil }); err != nil {
+		if errors.Is(err, jwt.ErrTokenExpired) {
+			return nil, errUnauthorized("token expired")
+		}
+		return nil, errUnauthorized("invalid token")
+	}
+	if v.revoked.covers(&cl) {
+		return nil, errUnauthorized("token revoked")
+	}
+	return &cl, nil
+}
+
+// authorizer returns the adapters.AuthorizeFunc of the example: a valid
+// token is required (401 otherwise), and its claims must grant the action
+// on the topic (403 otherwise). It tells the server the token's subject,
+// for the per-user limit and revocation, and its exp: every stream ends
+// then, unless a WebSocket client sends a fresh token before.
+func authorizer(v *verifier) adapters.AuthorizeFunc {
 	return func(r *http.Request, topic string, action adapters.Action) error {
-		raw := token(r, action)
-		if raw == "" {
-			return errUnauthorized("bearer token required")
+		cl, err := v.verify(token(r, action))
+		if err != nil {
+			return err
 		}
-		var cl claims
-		if _, err := parser.ParseWithClaims(raw, &cl, key); err != nil {
-			if errors.Is(err, jwt.ErrTokenExpired) {
-				return errUnauthorized("token expired")
-			}
-			return errUnauthorized("invalid token")
-		}
+		adapters.SetUser(r, cl.Subject)
+		adapters.ExpiresAt(r, cl.ExpiresAt.Time)
 		if !cl.allows(topic, action) {
 			return &adapters.StatusError{Code: http.StatusForbidden, Message: "token does not allow " + action.String() + " on " + topic}
 		}

@@ -23,15 +23,15 @@ const maxPublish = 64 << 10
 // and ?rewind=N or ?since=30s on any of them starts a client without a
 // cursor with the last events.
 func (a *app) endpointRoutes() error {
-	s, err := sse.New(&sse.Options{Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
+	s, err := sse.New(&sse.Options{Gate: a.gate, Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
 		return err
 	}
-	lp, err := longpoll.New(&longpoll.Options{Logger: a.log})
+	lp, err := longpoll.New(&longpoll.Options{Gate: a.gate, Logger: a.log})
 	if err != nil {
 		return err
 	}
-	ws, err := websocket.New(&websocket.Options{Logger: a.log, WriteTimeout: a.cfg.writeTimeout})
+	ws, err := websocket.New(&websocket.Options{Gate: a.gate, Logger: a.log, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
 		return err
 	}
@@ -43,7 +43,7 @@ func (a *app) endpointRoutes() error {
 	a.open.add("websocket", ws.Connections)
 	ep, err := adapters.New(&adapters.Options{
 		SSE: s, LongPoll: lp, WebSocket: ws,
-		Publish: true, MaxPublish: maxPublish, Disable: a.cfg.disable,
+		Publish: true, MaxPublish: maxPublish, Disable: a.cfg.disable, Gate: a.gate,
 	})
 	if err != nil {
 		return err

@@ -98,7 +98,8 @@ type app struct {
 	hub  *framework.Hub
 	log  *slog.Logger
 	cfg  config
-	open openStreams // each transport server's Open, for /metrics (metrics.go)
+	open openStreams    // each transport server's Open, for /metrics (metrics.go)
+	gate *adapters.Gate // every transport server's: one count of the limits
 }
 
 // config is what the command line sets.
@@ -108,6 +109,7 @@ type config struct {
 	disable      []adapters.Transport // transports /topics/:topic does not offer
 	tls          bool                 // HTTPS with HTTP/2
 	writeTimeout time.Duration        // per-write deadline of SSE and WebSocket streams; 0: defaults
+	gate         *adapters.Gate       // the limits of every transport; nil: defaults
 }
 
 func newApp(cfg config) (*app, error) {
@@ -121,7 +123,10 @@ func newApp(cfg config) (*app, error) {
 	e.HideBanner, e.HidePort = true, true
 	e.Server.ReadHeaderTimeout = 10 * time.Second // no WriteTimeout: streams set per-write deadlines
 	e.Use(middleware.Recover())
-	a := &app{e: e, hub: hub, log: log, cfg: cfg}
+	a := &app{e: e, hub: hub, log: log, cfg: cfg, gate: cfg.gate}
+	if a.gate == nil {
+		a.gate = &adapters.Gate{}
+	}
 	e.GET("/", a.page)
 	for _, register := range routes {
 		if err := register(a); err != nil {

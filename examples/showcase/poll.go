@@ -17,11 +17,11 @@ import (
 func init() { routes = append(routes, (*app).pollRoutes) }
 
 func (a *app) pollRoutes() error {
-	lp, err := longpoll.New(&longpoll.Options{Logger: a.log})
+	lp, err := longpoll.New(&longpoll.Options{Gate: a.gate, Logger: a.log})
 	if err != nil {
 		return err
 	}
-	sp, err := shortpoll.New(nil)
+	sp, err := shortpoll.New(&shortpoll.Options{Gate: a.gate})
 	if err != nil {
 		return err
 	}

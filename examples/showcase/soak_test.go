@@ -19,6 +19,7 @@ import (
 	"github.com/coder/websocket"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -35,7 +36,13 @@ func TestSoak(t *testing.T) {
 	if testing.Short() {
 		t.Skip("soak test: skipped with -short")
 	}
-	a, srv := newServer(t)
+	// Clients churn from one address as fast as they can: no real client
+	// does, and the default limits would refuse them.
+	unlimited, err := adapters.NewGate(&adapters.GateOptions{MaxPerUser: -1, MaxPerAddress: -1, ConnectRate: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, srv := newServerWith(t, config{gate: unlimited})
 	addr := strings.TrimPrefix(srv.URL, "http://")
 	conns := &clientConns{m: make(map[*clientConn]struct{})}
 	tr := &http.Transport{MaxIdleConnsPerHost: 64, DialContext: conns.dial}

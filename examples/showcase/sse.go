@@ -17,7 +17,7 @@ import (
 func init() { routes = append(routes, (*app).sseRoutes) }
 
 func (a *app) sseRoutes() error {
-	s, err := sse.New(&sse.Options{Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
+	s, err := sse.New(&sse.Options{Gate: a.gate, Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
 		return err
 	}

@@ -16,11 +16,11 @@ func init() { routes = append(routes, (*app).wsRoutes) }
 func (a *app) wsRoutes() error {
 	// The seed's handler answers in plain text frames; hub topics travel
 	// as envelopes {"id","event","data"} so that clients can resume.
-	echoServer, err := websocket.New(&websocket.Options{Format: websocket.FormatText, Logger: a.log, WriteTimeout: a.cfg.writeTimeout})
+	echoServer, err := websocket.New(&websocket.Options{Gate: a.gate, Format: websocket.FormatText, Logger: a.log, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
 		return err
 	}
-	topics, err := websocket.New(&websocket.Options{Logger: a.log, WriteTimeout: a.cfg.writeTimeout})
+	topics, err := websocket.New(&websocket.Options{Gate: a.gate, Logger: a.log, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,10 @@ type Request struct {
 	// Prepare, when set, is called before every answer, refusals at
 	// shutdown included: headers, a write deadline.
 	Prepare func(q *Request)
+	// Pass, when set, is the request's admission by its server's Gate:
+	// Open binds the request's context to it (its expiry and revocation
+	// end the request) and names its user on the Conn.
+	Pass *transport.Pass
 
 	conn   *transport.Conn
 	hooks  *transport.Hooks
@@ -79,13 +83,18 @@ func (q *Request) Open(reg *transport.Registry, hooks *transport.Hooks, transpor
 	}
 	q.ctx, q.done, q.hooks = ctx, done, hooks
 	q.conn = transport.NewConn(transportName, q.R, cursor, topics)
+	if q.Pass != nil {
+		q.conn.User = q.Pass.User()
+		q.ctx = q.Pass.Bind(q.ctx)
+	}
 	hooks.Open(q.conn)
 	return true
 }
 
 // Context is the request's lifetime once open: it ends when the client
 // leaves, when the registry closes (its cause is then
-// [transport.ErrShutdown]) and at Close.
+// [transport.ErrShutdown]), when its Pass expires or is revoked (see
+// [transport.AuthEnded]) and at Close.
 func (q *Request) Context() context.Context { return q.ctx }
 
 // Close unregisters the request and calls the Closed hook with the reason
@@ -155,8 +164,20 @@ func (q *Request) Error(err error, se *transport.StatusError) {
 
 // Ended answers a request whose context ended: at the registry's Close,
 // with the events gathered, or 503 with a jittered Retry-After when there
-// are none; when the client left, with nothing.
+// are none; at its Pass's expiry or revocation, with the events gathered,
+// or 401 (expired) or 403 (revoked) when there are none; when the client
+// left, with nothing.
 func (q *Request) Ended() {
+	if err := transport.AuthEnded(q.ctx); err != nil {
+		q.End(err)
+		if !q.Empty() {
+			q.Answer()
+			return
+		}
+		q.prepare()
+		transport.WriteError(q.W, transport.AuthStatus(err), q.Retry)
+		return
+	}
 	switch {
 	case !transport.ShuttingDown(q.ctx):
 		q.End(transport.ErrClientGone)

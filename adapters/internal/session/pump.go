@@ -25,12 +25,18 @@ type Stream[C any] struct {
 	// none.
 	Control <-chan C
 	Serve   func(C) error
+	// Wake is signalled by another goroutine that has news for the loop
+	// (a topic revoked); Woken is then called between two batches, or at
+	// once while idle. nil means none.
+	Wake  <-chan struct{}
+	Woken func() error
 }
 
 // Pump is the one loop of every stream: it takes what sess has ready, a
 // batch of at most Max items at a time, hands each batch to Write, and
-// while nothing is ready waits for news, a tick or a control message. It
-// returns when ctx ends (both nil), when Write, Beat or Serve fails
+// while nothing is ready waits for news, a tick, a control message or a
+// wake. It returns when ctx ends (both nil), when Write, Beat, Serve or
+// Woken fails
 // (wireErr), or when the session fails (sessErr, once what it took before
 // has been written): a subscription overflowed, the hub closed, a broker
 // failed.
@@ -39,6 +45,10 @@ func Pump[C any](ctx context.Context, sess *Session, s Stream[C]) (sessErr, wire
 		select {
 		case c := <-s.Control:
 			if err := s.Serve(c); err != nil {
+				return nil, err
+			}
+		case <-s.Wake:
+			if err := s.Woken(); err != nil {
 				return nil, err
 			}
 		default:
@@ -65,6 +75,10 @@ func Pump[C any](ctx context.Context, sess *Session, s Stream[C]) (sessErr, wire
 		case <-sess.Ready():
 		case c := <-s.Control:
 			if err := s.Serve(c); err != nil {
+				return nil, err
+			}
+		case <-s.Wake:
+			if err := s.Woken(); err != nil {
 				return nil, err
 			}
 		case <-s.Tick:

@@ -55,6 +55,9 @@ type Conn struct {
 	Topics []string
 	// Subprotocol is the negotiated WebSocket subprotocol, if any.
 	Subprotocol string
+	// User is the user the authorization hook named (see SetUser), if
+	// any.
+	User string
 }
 
 var connIDs atomic.Uint64
@@ -87,8 +90,8 @@ type Hooks struct {
 	// on an overflow, a malformed inbound message.
 	Error func(c *Conn, err error)
 	// Closed is called once when an opened request has ended, with why:
-	// [ErrCompleted], [ErrTimeout], [ErrClientGone], [ErrShutdown], or
-	// the error that ended it.
+	// [ErrCompleted], [ErrTimeout], [ErrClientGone], [ErrShutdown],
+	// [ErrExpired], [ErrRevoked], or the error that ended it.
 	Closed func(c *Conn, reason error)
 }
 

@@ -11,7 +11,7 @@ func newRxLongPoll() (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := longpoll.New(nil)
+	s, err := longpoll.New(&longpoll.Options{Gate: unlimited()})
 	if err != nil {
 		return nil, err
 	}

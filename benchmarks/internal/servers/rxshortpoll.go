@@ -11,7 +11,7 @@ func newRxShortPoll() (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := shortpoll.New(nil)
+	s, err := shortpoll.New(&shortpoll.Options{Gate: unlimited()})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"net/http"
 
+	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/framework"
 )
@@ -63,12 +64,24 @@ func (h *rxHub) Close() {
 
 func topicName(*http.Request) string { return Topic }
 
+// unlimited is the Gate of the rxstream contenders: the load generator
+// opens tens of thousands of connections from a few addresses, past the
+// default limits per address and on the connect rate, and the peers have
+// no such limits to compare with.
+func unlimited() *adapters.Gate {
+	g, err := adapters.NewGate(&adapters.GateOptions{MaxPerUser: -1, MaxPerAddress: -1, ConnectRate: -1})
+	if err != nil {
+		panic(err) // the options are valid
+	}
+	return g
+}
+
 func newRxSSE() (Server, error) {
 	h, err := newRxHub()
 	if err != nil {
 		return nil, err
 	}
-	s, err := sse.New(nil)
+	s, err := sse.New(&sse.Options{Gate: unlimited()})
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ func newRxWebSocket() (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := websocket.New(nil)
+	s, err := websocket.New(&websocket.Options{Gate: unlimited()})
 	if err != nil {
 		return nil, err
 	}
