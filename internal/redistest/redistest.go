@@ -43,12 +43,7 @@ func Start(t testing.TB, extra ...string) *Server {
 		}
 		t.Skip("redis-server not installed (apt-get install redis-server)")
 	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	port := ln.Addr().(*net.TCPAddr).Port
-	ln.Close()
+	port := freePort(t)
 	s := &Server{t: t, dir: t.TempDir(), port: port}
 	s.args = append([]string{
 		"--port", strconv.Itoa(port), "--bind", "127.0.0.1", "--dir", s.dir,
@@ -57,6 +52,17 @@ func Start(t testing.TB, extra ...string) *Server {
 	s.Start()
 	t.Cleanup(s.Stop)
 	return s
+}
+
+// freePort returns a loopback port that was free a moment ago.
+func freePort(t testing.TB) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port
 }
 
 // Start runs the server (again: same port, same folder) and waits until it
@@ -158,7 +164,7 @@ func StartCluster(t testing.TB, n int) []*Server {
 	servers := make([]*Server, n)
 	args := []string{"--cluster", "create"}
 	for i := range servers {
-		servers[i] = Start(t, "--cluster-enabled", "yes", "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
+		servers[i] = Start(t, "--cluster-enabled", "yes", "--cluster-port", strconv.Itoa(freePort(t)), "--cluster-config-file", "nodes.conf", "--cluster-node-timeout", "2000")
 		args = append(args, servers[i].Addr())
 	}
 	args = append(args, "--cluster-replicas", "0", "--cluster-yes")
