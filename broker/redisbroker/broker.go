@@ -150,8 +150,9 @@ type Broker struct {
 	closed  bool
 	down    error // why Redis is deemed unreachable; nil when it answers
 	topics  map[string]*followed
-	gen     uint64 // incremented when the followed topics change
-	blocked int64  // the follow connection's client ID while it waits in XREAD with gen snapGen
+	listens map[*redis.PubSub]struct{} // the Listens not stopped
+	gen     uint64                     // incremented when the followed topics change
+	blocked int64                      // the follow connection's client ID while it waits in XREAD with gen snapGen
 	snapGen uint64
 	node    *redis.Client // the pool of the follow connection's server, for CLIENT UNBLOCK
 
@@ -231,15 +232,16 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 		return nil, fmt.Errorf("%w: a %T", ErrUnsupported, rdb)
 	}
 	b := &Broker{
-		opts:   o,
-		log:    o.Logger,
-		rdb:    rdb,
-		slot:   o.Prefix + ":{" + o.HashTag + "}",
-		ttlMS:  o.TopicTTL.Milliseconds(),
-		topics: make(map[string]*followed),
-		kick:   make(chan struct{}, 1),
-		wake:   make(chan struct{}, 1),
-		quit:   make(chan struct{}),
+		opts:    o,
+		log:     o.Logger,
+		rdb:     rdb,
+		slot:    o.Prefix + ":{" + o.HashTag + "}",
+		ttlMS:   o.TopicTTL.Milliseconds(),
+		topics:  make(map[string]*followed),
+		listens: make(map[*redis.PubSub]struct{}),
+		kick:    make(chan struct{}, 1),
+		wake:    make(chan struct{}, 1),
+		quit:    make(chan struct{}),
 
 		readDone: make(chan struct{}),
 	}
@@ -325,7 +327,8 @@ func (b *Broker) check(ctx context.Context) error {
 func (b *Broker) Client() redis.UniversalClient { return b.rdb }
 
 // Close ends every Follow (without calling its fn, so close the Hub
-// first), stops the follow connection and closes the client. Publish, Read
+// first) and every Listen, stops the follow connection and closes the
+// client. Publish, Read
 // and Follow then fail with [framework.ErrClosed]. Close is idempotent.
 func (b *Broker) Close() error {
 	b.mu.Lock()
@@ -334,11 +337,14 @@ func (b *Broker) Close() error {
 		return nil
 	}
 	b.closed = true
-	topics := b.topics
-	b.topics = map[string]*followed{}
+	topics, listens := b.topics, b.listens
+	b.topics, b.listens = map[string]*followed{}, nil
 	b.mu.Unlock()
 	for _, t := range topics {
 		t.end(nil)
+	}
+	for ps := range listens {
+		_ = ps.Close()
 	}
 	close(b.quit)
 	// End the reader's XREAD now rather than at its Heartbeat; it may be

@@ -89,3 +89,10 @@ func TestClusterRedisRestart(t *testing.T) {
 		r.Quiet(t, tr)
 	}
 }
+
+// TestRevokeOnEveryNode runs the cross-node revocation test on Redis.
+func TestRevokeOnEveryNode(t *testing.T) {
+	rs := startRedis(t)
+	o := redisbroker.Options{URL: rs.URL()}
+	clustertest.Revoke(t, func(t *testing.T) clustertest.RelayBroker { return newBroker(t, o) })
+}

@@ -65,6 +65,15 @@
 // not retried (a publish retried after a lost answer would store its event
 // twice) and are bounded by Options.Timeout.
 //
+// # Control channels
+//
+// [Broker.Notify] and [Broker.Listen] carry messages between nodes that
+// are not events, on Redis pub/sub channels "<Prefix>:control:<channel>"
+// that store nothing: an adapters.Gate given the Broker as its Relay
+// sends its revocations there, so that revoking a user ends their
+// connections on every node. A node not subscribed when one is sent (Redis
+// down, the node reconnecting) misses it.
+//
 // # Deployments
 //
 // A single Redis; Redis Sentinel, through go-redis's universal client
