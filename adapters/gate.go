@@ -59,7 +59,7 @@ func SetUser(r *http.Request, user string) { transport.SetUser(r, user) }
 //   - expiry: see [ExpiresAt];
 //   - revocation: [Gate.Revoke] ends the connections of a user,
 //     [Gate.RevokeTopic] the subscriptions to a topic, on this node and,
-//     with [GateOptions.Relay] (a *natsbroker.Broker), on every node: SSE
+//     with [GateOptions.Relay] (a *natsbroker.Broker or *redisbroker.Broker), on every node: SSE
 //     with an event named "revoked", WebSocket with 4403
 //     (websocket.StatusRevoked), a held long-poll with 403; the transports'
 //     Hooks Closed are told [ErrRevoked].
@@ -78,7 +78,7 @@ type Gate = transport.Gate
 type GateOptions = transport.GateOptions
 
 // Relay carries a Gate's revocations between the nodes of a cluster;
-// *natsbroker.Broker is one.
+// *natsbroker.Broker and *redisbroker.Broker are ones.
 type Relay = transport.Relay
 
 // LimitError is the cause (the Err of the 429 [StatusError]) of a

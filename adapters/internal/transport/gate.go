@@ -90,9 +90,9 @@ func (e *LimitError) Error() string {
 }
 
 // Relay carries a Gate's revocations to the Gates of the other nodes of a
-// cluster; *natsbroker.Broker is one (a NATS subject of its own, not
-// stored: a node that is disconnected when a revocation is sent misses
-// it).
+// cluster; *natsbroker.Broker (a NATS subject of its own) and
+// *redisbroker.Broker (a pub/sub channel) are ones. Neither stores it: a
+// node that is disconnected when a revocation is sent misses it.
 type Relay interface {
 	// Notify sends data to the Listen callbacks of channel on every
 	// node, this one included. An error means it may not have been sent.
