@@ -19,25 +19,6 @@ import (
 	rxws "github.com/rxstream/rxstream/adapters/websocket"
 )
 
-// newServerWith is newServer with the Gate's options.
-func newServerWith(t *testing.T, gate adapters.GateOptions) (*app, *httptest.Server) {
-	t.Helper()
-	a, err := newApp(config{secret: secret, origins: []string{origin}, gate: gate})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewUnstartedServer(a.e)
-	srv.Config = a.e.Server
-	srv.Config.Handler = a.e
-	srv.Start()
-	t.Cleanup(func() {
-		srv.Config.Shutdown(t.Context())
-		srv.Close()
-		a.hub.Close()
-	})
-	return a, srv
-}
-
 // openSSE opens the topic's SSE stream with tok in the Authorization
 // header, from cursor.
 func openSSE(t *testing.T, ctx context.Context, srv *httptest.Server, tok, cursor string) (*http.Response, *sse.Decoder) {

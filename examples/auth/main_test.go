@@ -14,6 +14,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"go.uber.org/goleak"
 
+	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -25,7 +26,13 @@ const origin = "https://app.example"
 
 func newServer(t *testing.T) (*app, *httptest.Server) {
 	t.Helper()
-	a, err := newApp(config{secret: secret, origins: []string{origin}})
+	return newServerWith(t, adapters.GateOptions{})
+}
+
+// newServerWith is newServer with the Gate's options.
+func newServerWith(t *testing.T, gate adapters.GateOptions) (*app, *httptest.Server) {
+	t.Helper()
+	a, err := newApp(config{secret: secret, origins: []string{origin}, gate: gate})
 	if err != nil {
 		t.Fatal(err)
 	}
