@@ -140,6 +140,7 @@ func (h *Hub) setup() {
 			h.opts.Broker = h.own
 		}
 		h.topics = make(map[string]*hubTopic)
+		h.sharePresence()
 		if h.opts.MaxTopics > 0 {
 			h.seen = make(map[string]struct{})
 		}

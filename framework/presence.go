@@ -42,8 +42,11 @@ import (
 // when its last member (and its last presence subscriber) leaves, and a
 // user's when its leave is announced.
 //
-// Presence is the Hub's own, in one process: a Hub on a distributed
-// [Broker] knows the members of its own subscriptions only.
+// Presence is the Hub's own, in one process; a Hub on a [PresenceBroker]
+// shares it with the other nodes of the cluster: it tells the broker its
+// connections (a leave after the window), lists the members from it and
+// takes the joins and leaves from it. A user who moves from one node to
+// another within the window then announces nothing either.
 
 // Presence limits and defaults.
 const (
@@ -113,6 +116,8 @@ type presence struct {
 	mu      sync.Mutex
 	topics  map[string]*presTopic
 	members int // entries over all topics, for HubStats
+	shared  PresenceBroker
+	stop    func() // the shared broker's watch
 }
 
 type presTopic struct {
@@ -175,6 +180,7 @@ func (h *Hub) enter(s *Subscription, o *SubscribeOptions) {
 	s.present = true
 	if s.user == "" {
 		t.anon++
+		p.share(s.topic.name, "", nil, t.anon)
 		return
 	}
 	m := t.members[s.user]
@@ -184,7 +190,10 @@ func (h *Hub) enter(s *Subscription, o *SubscribeOptions) {
 		t.members[s.user] = m
 		p.members++
 		m.conns++
-		t.announce(EventJoin, s.user, m)
+		p.share(s.topic.name, s.user, m.info, m.conns)
+		if p.shared == nil {
+			t.announce(EventJoin, s.user, m)
+		}
 		return
 	case m.leave != nil: // back within the window: no event
 		m.leave.Stop()
@@ -194,6 +203,26 @@ func (h *Hub) enter(s *Subscription, o *SubscribeOptions) {
 	m.conns++
 	if info != nil {
 		m.info = info
+	}
+	p.share(s.topic.name, s.user, m.info, m.conns)
+}
+
+// share tells the shared broker, if any, this node's connections of user
+// to topic. p.mu is held.
+func (p *presence) share(topic, user string, info json.RawMessage, conns int) {
+	if p.shared != nil {
+		p.shared.SetPresence(topic, Member{User: user, Info: info, Conns: conns})
+	}
+}
+
+// watched is the shared broker's join or leave: it is announced to this
+// node's watchers of topic.
+func (h *Hub) watched(topic, event string, m Member) {
+	p := &h.pres
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if t := p.topics[topic]; t != nil {
+		t.announce(event, m.User, &member{info: m.Info, conns: m.Conns})
 	}
 }
 
@@ -213,8 +242,12 @@ func (h *Hub) exit(s *Subscription) {
 	}
 	if s.user == "" {
 		t.anon--
+		p.share(name, "", nil, t.anon)
 	} else if m := t.members[s.user]; m != nil {
 		m.conns--
+		if m.conns > 0 {
+			p.share(name, s.user, m.info, m.conns)
+		}
 		if m.conns == 0 {
 			window := h.opts.PresenceWindow
 			if window <= 0 || h.closed.Load() {
@@ -247,7 +280,10 @@ func (p *presence) drop(name string, t *presTopic, user string, m *member) {
 	delete(t.members, user)
 	p.members--
 	m.leave = nil
-	t.announce(EventLeave, user, m)
+	p.share(name, user, nil, 0)
+	if p.shared == nil {
+		t.announce(EventLeave, user, m)
+	}
 }
 
 // tidy forgets a topic without members or watchers. p.mu is held.
@@ -275,7 +311,7 @@ func (t *presTopic) announce(name, user string, m *member) {
 func (h *Hub) closePresence() {
 	p := &h.pres
 	p.mu.Lock()
-	defer p.mu.Unlock()
+	stop := p.stop
 	for name, t := range p.topics {
 		for user, m := range t.members {
 			if m.leave != nil {
@@ -283,10 +319,29 @@ func (h *Hub) closePresence() {
 				m.gen++
 				delete(t.members, user)
 				p.members--
+				p.share(name, user, nil, 0)
 			}
 		}
 		p.tidy(name, t)
 	}
+	p.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
+}
+
+// sharePresence makes the Hub's presence shared when its broker is a
+// [PresenceBroker]; setup calls it.
+func (h *Hub) sharePresence() {
+	pb, ok := h.opts.Broker.(PresenceBroker)
+	if !ok {
+		return
+	}
+	stop, err := pb.WatchPresence(h.watched)
+	if err != nil {
+		return // the broker is closed: so is presence, Presence says
+	}
+	h.pres.shared, h.pres.stop = pb, stop
 }
 
 // Presence lists one page of topic's members on this Hub, sorted by user,
@@ -314,25 +369,40 @@ func (h *Hub) Presence(ctx context.Context, topic string, opts *PresenceOptions)
 	if o.Limit == 0 {
 		o.Limit = DefaultPresenceLimit
 	}
-	page := PresencePage{Members: []Member{}}
+	if p := h.pres.shared; p != nil {
+		return p.Presence(ctx, topic, o)
+	}
+	var ms []Member
+	anon := 0
 	p := &h.pres
 	p.mu.Lock()
 	if t := p.topics[topic]; t != nil {
-		page.Anonymous = t.anon
+		anon = t.anon
 		for user, m := range t.members {
 			if user > o.After {
-				page.Members = append(page.Members, Member{User: user, Info: m.info, Conns: m.conns})
+				ms = append(ms, Member{User: user, Info: m.info, Conns: m.conns})
 			}
 		}
 	}
 	p.mu.Unlock()
+	return MembersPage(ms, anon, o), nil
+}
+
+// MembersPage returns the page of ms (in any order, all of them after
+// o.After) that o asks for, o.Limit being 1 to [MaxPresenceLimit]: what
+// [Hub.Presence] answers, for a [PresenceBroker] that lists its members.
+func MembersPage(ms []Member, anonymous int, o PresenceOptions) PresencePage {
+	page := PresencePage{Members: ms, Anonymous: anonymous}
+	if page.Members == nil {
+		page.Members = []Member{}
+	}
 	slices.SortFunc(page.Members, func(a, b Member) int { return strings.Compare(a.User, b.User) })
 	if len(page.Members) > o.Limit {
 		page.Members = slices.Clip(page.Members[:o.Limit])
 		page.More = true
 		page.Cursor = page.Members[o.Limit-1].User
 	}
-	return page, nil
+	return page
 }
 
 // presenceSize returns the presence state's topic and member entries.
