@@ -235,37 +235,70 @@ func (p *presence) session(ctx context.Context) {
 	p.mu.Unlock()
 	tick := time.NewTicker(o.PresenceTTL / 4)
 	defer tick.Stop()
-	p.beat(ctx, kv)
+	if !p.beat(ctx, kv) {
+		return
+	}
 	p.flush(ctx, kv)
+	// The keys of the first values, the bucket as it is now: what the
+	// copy holds beyond them is gone (the bucket was lost with a NATS
+	// restart, or changed while this node was away).
+	initial := map[string]struct{}{}
 	for {
 		select {
 		case <-ctx.Done():
 			return
 		case e, ok := <-w.Updates():
-			if !ok {
+			switch {
+			case !ok:
 				return
+			case e == nil && initial != nil:
+				p.forget(initial)
+				initial = nil
+			case e != nil:
+				if initial != nil {
+					initial[e.Key()] = struct{}{}
+				}
+				p.apply(e.Key(), e.Operation() == jetstream.KeyValuePut, e.Value(), e.Revision())
 			}
-			if e != nil {
-				p.apply(e)
-				p.deliver()
-			}
+			p.deliver()
 		case <-p.wake:
 			p.flush(ctx, kv)
 		case <-tick.C:
-			p.beat(ctx, kv)
+			if !p.beat(ctx, kv) {
+				return // the bucket may be gone: make it again
+			}
 			p.sweep(ctx, kv)
 			p.flush(ctx, kv)
 		}
 	}
 }
 
-// beat puts this node's heartbeat.
-func (p *presence) beat(ctx context.Context, kv jetstream.KeyValue) {
+// forget deletes from the copy the keys not among those of the bucket.
+func (p *presence) forget(keys map[string]struct{}) {
+	p.mu.Lock()
+	var gone []string
+	for _, held := range p.keysOf {
+		for k := range held {
+			if _, ok := keys[k]; !ok {
+				gone = append(gone, k)
+			}
+		}
+	}
+	p.mu.Unlock()
+	for _, k := range gone {
+		p.apply(k, false, nil, 0)
+	}
+}
+
+// beat puts this node's heartbeat, and reports whether it could.
+func (p *presence) beat(ctx context.Context, kv jetstream.KeyValue) bool {
 	cctx, cancel := context.WithTimeout(ctx, p.b.opts.Timeout)
 	defer cancel()
 	if _, err := kv.Put(cctx, "n."+p.node, []byte(time.Now().UTC().Format(time.RFC3339))); err != nil {
 		p.b.log.Debug("rxstream: nats: presence heartbeat", "err", err)
+		return false
 	}
+	return true
 }
 
 // flush writes the local entries that changed, the latest value of each.
@@ -334,11 +367,11 @@ func (p *presence) sweep(ctx context.Context, kv jetstream.KeyValue) {
 	}
 }
 
-// apply updates the copy of the bucket with one of its entries, and
-// queues the join or leave it makes.
-func (p *presence) apply(e jetstream.KeyValueEntry) {
-	parts := strings.Split(e.Key(), ".")
-	put := e.Operation() == jetstream.KeyValuePut
+// apply updates the copy of the bucket with one of its entries (a put of
+// value at revision rev, or a delete), and queues the join or leave it
+// makes.
+func (p *presence) apply(key string, put bool, value []byte, rev uint64) {
+	parts := strings.Split(key, ".")
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	node := parts[len(parts)-1]
@@ -362,8 +395,8 @@ func (p *presence) apply(e jetstream.KeyValueEntry) {
 	}
 	topic := string(tb)
 	if node == p.node && !put {
-		if v, ok := p.local[e.Key()]; ok && v != nil { // deleted by another node: put it again
-			p.dirty[e.Key()] = struct{}{}
+		if v, ok := p.local[key]; ok && v != nil { // deleted by another node: put it again
+			p.dirty[key] = struct{}{}
 			p.signal()
 		}
 	}
@@ -373,9 +406,9 @@ func (p *presence) apply(e jetstream.KeyValueEntry) {
 			keys = map[string]struct{}{}
 			p.keysOf[node] = keys
 		}
-		keys[e.Key()] = struct{}{}
+		keys[key] = struct{}{}
 	} else {
-		delete(keys, e.Key())
+		delete(keys, key)
 		if len(keys) == 0 {
 			delete(p.keysOf, node)
 		}
@@ -394,10 +427,10 @@ func (p *presence) apply(e jetstream.KeyValueEntry) {
 		}
 	}()
 	var v presEntry
-	if put && json.Unmarshal(e.Value(), &v) != nil {
+	if put && json.Unmarshal(value, &v) != nil {
 		return
 	}
-	v.rev = e.Revision()
+	v.rev = rev
 	if parts[0] == "a" {
 		if put {
 			t.anon[node] = v.Conns

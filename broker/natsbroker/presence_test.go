@@ -173,3 +173,23 @@ func sortLeaves(evs []string) []string {
 	slices.Sort(out[i:])
 	return out
 }
+
+// TestPresenceNATSRestart: the bucket lives in the servers' memory, so a
+// NATS restart loses it; the nodes make it again and put their entries
+// back, and no member is left behind that is gone.
+func TestPresenceNATSRestart(t *testing.T) {
+	const ttl = 800 * time.Millisecond
+	ns := startNATS(t)
+	a, b := newPresenceNode(t, ns, ttl), newPresenceNode(t, ns, ttl)
+	a.join(t, "room", "alice", false)
+	carol := b.join(t, "room", "carol", false)
+	for _, n := range []*presenceNode{a, b} {
+		waitFor(t, 10*time.Second, "alice and carol", func() bool { return n.members(t, "room") == "[alice:1 carol:1]+0" })
+	}
+	ns.stop()
+	carol.Close() // while NATS is down
+	ns.start()
+	for _, n := range []*presenceNode{a, b} {
+		waitFor(t, 20*time.Second, "alice alone after the restart", func() bool { return n.members(t, "room") == "[alice:1]+0" })
+	}
+}
