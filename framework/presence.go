@@ -46,7 +46,9 @@ import (
 // shares it with the other nodes of the cluster: it tells the broker its
 // connections (a leave after the window), lists the members from it and
 // takes the joins and leaves from it. A user who moves from one node to
-// another within the window then announces nothing either.
+// another within the window then announces nothing either. A Hub on a
+// distributed Broker that is not a PresenceBroker knows the members of its
+// own subscriptions only.
 
 // Presence limits and defaults.
 const (

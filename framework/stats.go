@@ -26,7 +26,8 @@ type HubStats struct {
 	Topics int
 	// Subscribers is the number of open subscriptions.
 	Subscribers int
-	// Members is the number of users present on the Hub's topics, one
+	// Members is the number of users present on the Hub's topics by its
+	// own subscriptions (not those of other nodes), one
 	// per topic and user, those whose leave waits for the coalescing
 	// window included ([Hub.Presence]).
 	Members int
