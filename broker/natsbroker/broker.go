@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/presence"
 )
 
 // Defaults of [Options].
@@ -145,7 +146,7 @@ type Broker struct {
 	connCancel context.CancelCauseFunc
 
 	pub         publisher
-	pres        *presence
+	pres        *presence.Node
 	cleanup     sync.WaitGroup // consumer deletions in flight; Close waits
 	closingDone bool           // Close is waiting for cleanup: no more deletions; guarded by mu
 }
@@ -221,11 +222,11 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 		return nil, fmt.Errorf("rxstream: nats: PresenceTTL %v is shorter than 100ms", o.PresenceTTL)
 	}
 	b := &Broker{opts: o, log: o.Logger, follows: make(map[*follow]struct{})}
-	b.pres = newPresence(b)
 	b.conn, b.connCancel = context.WithCancelCause(context.Background())
 	if b.log == nil {
 		b.log = slog.Default()
 	}
+	b.pres = presence.New(&bucket{b: b}, o.PresenceTTL, o.Timeout, o.ReconnectWait, b.log)
 	storage := jetstream.FileStorage
 	if o.MemoryStorage {
 		storage = jetstream.MemoryStorage
@@ -307,7 +308,7 @@ func (b *Broker) Close() error {
 	follows := b.follows
 	b.follows = nil
 	b.mu.Unlock()
-	b.pres.close()
+	b.pres.Close(b.nc.IsConnected())
 	for f := range follows {
 		f.stop()
 	}
