@@ -118,7 +118,7 @@ func run(ctx context.Context, cfg config) error {
 		var b broker
 		var err error
 		if cfg.redisURL != "" {
-			b, err = redisbroker.New(ctx, &redisbroker.Options{URL: cfg.redisURL, Name: "rxstream-" + name, Logger: cfg.log.With("node", name)})
+			b, err = redisbroker.New(ctx, &redisbroker.Options{URL: cfg.redisURL, Name: "rxstream-" + name, Logger: cfg.log.With("node", name), PresenceTTL: cfg.presenceTTL})
 		} else {
 			b, err = natsbroker.New(ctx, &natsbroker.Options{URL: url, Name: "rxstream " + name, Logger: cfg.log.With("node", name), PresenceTTL: cfg.presenceTTL})
 		}
