@@ -14,6 +14,7 @@
 //	ep, _ := adapters.New(&adapters.Options{Publish: true})
 //	mux.Handle("/topics/{topic}", ep.Topic(hub, adapters.Param("topic")))
 //	mux.Handle("GET /topics/{topic}/history", ep.History(hub, adapters.Param("topic")))
+//	mux.Handle("GET /topics/{topic}/presence", ep.Presence(hub, adapters.Param("topic")))
 //	mux.Handle("GET /topics", ep.Topics(hub))
 //	mux.Handle("GET "+adapters.ClientPath, adapters.ClientHandler())
 //	srv.RegisterOnShutdown(ep.Close)
@@ -70,4 +71,18 @@
 // exceeds them with 429 (1013 or 1008 on a WebSocket), leaving every other
 // client alone. The browser client takes a token function and refreshes
 // before the expiry on every transport.
+//
+// # Presence
+//
+// The user a hook names ([SetUser]) and its info ([SetInfo], at most
+// 1 KiB of JSON) make each of its subscriptions a connection of that
+// user to the topic; without a user it is anonymous and only counted.
+// [Endpoint.Presence] lists a topic's members as JSON, in pages. On every
+// transport, presence=true (or "presence":true in a WebSocket subscribe
+// message) makes the topics' streams carry their join and leave events,
+// events named "join" and "leave" without an ID: they move no cursor, are
+// never a gap, and are not replayed on resume, so a client lists the
+// members again after each (re)connection. A leave is announced after the
+// hub's coalescing window ([framework.HubOptions.PresenceWindow]): a
+// reconnect within it announces nothing.
 package adapters

@@ -100,3 +100,33 @@ type Rewinder interface {
 	// as for Read; Lost and Start are left false.
 	ReadSince(ctx context.Context, topic string, since time.Time, limit int) (Page, error)
 }
+
+// PresenceBroker is implemented by a distributed [Broker] that shares the
+// presence of a [Hub]'s topics ([Hub.Presence]) between the nodes of a
+// cluster. A Hub on such a broker tells it its own connections, lists the
+// members from it, and takes its join and leave events from it instead of
+// announcing its own: a user is then present while it is connected to
+// any node, and a node that dies (killed, cut off) loses its users within
+// the broker's bound, the surviving nodes announcing their leaves.
+//
+// All methods may be called concurrently.
+type PresenceBroker interface {
+	// SetPresence records, without blocking, that this node holds
+	// m.Conns connections of m.User to topic, with m.Info (m.User ""
+	// is the node's anonymous count); Conns 0 removes the entry. The
+	// latest value of an entry wins; the Hub calls it after its
+	// coalescing window for a leave. After Close it does nothing.
+	SetPresence(topic string, m Member)
+
+	// Presence lists topic's members over every node, their Conns
+	// summed, sorted by user and paged as [Hub.Presence] does; opts is
+	// checked by the Hub. After Close it fails with [ErrClosed].
+	Presence(ctx context.Context, topic string, opts PresenceOptions) (PresencePage, error)
+
+	// WatchPresence calls fn with every join (a user on no node is now on
+	// one) and leave (a user is on no node any more) of every topic,
+	// seen from now on, in order per topic, never concurrently with
+	// itself; fn must not block. Once stop returns, fn is not called
+	// again.
+	WatchPresence(fn func(topic, event string, m Member)) (stop func(), err error)
+}

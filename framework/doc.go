@@ -24,10 +24,19 @@
 //   - history.go: [Hub.History], pages of a topic's history backward or
 //     forward, without subscribing.
 //   - errors.go: sentinel errors and [CursorError].
+//   - presence.go: who is on a topic ([Hub.Presence], [Member]): one
+//     entry per user with its connections, the anonymous count, join and
+//     leave events for subscriptions that ask ([SubscribeOptions.Presence]),
+//     leaves coalesced over [HubOptions.PresenceWindow].
 //
 // The contract: IDs of a topic are strictly increasing; a subscriber gets
 // every event after its cursor, in order, once, or an explicit [Gap] when
 // the history no longer holds them; history is bounded by count and age,
 // and by size per topic and in total; a subscriber's queue is bounded and a
 // slow subscriber never delays others; a subscriber costs no goroutine.
+//
+// Presence follows the same rules: its state is proportional to the
+// current members (a user's entry goes when its leave is announced), a
+// listing is bounded ([MaxPresenceLimit] a page), and its events are
+// live only, outside the cursor and never a gap.
 package framework

@@ -41,6 +41,11 @@ var (
 	// read: Before and After together, or a Limit out of range. Adapters
 	// answer it with HTTP 400.
 	ErrInvalidHistory = errors.New("rxstream: invalid history request")
+	// ErrInvalidPresence reports a member that [Hub.SubscribeWith]
+	// refuses (a user or info out of bounds) or a page that
+	// [Hub.Presence] refuses (a Limit out of range). Adapters answer it
+	// with HTTP 400.
+	ErrInvalidPresence = errors.New("rxstream: invalid presence")
 )
 
 // CursorError reports a malformed cursor (a Last-Event-ID, cursor or

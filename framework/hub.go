@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"strings"
 	"sync"
@@ -50,6 +51,10 @@ type HubOptions struct {
 	// MaxSubscribers bounds the open subscriptions of one topic; 0 means no
 	// bound. Subscribe beyond it fails with [ErrTooManySubscribers].
 	MaxSubscribers int
+	// PresenceWindow is how long a user's leave of a topic waits for the
+	// user to come back before it is announced (see [Hub.Presence]); 0
+	// means [DefaultPresenceWindow], a negative value announces at once.
+	PresenceWindow time.Duration
 }
 
 // Hub is the meeting point of publishers and subscribers: named topics whose
@@ -80,6 +85,7 @@ type Hub struct {
 	closed atomic.Bool         // set under mu; read without it by Publish
 
 	stats hubCounters
+	pres  presence
 }
 
 type hubTopic struct {
@@ -126,11 +132,15 @@ func (h *Hub) setup() {
 		if h.opts.Overflow == 0 {
 			h.opts.Overflow = OverflowClose
 		}
+		if h.opts.PresenceWindow == 0 {
+			h.opts.PresenceWindow = DefaultPresenceWindow
+		}
 		if h.opts.Broker == nil {
 			h.own, _ = NewMemoryBroker(nil) // cannot fail with nil options
 			h.opts.Broker = h.own
 		}
 		h.topics = make(map[string]*hubTopic)
+		h.sharePresence()
 		if h.opts.MaxTopics > 0 {
 			h.seen = make(map[string]struct{})
 		}
@@ -209,6 +219,18 @@ type SubscribeOptions struct {
 	// without rewind: the rewound events come before it. Rewind and Since
 	// together, or out of range, are an error wrapping [ErrInvalidRewind].
 	Since time.Duration
+
+	// User names the subscriber for its topic's presence ([Hub.Presence]):
+	// at most [MaxUserLen] bytes of UTF-8 text; "" is anonymous, only
+	// counted. Info is the member's info, JSON of at most [MaxInfoSize]
+	// bytes (copied), for a subscription with a User only. A bad one is
+	// an error wrapping [ErrInvalidPresence].
+	User string
+	Info json.RawMessage
+	// Presence asks for the topic's join and leave events among the
+	// subscription's events: events named [EventJoin] and [EventLeave],
+	// without an ID, live only (see [Hub.Presence]).
+	Presence bool
 }
 
 // SubscribeWith is [Hub.Subscribe] with options; opts may be nil.
@@ -225,6 +247,9 @@ func (h *Hub) SubscribeWith(topic, cursor string, opts *SubscribeOptions) (*Subs
 		if err := checkRewind(opts.Rewind, opts.Since); err != nil {
 			return nil, err
 		}
+		if err := checkMember(opts.User, opts.Info); err != nil {
+			return nil, err
+		}
 	}
 	for {
 		t, err := h.topic(topic)
@@ -236,6 +261,9 @@ func (h *Hub) SubscribeWith(topic, cursor string, opts *SubscribeOptions) (*Subs
 			return nil, t.err
 		}
 		s, err := h.join(t, c, hasCursor, cursor, opts)
+		if s != nil {
+			h.enter(s, opts)
+		}
 		if s != nil || err != nil {
 			return s, err
 		}
@@ -408,6 +436,7 @@ func (h *Hub) remove(s *Subscription) {
 		t.gone = true // a join from now on follows the topic anew
 	}
 	t.mu.Unlock()
+	h.exit(s)
 	if last {
 		h.forget(t)
 		t.stop()
@@ -443,6 +472,7 @@ func (h *Hub) Close() error {
 		}
 		t.mu.Unlock()
 	}
+	h.closePresence()
 	if h.own != nil {
 		return h.own.Close()
 	}

@@ -26,6 +26,11 @@ type HubStats struct {
 	Topics int
 	// Subscribers is the number of open subscriptions.
 	Subscribers int
+	// Members is the number of users present on the Hub's topics by its
+	// own subscriptions (not those of other nodes), one
+	// per topic and user, those whose leave waits for the coalescing
+	// window included ([Hub.Presence]).
+	Members int
 }
 
 // hubCounters are the Hub's atomic counters; their zero value is ready.
@@ -45,6 +50,7 @@ func (h *Hub) Stats() HubStats {
 		Gaps:        h.stats.gaps.Load(),
 		Topics:      h.Topics(),
 		Subscribers: int(h.stats.subscribers.Load()),
+		Members:     h.members(),
 	}
 }
 

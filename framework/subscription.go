@@ -58,6 +58,12 @@ type Subscription struct {
 	// rewind events up to after, or those stored since since.
 	rewind int
 	since  time.Time
+
+	// Presence, set once by the Hub before the subscription is returned
+	// (user, watch) and guarded by the Hub's presence lock (present).
+	user    string
+	watch   bool // gets the topic's presence events
+	present bool // counted in the topic's presence
 }
 
 // Next blocks until there are events or a gap notice to deliver and returns
@@ -238,7 +244,9 @@ func (s *Subscription) take(limit int) Batch {
 		s.head = (s.head + 1) % len(s.queue)
 		s.n--
 		s.out = append(s.out, r.Event)
-		s.after, s.lastID = r.Seq, r.Event.ID
+		if r.Seq != 0 { // a presence event has no position
+			s.after, s.lastID = r.Seq, r.Event.ID
+		}
 	}
 	if s.n == 0 && len(s.queue) > 64 {
 		s.queue, s.head = nil, 0 // an idle subscriber holds no queue memory
@@ -248,11 +256,12 @@ func (s *Subscription) take(limit int) Batch {
 }
 
 // push queues a live record, applying the overflow policy. The topic's lock
-// is held; push never blocks.
+// (or, for a presence event, Seq 0, the presence lock) is held; push never
+// blocks.
 func (s *Subscription) push(r *Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.err != nil || r.Seq <= s.after {
+	if s.err != nil || (r.Seq <= s.after && r.Seq != 0) {
 		return
 	}
 	limit := s.hub.opts.QueueSize
@@ -262,10 +271,10 @@ func (s *Subscription) push(r *Record) {
 			s.failLocked(ErrOverflow)
 			return
 		}
+		s.gapPending = s.gapPending || s.queue[s.head].Seq != 0 // a presence event lost is no gap
 		s.queue[s.head] = nil
 		s.head = (s.head + 1) % len(s.queue)
 		s.n--
-		s.gapPending = true
 	}
 	if s.n == len(s.queue) {
 		grown := make([]*Record, min(limit, max(8, 2*len(s.queue))))

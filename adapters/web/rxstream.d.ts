@@ -33,6 +33,15 @@ export interface AuthError extends Error {
   status?: number;
 }
 
+/** A user present on a topic: an entry of {@link presence}, and a join or leave. */
+export interface Member {
+  user: string;
+  /** What the server's authorization hook gave (adapters.SetInfo), or null. */
+  info: unknown;
+  /** The user's connections to the topic; 0 in a leave, and while a leave waits. */
+  conns: number;
+}
+
 export type StreamItem = { type: 'event'; event: StreamEvent } | { type: 'gap'; gap: Gap };
 
 export interface Options {
@@ -84,6 +93,19 @@ export interface Options {
   tokenParam?: string;
   /** Milliseconds before a JWT's exp to refresh it (at most half its remaining life). Default 10000. */
   refreshMargin?: number;
+  /**
+   * Ask for the topics' join and leave events (presence=true), handed to
+   * onJoin and onLeave rather than onEvent. They carry no ID and are not
+   * replayed when the stream resumes: list the members with
+   * {@link presence} in onOpen (each reconnection) and apply the events to
+   * that list, keyed by user. A poll carries only those that happen while
+   * it is held.
+   */
+  presence?: boolean;
+  /** A user joined a topic (topic is "" on a single-topic stream). */
+  onJoin?: (member: Member, topic: string) => void;
+  /** A user left a topic, after the server's coalescing window. */
+  onLeave?: (member: Member, topic: string) => void;
   onEvent?: (event: StreamEvent) => void;
   onGap?: (gap: Gap) => void;
   onOpen?: (transport: Transport) => void;
@@ -108,6 +130,10 @@ export interface SubscribeOptions {
   rewind?: number;
   /** Without a cursor, start with the topic's events of the last `since` (ms, or "30s"); default: the stream's. */
   since?: number | string;
+  /** A user joined the topic, on a stream with presence: true. */
+  onJoin?: (member: Member, topic: string) => void;
+  /** A user left the topic, on a stream with presence: true. */
+  onLeave?: (member: Member, topic: string) => void;
   onEvent?: (event: StreamEvent) => void;
   onGap?: (gap: Gap) => void;
   /** The topic is live on a connection over transport (again after each reconnection). */
@@ -248,3 +274,31 @@ export interface HistoryPage {
  * a refusal (400 for a bad cursor or limit, 401 or 403, 503).
  */
 export declare function history(url: string | URL, options?: HistoryOptions): Promise<HistoryPage>;
+
+/** Which page {@link presence} lists. */
+export interface PresenceOptions {
+  /** The members after this cursor (the previous page's). */
+  after?: string;
+  /** Members per page: 1 to 1000, 100 by default. */
+  limit?: number;
+  /** Added to the request (Authorization, say). */
+  headers?: Record<string, string>;
+  signal?: AbortSignal;
+}
+
+/** A page of a topic's members, sorted by user. */
+export interface PresencePage {
+  members: Member[];
+  /** The topic's connections without a user. */
+  anonymous: number;
+  /** Where the next page starts, when more: pass it as after. */
+  cursor: string;
+  more: boolean;
+}
+
+/**
+ * Lists one page of a topic's members from its presence URL (such as
+ * "/topics/chat/presence"). Rejects with an Error carrying the HTTP status
+ * of a refusal (400 for a bad limit, 401 or 403, 503).
+ */
+export declare function presence(url: string | URL, options?: PresenceOptions): Promise<PresencePage>;

@@ -4,7 +4,9 @@
 // A stream follows one topic's URL (connect('/topics/chat')), or several
 // topics on one connection (connect('/topics').subscribe('chat')); one
 // without a cursor may first ask for the last events (rewind, since), and
-// history() pages through a topic's past. publish(url, data) posts an
+// history() pages through a topic's past; presence: true brings a topic's
+// joins and leaves (onJoin, onLeave) and presence() lists who is on it.
+// publish(url, data) posts an
 // event that is safe to retry: the same Idempotency-Key with every attempt.
 // No dependencies; an ES module. Types: rxstream.d.ts.
 
@@ -23,8 +25,28 @@ const DEFAULTS = {
   token: null,           // async () => string: a bearer token, asked for each connection and before it expires
   tokenParam: 'access_token', // the query parameter of the token on WebSocket and SSE (polls send Authorization)
   refreshMargin: 10000,  // ms before a JWT's exp to refresh (at most half its remaining life)
+  presence: false,       // ask for the topics' join and leave events (onJoin, onLeave)
   onEvent: null, onGap: null, onOpen: null, onError: null, onClose: null,
+  onJoin: null, onLeave: null, // (member {user, info, conns}, topic) of a presence event
 };
+
+// Presence events are named "join" and "leave", carry no ID and are not
+// replayed when a connection resumes: a client lists the members again
+// with presence() in onOpen (each (re)connection) and applies the events
+// to that list, keyed by user.
+const PRESENCE = ['join', 'leave'];
+
+// presenceEvent hands a join or leave to the handlers of the stream and of
+// subs (the topic's subscriptions) and reports whether ev was one.
+function presenceEvent(stream, ev, topic, subs) {
+  if (!stream.options.presence || !PRESENCE.includes(ev.event)) return false;
+  let m;
+  try { m = JSON.parse(ev.data); } catch { return false; }
+  const name = ev.event === 'join' ? 'onJoin' : 'onLeave';
+  for (const sub of subs) if (!sub.closed && sub.options[name]) sub.options[name](m, topic);
+  if (stream.options[name]) stream.options[name](m, topic);
+  return true;
+}
 
 // tokenExpiry returns the exp of a JWT in ms, or 0 when token is not one
 // (the server's expiry notices then tell when to renew it).
@@ -348,6 +370,7 @@ export class Stream {
   _event(ev, attempt) {
     if (attempt !== this._attempt || this.closed) return; // a superseded connection
     if (ev.id) this._cursor = ev.id;
+    if (presenceEvent(this, ev, '', [])) return;
     if (ev.event === 'gap') {
       let gap;
       try { gap = JSON.parse(ev.data); } catch { gap = { last: '', next: '' }; }
@@ -375,6 +398,7 @@ export class Stream {
 
   _muxEvent(rec, ev, transport) {
     if (ev.id) rec.pos = ev.id;
+    if (presenceEvent(this, ev, rec.name, [...rec.subs])) return;
     const event = { id: ev.id || '', event: ev.event || 'message', data: ev.data, transport: transport || this.transport, topic: rec.name };
     for (const sub of [...rec.subs]) sub._event(event);
     if (this.options.onEvent) this.options.onEvent(event);
@@ -394,6 +418,7 @@ export class Stream {
     if (!custom && transport === 'longpoll') u.searchParams.set('transport', 'longpoll');
     if (!custom && transport === 'poll') u.searchParams.set('transport', 'poll');
     if (transport === 'websocket') u.protocol = u.protocol === 'https:' ? 'wss:' : 'ws:';
+    if (this.options.presence) u.searchParams.set('presence', 'true');
     for (const name of topics || []) u.searchParams.append('topic', name);
     return u;
   }
@@ -762,6 +787,7 @@ const TRANSPORTS = {
         });
       }
       on('gap');
+      if (this.options.presence) for (const name of PRESENCE) on(name);
       for (const name of this.options.events || []) on(name);
       es.addEventListener('error', (m) => {
         if (m.data !== undefined) { // the server's "error" event: the producer failed
@@ -963,4 +989,28 @@ export async function history(url, options = {}) {
     return { id: ev.id, event: ev.event || 'message', data: ev.data };
   });
   return { events, cursor: body.cursor || '', more: !!body.more, truncated: !!body.truncated, gap: body.gap || null };
+}
+
+// presence lists one page of a topic's members from its presence URL
+// (such as '/topics/chat/presence'): options.after (the cursor of the
+// previous page), options.limit, options.headers. It resolves to
+// {members: [{user, info, conns}], anonymous, cursor, more}, members
+// sorted by user; a member whose leave waits for the server's coalescing
+// window has conns 0. It rejects with an Error carrying the status of a
+// refusal.
+export async function presence(url, options = {}) {
+  const u = new URL(url, globalThis.location ? globalThis.location.href : undefined);
+  for (const k of ['after', 'limit']) {
+    if (options[k] != null && options[k] !== '') u.searchParams.set(k, String(options[k]));
+  }
+  const headers = { ...(options.headers || {}), Accept: 'application/json' };
+  const res = await fetch(u, { headers, cache: 'no-store', signal: options.signal });
+  let body = null;
+  try { body = await res.json(); } catch { body = null; }
+  if (!res.ok || !body) {
+    const err = new Error(`presence: HTTP ${res.status}${body && body.message ? ' ' + body.message : ''}`);
+    err.status = res.status;
+    throw err;
+  }
+  return { members: body.members || [], anonymous: body.anonymous || 0, cursor: body.cursor || '', more: !!body.more };
 }

@@ -16,6 +16,7 @@ import (
 //
 //	client: {"type":"subscribe","topic":"x","cursor":"E-3"}  (cursor optional)
 //	        {"type":"subscribe","topic":"x","rewind":10}      (or "since":"30s"; without a cursor)
+//	        {"type":"subscribe","topic":"x","presence":true}  (x's join and leave events too)
 //	        {"type":"unsubscribe","topic":"x"}
 //	        {"type":"refresh","token":"<a new token>"}
 //	server: {"type":"subscribed","topic":"x","cursor":"<where x starts>"}
@@ -61,6 +62,7 @@ type control struct {
 	// rewind and since of a subscribe, as sent: checked when served, so
 	// that a bad one is refused naming its topic.
 	rewind, since string
+	presence      bool
 }
 
 // parseControl reads a client's message: a JSON object with "type" and
@@ -75,6 +77,9 @@ func parseControl(data []byte) control {
 		Rewind json.RawMessage `json:"rewind"`
 		Since  string          `json:"since"`
 		Token  string          `json:"token"`
+		// Presence asks the topic's join and leave events; the
+		// connection's ?presence=true asks them for every topic.
+		Presence bool `json:"presence"`
 	}
 	if err := json.Unmarshal(data, &m); err != nil {
 		return control{bad: "malformed message, want JSON {\"type\":\"subscribe\"|\"unsubscribe\",\"topic\":..}: " + err.Error()}
@@ -89,7 +94,7 @@ func parseControl(data []byte) control {
 	case m.Topic == "":
 		return control{bad: m.Type + " without a topic"}
 	}
-	c := control{subscribe: m.Type == typeSubscribe, topic: m.Topic, cursor: m.Cursor, since: m.Since}
+	c := control{subscribe: m.Type == typeSubscribe, topic: m.Topic, cursor: m.Cursor, since: m.Since, presence: m.Presence}
 	if err := json.Unmarshal(m.Rewind, &c.rewind); err != nil && len(m.Rewind) > 0 {
 		c.rewind = string(m.Rewind) // a number, checked with the rest
 	}
@@ -113,6 +118,10 @@ func (cn *conn) control(sess *session.Session, r control) error {
 		return cn.answer(answer{typ: typeUnsubscribed, topic: r.topic})
 	}
 	rw, err := transport.ParseRewind(r.rewind, r.since)
+	if err == nil {
+		rw.Presence, err = transport.RequestPresence(cn.req)
+		rw.Presence = rw.Presence || r.presence
+	}
 	cursor := ""
 	if err == nil {
 		cursor, err = sess.Add(cn.req, r.topic, r.cursor, rw)

@@ -13,6 +13,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/presence"
 )
 
 // Defaults of [Options].
@@ -91,6 +92,13 @@ type Options struct {
 	// was deleted) ends with an error wrapping [ErrUnavailable]. 0 means
 	// [DefaultHeartbeat].
 	Heartbeat time.Duration
+	// PresenceTTL bounds how long the members of a node that died (killed,
+	// or cut off from NATS) stay listed on the other nodes, which then
+	// announce their leaves ([framework.PresenceBroker]); 0 means
+	// [DefaultPresenceTTL]. A node puts its heartbeat every PresenceTTL/4;
+	// one not heard of for PresenceTTL/2 is taken for dead. At least
+	// 100ms; every node must be given the same.
+	PresenceTTL time.Duration
 	// NATSOptions are applied to the connection before the Broker's own
 	// (reconnection and the handlers that log and end Follows), for
 	// credentials, TLS and the like.
@@ -138,6 +146,7 @@ type Broker struct {
 	connCancel context.CancelCauseFunc
 
 	pub         publisher
+	pres        *presence.Node
 	cleanup     sync.WaitGroup // consumer deletions in flight; Close waits
 	closingDone bool           // Close is waiting for cleanup: no more deletions; guarded by mu
 }
@@ -206,11 +215,18 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 	if o.Heartbeat == 0 {
 		o.Heartbeat = DefaultHeartbeat
 	}
+	switch {
+	case o.PresenceTTL == 0:
+		o.PresenceTTL = DefaultPresenceTTL
+	case o.PresenceTTL < 100*time.Millisecond:
+		return nil, fmt.Errorf("rxstream: nats: PresenceTTL %v is shorter than 100ms", o.PresenceTTL)
+	}
 	b := &Broker{opts: o, log: o.Logger, follows: make(map[*follow]struct{})}
 	b.conn, b.connCancel = context.WithCancelCause(context.Background())
 	if b.log == nil {
 		b.log = slog.Default()
 	}
+	b.pres = presence.New(&bucket{b: b}, o.PresenceTTL, o.Timeout, o.ReconnectWait, b.log)
 	storage := jetstream.FileStorage
 	if o.MemoryStorage {
 		storage = jetstream.MemoryStorage
@@ -292,6 +308,7 @@ func (b *Broker) Close() error {
 	follows := b.follows
 	b.follows = nil
 	b.mu.Unlock()
+	b.pres.Close(b.nc.IsConnected())
 	for f := range follows {
 		f.stop()
 	}

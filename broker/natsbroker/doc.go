@@ -69,6 +69,16 @@
 // Relay sends its revocations there, so that revoking a user ends their
 // connections on every node.
 //
+// # Presence
+//
+// The Broker is a [framework.PresenceBroker]: a Hub on it shares who is on
+// its topics with the other nodes, through a JetStream key-value bucket
+// held in the servers' memory ("<Stream>_PRESENCE"): each node's
+// connections per topic and user, and a heartbeat per node. The users of a
+// node that dies (killed, cut off) leave every other node within
+// Options.PresenceTTL (30 s by default), the survivors announcing it; a
+// NATS restart loses the bucket, which the nodes fill again.
+//
 // # Requirements and costs
 //
 // NATS server 2.11 or later (batched direct get). A publish is one round

@@ -17,6 +17,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/presence"
 )
 
 // Defaults of [Options].
@@ -108,6 +109,13 @@ type Options struct {
 	// a blocking read), or at the first request that fails. 0 means
 	// [DefaultHeartbeat].
 	Heartbeat time.Duration
+	// PresenceTTL bounds how long the members of a node that died (killed,
+	// or cut off from Redis) stay listed on the other nodes, which then
+	// announce their leaves ([framework.PresenceBroker]); 0 means
+	// [DefaultPresenceTTL]. A node puts its heartbeat every PresenceTTL/4;
+	// one not heard of for PresenceTTL/2 is taken for dead. At least
+	// 100ms; every node must be given the same.
+	PresenceTTL time.Duration
 	// Logger receives the outages: Redis unreachable (Warn), reachable
 	// again (Info), and each Follow that ended (Info); nil means
 	// slog.Default().
@@ -156,6 +164,7 @@ type Broker struct {
 	snapGen uint64
 	node    *redis.Client // the pool of the follow connection's server, for CLIENT UNBLOCK
 
+	pres     *presence.Node
 	kick     chan struct{} // wakes the reader (size one)
 	wake     chan struct{} // asks the unblocker to end the reader's XREAD (size one)
 	quit     chan struct{} // closed by Close
@@ -212,6 +221,12 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 	if o.Heartbeat == 0 {
 		o.Heartbeat = DefaultHeartbeat
 	}
+	switch {
+	case o.PresenceTTL == 0:
+		o.PresenceTTL = DefaultPresenceTTL
+	case o.PresenceTTL < 100*time.Millisecond:
+		return nil, fmt.Errorf("rxstream: redis: PresenceTTL %v is shorter than 100ms", o.PresenceTTL)
+	}
 	if o.TopicTTL > 0 && (o.TopicTTL < o.MaxAge || o.TopicTTL < 2*o.Heartbeat) {
 		return nil, fmt.Errorf("rxstream: redis: TopicTTL %v below MaxAge %v or twice Heartbeat %v", o.TopicTTL, o.MaxAge, o.Heartbeat)
 	}
@@ -248,6 +263,7 @@ func New(ctx context.Context, opts *Options) (*Broker, error) {
 	if b.log == nil {
 		b.log = slog.Default()
 	}
+	b.pres = presence.New(newPresenceHash(b), o.PresenceTTL, o.Timeout, o.ReconnectWait, b.log)
 	if err := b.check(ctx); err != nil {
 		rdb.Close()
 		return nil, err
@@ -328,8 +344,8 @@ func (b *Broker) Client() redis.UniversalClient { return b.rdb }
 
 // Close ends every Follow (without calling its fn, so close the Hub
 // first) and every Listen, stops the follow connection and closes the
-// client. Publish, Read
-// and Follow then fail with [framework.ErrClosed]. Close is idempotent.
+// client. Publish, Read and Follow then fail with [framework.ErrClosed].
+// Close is idempotent.
 func (b *Broker) Close() error {
 	b.mu.Lock()
 	if b.closed {
@@ -339,7 +355,9 @@ func (b *Broker) Close() error {
 	b.closed = true
 	topics, listens := b.topics, b.listens
 	b.topics, b.listens = map[string]*followed{}, nil
+	up := b.down == nil
 	b.mu.Unlock()
+	b.pres.Close(up)
 	for _, t := range topics {
 		t.end(nil)
 	}

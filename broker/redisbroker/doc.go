@@ -94,6 +94,15 @@
 // without an append-only file, and as a three-master cluster without
 // replicas. Redis 6.2 or later.
 //
+// # Presence
+//
+// The Broker is a [framework.PresenceBroker]: a Hub on it shares who is on
+// its topics with the other nodes, through one hash of each node's
+// connections per topic and user, and a heartbeat per node, whose changes
+// are published on a channel. The users of a node that dies (killed, cut
+// off) leave every other node within Options.PresenceTTL (30 s by
+// default), the survivors announcing it.
+//
 // # Costs
 //
 // A publish is one round trip and one script run; a Read is one round

@@ -73,6 +73,9 @@ type config struct {
 	log      *slog.Logger
 	ready    func(urls []string)             // called once every node listens (tests)
 	wrap     func(http.Handler) http.Handler // wraps each node's handling of every request (tests)
+	// presenceTTL bounds how long a dead node's users stay listed on
+	// the others (NATS); 0 means natsbroker's default, 30 s.
+	presenceTTL time.Duration
 }
 
 // run starts NATS (unless given one, or Redis) and the nodes, and stops
@@ -115,9 +118,9 @@ func run(ctx context.Context, cfg config) error {
 		var b broker
 		var err error
 		if cfg.redisURL != "" {
-			b, err = redisbroker.New(ctx, &redisbroker.Options{URL: cfg.redisURL, Name: "rxstream-" + name, Logger: cfg.log.With("node", name)})
+			b, err = redisbroker.New(ctx, &redisbroker.Options{URL: cfg.redisURL, Name: "rxstream-" + name, Logger: cfg.log.With("node", name), PresenceTTL: cfg.presenceTTL})
 		} else {
-			b, err = natsbroker.New(ctx, &natsbroker.Options{URL: url, Name: "rxstream " + name, Logger: cfg.log.With("node", name)})
+			b, err = natsbroker.New(ctx, &natsbroker.Options{URL: url, Name: "rxstream " + name, Logger: cfg.log.With("node", name), PresenceTTL: cfg.presenceTTL})
 		}
 		if err != nil {
 			return err

@@ -88,7 +88,15 @@ func startNode(name string, b broker, port int, log *slog.Logger, wrap func(http
 	n.e.Server.RegisterOnShutdown(lp.Close)
 	n.e.Server.RegisterOnShutdown(ws.Close)
 	topic := adapters.Param("topic")
-	n.e.GET("/topics/:topic/sse", rxecho.Wrap(s.Topic(hub, topic)))
+	// Presence, for the demonstration only: ?user=NAME names the
+	// subscriber, with no authentication at all. A real hook checks a
+	// token and names its subject.
+	demoUser := func(r *http.Request, _ string, _ adapters.Action) error {
+		adapters.SetUser(r, r.URL.Query().Get("user"))
+		return nil
+	}
+	n.e.GET("/topics/:topic/presence", rxecho.Wrap(ep.Presence(hub, topic)))
+	n.e.GET("/topics/:topic/sse", rxecho.Wrap(adapters.Authorize(s.Topic(hub, topic), demoUser)))
 	n.e.GET("/topics/:topic/longpoll", rxecho.Wrap(lp.Topic(hub, topic)))
 	n.e.GET("/topics/:topic/ws", rxecho.Wrap(ws.Topic(hub, topic)))
 	n.e.POST("/topics/:topic", rxecho.Wrap(ep.Topic(hub, topic)), func(next echo.HandlerFunc) echo.HandlerFunc {

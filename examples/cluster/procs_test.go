@@ -34,6 +34,7 @@ const (
 	envNATS = "RXSTREAM_CLUSTER_NATS" // the NATS URL
 	envPort = "RXSTREAM_CLUSTER_PORT" // the port to listen on; 0 for any
 	envDie  = "RXSTREAM_CLUSTER_DIE"  // the chance that the node dies after handling a POST, before answering
+	envTTL  = "RXSTREAM_CLUSTER_TTL"  // the node's presence TTL
 )
 
 // nodeProcess runs one node until SIGTERM, printing "ready <url>" once it
@@ -45,13 +46,14 @@ func nodeProcess() bool {
 	}
 	port, _ := strconv.Atoi(os.Getenv(envPort))
 	die, _ := strconv.ParseFloat(os.Getenv(envDie), 64)
+	ttl, _ := time.ParseDuration(os.Getenv(envTTL))
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
 	defer stop()
 	err := run(ctx, config{
 		nodes: 1, port: port, natsURL: natsURL,
 		log:   slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 		ready: func(urls []string) { fmt.Println("ready", urls[0]) },
-		wrap:  dieAfterPublish(die),
+		wrap:  dieAfterPublish(die), presenceTTL: ttl,
 	})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "node:", err)
@@ -81,8 +83,9 @@ func dieAfterPublish(p float64) func(http.Handler) http.Handler {
 type slot struct {
 	natsURL string
 	die     float64
-	port    int    // set by the first start, then read-only
-	url     string // set by the first start, then read-only
+	ttl     time.Duration // presence TTL; 0 for the default
+	port    int           // set by the first start, then read-only
+	url     string        // set by the first start, then read-only
 
 	mu     sync.Mutex
 	cmd    *exec.Cmd
@@ -95,7 +98,7 @@ type slot struct {
 // start runs the node process and waits until it listens.
 func (s *slot) start(ctx context.Context) error {
 	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), envNATS+"="+s.natsURL, envPort+"="+strconv.Itoa(s.port), envDie+"="+strconv.FormatFloat(s.die, 'f', -1, 64))
+	cmd.Env = append(os.Environ(), envNATS+"="+s.natsURL, envPort+"="+strconv.Itoa(s.port), envDie+"="+strconv.FormatFloat(s.die, 'f', -1, 64), envTTL+"="+s.ttl.String())
 	s.mu.Lock()
 	cmd.Stderr = &lockedWriter{mu: &s.mu, w: &s.stderr}
 	s.mu.Unlock()

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"net/http"
+
 	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/adapters/longpoll"
 	"github.com/rxstream/rxstream/adapters/rxecho"
@@ -21,7 +23,8 @@ const maxPublish = 64 << 10
 // page's one stream for all its topic panels. GET /topics/:topic/history
 // pages through a topic's history (?before=ID or ?after=ID, &limit=N),
 // and ?rewind=N or ?since=30s on any of them starts a client without a
-// cursor with the last events.
+// cursor with the last events. GET /topics/:topic/presence lists who is
+// on a topic; ?presence=true on a stream brings its joins and leaves.
 func (a *app) endpointRoutes() error {
 	s, err := sse.New(&sse.Options{Gate: a.gate, Logger: a.log, Heartbeat: a.cfg.heartbeat, WriteTimeout: a.cfg.writeTimeout})
 	if err != nil {
@@ -44,13 +47,26 @@ func (a *app) endpointRoutes() error {
 	ep, err := adapters.New(&adapters.Options{
 		SSE: s, LongPoll: lp, WebSocket: ws,
 		Publish: true, MaxPublish: maxPublish, Disable: a.cfg.disable, Gate: a.gate,
+		Authorize: demoUser,
 	})
 	if err != nil {
 		return err
 	}
 	rxecho.Mount(a.e, "/topics/:topic", ep.Topic(a.hub, adapters.Param("topic")))
 	rxecho.Mount(a.e, "/topics/:topic/history", ep.History(a.hub, adapters.Param("topic")))
+	rxecho.Mount(a.e, "/topics/:topic/presence", ep.Presence(a.hub, adapters.Param("topic")))
 	rxecho.Mount(a.e, "/topics", ep.Topics(a.hub))
 	rxecho.ServeClient(a.e)
+	return nil
+}
+
+// demoUser names the subscriber ?user=NAME, for the chat's "who is
+// online". For the demonstration only: there is no authentication at all,
+// anyone may claim any name. A real hook checks a token (a session
+// cookie, a JWT) and names its subject with adapters.SetUser.
+func demoUser(r *http.Request, _ string, _ adapters.Action) error {
+	if u := r.URL.Query().Get("user"); u != "" && len(u) <= 32 {
+		adapters.SetUser(r, u)
+	}
 	return nil
 }

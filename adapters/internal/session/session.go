@@ -138,7 +138,7 @@ func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, err
 	}
 	for i, n := range names {
 		// A topic with a position ignores its rewind: the cursor wins.
-		sub, err := hub.SubscribeWith(n, pos[i], rw[i].Options(framework.SubscribeOptions{Ready: s.ready}))
+		sub, err := hub.SubscribeWith(n, pos[i], transport.Member(r, rw[i].Options(framework.SubscribeOptions{Ready: s.ready})))
 		if err != nil {
 			s.Close()
 			return nil, "", transport.Refuse(fmt.Errorf("topic %s: %w", n, err), o.Retry)
@@ -251,7 +251,9 @@ func (s *Session) Take(ctx context.Context, max int) (Batch, error) {
 			s.items = append(s.items, it)
 		}
 		for _, ev := range b.Events {
-			t.pos = ev.ID
+			if ev.ID != "" { // a presence event has no position
+				t.pos = ev.ID
+			}
 			s.items = append(s.items, Item{Topic: t.name, Event: ev, Cursor: s.cursor(t), Pos: t.pos})
 		}
 	}
@@ -324,7 +326,7 @@ func (s *Session) Add(r *http.Request, name, cursor string, rw transport.Rewind)
 	if err := transport.Check(r, name, transport.Subscribe); err != nil {
 		return "", transport.Refuse(err, s.retry)
 	}
-	sub, err := s.hub.SubscribeWith(name, cursor, rw.Options(framework.SubscribeOptions{Ready: s.ready}))
+	sub, err := s.hub.SubscribeWith(name, cursor, transport.Member(r, rw.Options(framework.SubscribeOptions{Ready: s.ready})))
 	if err != nil {
 		return "", transport.Refuse(fmt.Errorf("topic %s: %w", name, err), s.retry)
 	}

@@ -89,7 +89,8 @@ func Refuse(err error, retry time.Duration) *StatusError {
 	case errors.As(err, &se):
 		return se
 	case errors.Is(err, framework.ErrInvalidCursor), errors.Is(err, framework.ErrInvalidTopic),
-		errors.Is(err, framework.ErrInvalidRewind), errors.Is(err, framework.ErrInvalidHistory):
+		errors.Is(err, framework.ErrInvalidRewind), errors.Is(err, framework.ErrInvalidHistory),
+		errors.Is(err, framework.ErrInvalidPresence):
 		return Status(http.StatusBadRequest, err)
 	}
 	se = Status(http.StatusServiceUnavailable, err)

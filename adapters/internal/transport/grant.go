@@ -2,9 +2,13 @@ package transport
 
 import (
 	"context"
+	"encoding/json"
+	"fmt"
 	"net/http"
 	"sync"
 	"time"
+
+	"github.com/rxstream/rxstream/framework"
 )
 
 // A hook's answer is an error, so that every hook written before expiry
@@ -25,6 +29,7 @@ import (
 type Grant struct {
 	mu      sync.Mutex
 	user    string
+	info    json.RawMessage
 	expires time.Time
 }
 
@@ -72,6 +77,46 @@ func SetUser(r *http.Request, user string) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	g.user = user
+}
+
+// SetInfo records, from an authorization hook, the presence info of the
+// user that r acts for: v as JSON, at most [framework.MaxInfoSize] bytes.
+// A v that does not encode, or encodes larger, is an error wrapping
+// [framework.ErrInvalidPresence], and records nothing. A later call
+// replaces it; nil clears it.
+func SetInfo(r *http.Request, v any) error {
+	var b json.RawMessage
+	if v != nil {
+		var err error
+		if b, err = json.Marshal(v); err != nil {
+			return fmt.Errorf("%w: info: %w", framework.ErrInvalidPresence, err)
+		}
+		if len(b) > framework.MaxInfoSize {
+			return fmt.Errorf("%w: info of %d bytes of JSON, at most %d", framework.ErrInvalidPresence, len(b), framework.MaxInfoSize)
+		}
+	}
+	g := grantOf(r)
+	if g == nil {
+		return nil
+	}
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	g.info = b
+	return nil
+}
+
+// Member sets, on o, the user and presence info that the hook gave for r
+// (none without a user), and returns o.
+func Member(r *http.Request, o *framework.SubscribeOptions) *framework.SubscribeOptions {
+	if g := grantOf(r); g != nil {
+		g.mu.Lock()
+		o.User = g.user
+		if g.user != "" {
+			o.Info = g.info
+		}
+		g.mu.Unlock()
+	}
+	return o
 }
 
 // User returns the user the hook named, or "".

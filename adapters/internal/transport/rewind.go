@@ -11,24 +11,28 @@ import (
 	"github.com/rxstream/rxstream/framework"
 )
 
-// Rewind is what a subscription without a cursor asks of its topic's
-// history before its live events: the last N events, or those of the last
-// Since. The zero Rewind asks none. A cursor wins over it.
+// Rewind is what a subscription asks besides its cursor: without a
+// cursor, of its topic's history before its live events, the last N
+// events, or those of the last Since (a cursor wins over it); and
+// whether it gets the topic's join and leave events (Presence). The zero
+// Rewind asks none of these.
 type Rewind struct {
-	N     int
-	Since time.Duration
+	N        int
+	Since    time.Duration
+	Presence bool
 }
 
 // Options returns o with the rewind set, for [framework.Hub.SubscribeWith].
 func (rw Rewind) Options(o framework.SubscribeOptions) *framework.SubscribeOptions {
-	o.Rewind, o.Since = rw.N, rw.Since
+	o.Rewind, o.Since, o.Presence = rw.N, rw.Since, rw.Presence
 	return &o
 }
 
 // The rewind's query parameters.
 const (
-	rewindQuery = "rewind"
-	sinceQuery  = "since"
+	rewindQuery   = "rewind"
+	sinceQuery    = "since"
+	presenceQuery = "presence"
 )
 
 // RequestRewind returns the rewind of each of a request's n topics, the
@@ -39,6 +43,8 @@ const (
 // values in the request's topic order ("10,,5"; an empty one asks none).
 // A bad value, a list of another length, a parameter repeated with another
 // value, or both parameters for one topic, is a 400 naming the parameter.
+// The parameter presence (true or false, 1 or 0) asks every topic's join
+// and leave events.
 func RequestRewind(r *http.Request, n int) ([]Rewind, error) {
 	q := r.URL.Query()
 	counts, err := perTopic(q, rewindQuery, n)
@@ -49,13 +55,38 @@ func RequestRewind(r *http.Request, n int) ([]Rewind, error) {
 	if err != nil {
 		return nil, err
 	}
+	presence, err := RequestPresence(r)
+	if err != nil {
+		return nil, err
+	}
 	rw := make([]Rewind, n)
 	for i := range rw {
 		if rw[i], err = ParseRewind(counts[i], sinces[i]); err != nil {
 			return nil, err
 		}
+		rw[i].Presence = presence
 	}
 	return rw, nil
+}
+
+// RequestPresence reads a request's presence parameter: true, 1, false,
+// 0 or absent (false); anything else, or two different values, is a 400
+// naming it.
+func RequestPresence(r *http.Request) (bool, error) {
+	v := ""
+	for _, x := range r.URL.Query()[presenceQuery] {
+		if v != "" && x != v {
+			return false, Status(http.StatusBadRequest, fmt.Errorf("%w: presence given twice, %q and %q", framework.ErrInvalidPresence, cut(v), cut(x)))
+		}
+		v = x
+	}
+	switch v {
+	case "", "false", "0":
+		return false, nil
+	case "true", "1":
+		return true, nil
+	}
+	return false, Status(http.StatusBadRequest, fmt.Errorf("%w: presence=%q: want true or false", framework.ErrInvalidPresence, cut(v)))
 }
 
 // perTopic returns the n values of the parameter name, "" for none.
