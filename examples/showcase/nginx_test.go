@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -35,13 +36,62 @@ func nginxProxy(t *testing.T, backend string, readTimeout time.Duration) string 
 	if err != nil {
 		t.Fatal(err)
 	}
+	// A port free a moment ago may be taken before nginx binds it (by
+	// another test's server, on a shared machine): nginx then gives up
+	// and exits, and whatever holds the port answers instead of it. So
+	// nginx is ready when an answer comes from nginx itself (its Server
+	// header); after an exit it starts again on another port.
+	for attempt := 1; ; attempt++ {
+		listen, exited := startNginx(t, bin, string(conf), backend, readTimeout)
+		deadline := time.Now().Add(10 * time.Second)
+		for fromNginx(listen) != nil {
+			select {
+			case <-exited:
+				if attempt == 3 {
+					t.Fatalf("nginx exited at start %d times", attempt)
+				}
+			case <-time.After(20 * time.Millisecond):
+				if time.Now().After(deadline) {
+					t.Fatalf("nginx does not answer on %s: %v", listen, fromNginx(listen))
+				}
+				continue
+			}
+			break
+		}
+		select {
+		case <-exited:
+		default:
+			return "http://" + listen
+		}
+	}
+}
+
+// fromNginx asks listen for its front page and returns nil when nginx
+// answered.
+func fromNginx(listen string) error {
+	c := http.Client{Timeout: time.Second}
+	resp, err := c.Get("http://" + listen + "/")
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if !strings.HasPrefix(resp.Header.Get("Server"), "nginx") {
+		return fmt.Errorf("answered by %q, not nginx", resp.Header.Get("Server"))
+	}
+	return nil
+}
+
+// startNginx starts nginx with conf, its addresses and read timeout
+// changed, on a port free a moment ago; exited is closed when it exits.
+func startNginx(t *testing.T, bin, conf, backend string, readTimeout time.Duration) (listen string, exited <-chan struct{}) {
+	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	listen := l.Addr().String()
+	listen = l.Addr().String()
 	l.Close() // nginx takes the port over
-	c := string(conf)
+	c := conf
 	for old, repl := range map[string]string{
 		"server 127.0.0.1:8080;":  "server " + backend + ";",
 		"listen 127.0.0.1:8000;":  "listen " + listen + ";",
@@ -64,23 +114,16 @@ func nginxProxy(t *testing.T, backend string, readTimeout time.Duration) string 
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	done := make(chan struct{})
+	go func() {
+		cmd.Wait()
+		close(done)
+	}()
 	t.Cleanup(func() {
 		cmd.Process.Signal(os.Interrupt) // fast shutdown
-		cmd.Wait()
+		<-done
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		conn, err := net.Dial("tcp", listen)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nginx does not listen on %s: %v", listen, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	return "http://" + listen
+	return listen, done
 }
 
 type testWriter struct{ t *testing.T }
