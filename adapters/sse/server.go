@@ -657,8 +657,11 @@ type muxGap struct {
 	framework.Gap
 }
 
-// appendSessionItem encodes one item of a session. Hub events were validated when
-// published.
+// appendSessionItem encodes one item of a session. Hub events were
+// validated when published, and each is encoded once for all of its
+// topic's subscribers (see [framework.Event.AppendEncoded]): a frame on a
+// topic's own stream, and on a multiplexed one the frame after its id,
+// which is each subscriber's own composite cursor.
 func (st *stream) appendSessionItem(multi bool, it session.Item) {
 	switch {
 	case it.Gap != nil && !multi:
@@ -667,10 +670,24 @@ func (st *stream) appendSessionItem(multi bool, it session.Item) {
 		data, _ := json.Marshal(muxGap{Topic: it.Topic, Gap: *it.Gap})
 		st.buf, _ = AppendEvent(st.buf, framework.Event{ID: it.Cursor, Name: "gap", Data: data})
 	case !multi:
-		st.buf, _ = AppendEvent(st.buf, it.Event)
+		st.buf = it.Event.AppendEncoded(st.buf, frame, it.Topic)
 	default:
-		ev := it.Event
-		data, _ := json.Marshal(muxEvent{Topic: it.Topic, ID: ev.ID, Data: string(ev.Data)})
-		st.buf, _ = AppendEvent(st.buf, framework.Event{ID: it.Cursor, Name: ev.Name, Data: data, Retry: ev.Retry})
+		st.buf = append(append(append(st.buf, "id: "...), it.Cursor...), '\n')
+		st.buf = it.Event.AppendEncoded(st.buf, muxFrame, it.Topic)
 	}
 }
+
+// frame and muxFrame are the shared encodings of hub events: the event's
+// frame, and the frame without its id of a multiplexed stream, whose data
+// names the topic.
+var (
+	frame = framework.NewEncoding(func(dst []byte, _ string, ev framework.Event) []byte {
+		dst, _ = AppendEvent(dst, ev)
+		return dst
+	})
+	muxFrame = framework.NewEncoding(func(dst []byte, topic string, ev framework.Event) []byte {
+		data, _ := json.Marshal(muxEvent{Topic: topic, ID: ev.ID, Data: string(ev.Data)})
+		dst, _ = AppendEvent(dst, framework.Event{Name: ev.Name, Data: data, Retry: ev.Retry})
+		return dst
+	})
+)

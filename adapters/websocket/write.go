@@ -139,10 +139,13 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 // always envelopes that name their topic.
 func (cn *conn) encodeItem(multi bool, it session.Item) (MessageType, []byte) {
 	switch {
+	case it.Gap == nil && !multi && cn.opts.Format == FormatEnvelope:
+		cn.buf = it.Event.AppendEncoded(cn.buf[:0], ownEnvelope, it.Topic)
+		return MessageText, cn.buf
 	case it.Gap == nil && !multi:
 		return cn.encodeEvent(it.Event)
 	case it.Gap == nil:
-		cn.buf = appendEnvelope(cn.buf[:0], it.Topic, it.Event)
+		cn.buf = it.Event.AppendEncoded(cn.buf[:0], muxEnvelope, it.Topic)
 		return MessageText, cn.buf
 	case !multi && cn.opts.Format != FormatEnvelope:
 		return 0, nil
@@ -215,6 +218,17 @@ func messageType(m Message) MessageType {
 	}
 	return MessageText
 }
+
+// ownEnvelope and muxEnvelope are the shared encodings of hub events (see
+// [framework.Event.AppendEncoded]): the envelope of a topic's own
+// connection, and the one of a multiplexed connection, which names the
+// topic.
+var (
+	ownEnvelope = framework.NewEncoding(func(dst []byte, _ string, ev framework.Event) []byte {
+		return appendEnvelope(dst, "", ev)
+	})
+	muxEnvelope = framework.NewEncoding(appendEnvelope)
+)
 
 // appendEnvelope appends the JSON envelope of ev ({"id","event","data"},
 // as transport.NewEnvelope makes it), led by "topic" when topic is not
