@@ -32,8 +32,10 @@ type Options struct {
 	// stream open through proxies; 0 means [DefaultHeartbeat], negative
 	// turns heartbeats off.
 	Heartbeat time.Duration
-	// WriteTimeout is the deadline of each write: a client that stops
-	// reading is dropped after it, whatever the http.Server's WriteTimeout
+	// WriteTimeout bounds each write: a client that stops reading is
+	// dropped after between half of it and all of it (the deadline is
+	// renewed only when less than half is left), whatever the
+	// http.Server's WriteTimeout
 	// (which must be 0 for streams). 0 means [DefaultWriteTimeout], negative
 	// means no deadline.
 	WriteTimeout time.Duration
@@ -305,17 +307,20 @@ func allowed(w http.ResponseWriter, r *http.Request) bool {
 // stream is one response being served. It lives in the handler's
 // goroutine.
 type stream struct {
-	opts   Options
-	ctx    context.Context
-	done   func()
-	w      http.ResponseWriter
-	rc     *http.ResponseController
-	buf    []byte
-	hb     *time.Ticker
-	hbC    <-chan time.Time
-	conn   *Conn // set by begin
-	reason error // why it ended, for Hooks.Closed: the first one set
-	gone   bool  // a write failed
+	opts Options
+	ctx  context.Context
+	done func()
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	buf  []byte
+	hb   *time.Timer
+	hbC  <-chan time.Time
+	// last is when the last write was flushed, and deadline the write
+	// deadline it left (see flush).
+	last, deadline time.Time
+	conn           *Conn // set by begin
+	reason         error // why it ended, for Hooks.Closed: the first one set
+	gone           bool  // a write failed
 	// cursor, for hub topics, is where the client resumes: the expired
 	// and revoked events carry it.
 	cursor func() string
@@ -374,7 +379,7 @@ func (st *stream) start() bool {
 		st.buf = appendRetry(st.buf, st.opts.Retry)
 	}
 	if st.opts.Heartbeat > 0 {
-		st.hb = time.NewTicker(st.opts.Heartbeat)
+		st.hb = time.NewTimer(st.opts.Heartbeat)
 		st.hbC = st.hb.C
 	}
 	return st.flush()
@@ -387,11 +392,15 @@ func appendRetry(b []byte, d time.Duration) []byte {
 	return fmt.Appendf(b, "retry: %d\n\n", ms)
 }
 
-// flush writes buf with one write and one flush under the write deadline.
-// It returns false when the client is gone.
+// flush writes buf with one write and one flush under the write deadline,
+// which is renewed only when less than half of WriteTimeout is left: a
+// busy stream does not move its timer on every write. It returns false
+// when the client is gone.
 func (st *stream) flush() bool {
-	if st.opts.WriteTimeout > 0 {
-		_ = st.rc.SetWriteDeadline(time.Now().Add(st.opts.WriteTimeout)) // unsupported: no deadline
+	st.last = time.Now()
+	if st.opts.WriteTimeout > 0 && st.deadline.Sub(st.last) < st.opts.WriteTimeout/2 {
+		st.deadline = st.last.Add(st.opts.WriteTimeout)
+		_ = st.rc.SetWriteDeadline(st.deadline) // unsupported: no deadline
 	}
 	if len(st.buf) > 0 {
 		if _, err := st.w.Write(st.buf); err != nil {
@@ -402,9 +411,6 @@ func (st *stream) flush() bool {
 		return st.fail(err)
 	}
 	st.buf = st.buf[:0]
-	if st.hb != nil {
-		st.hb.Reset(st.opts.Heartbeat)
-	}
 	return true
 }
 
@@ -456,11 +462,20 @@ func (st *stream) cause() error {
 	return cause
 }
 
-// heartbeat writes a comment line. The stream has been idle since the
+// heartbeat is called when the heartbeat timer fires: it writes a comment
+// line once the stream has been idle for Heartbeat, or else sets the timer
+// for when it will have been. The timer is not reset by every flush, only
+// here, at most once per Heartbeat. The stream has been idle since the
 // last write: a burst's buffer is let go.
 func (st *stream) heartbeat() bool {
+	if idle := time.Since(st.last); idle < st.opts.Heartbeat {
+		st.hb.Reset(st.opts.Heartbeat - idle)
+		return true
+	}
 	st.buf = AppendComment(transport.Idle(st.buf), "heartbeat")
-	return st.flush()
+	ok := st.flush()
+	st.hb.Reset(st.opts.Heartbeat)
+	return ok
 }
 
 // finish ends an opened stream: at shutdown the client is told when to

@@ -38,9 +38,10 @@ type conn struct {
 	ctx     context.Context // the registry's: ended by Server.Close
 	release func()
 
-	ws  *websocket.Conn
-	nc  net.Conn // the hijacked connection, for write deadlines
-	buf []byte   // the write loop's encoding buffer
+	ws    *websocket.Conn
+	nc    net.Conn   // the hijacked connection, closed when a close stalls
+	batch *batchConn // what ws writes to: a batch of messages in one write
+	buf   []byte     // the write loop's encoding buffer
 
 	in       chan Message // inbound messages for a Handler; nil otherwise
 	ctl      chan control // control messages of a hub topic or a producer; nil otherwise
@@ -185,7 +186,7 @@ func (cn *conn) open(r *http.Request, cursor string, topics []string) {
 // accept upgrades the connection. On failure websocket.Accept has answered
 // the request; after a success nothing may write to w.
 func (cn *conn) accept(w http.ResponseWriter, r *http.Request) bool {
-	uw := &upgradeWriter{ResponseWriter: w}
+	uw := &upgradeWriter{ResponseWriter: w, timeout: cn.opts.WriteTimeout}
 	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
 		Subprotocols:       cn.opts.Subprotocols,
 		InsecureSkipVerify: cn.opts.InsecureSkipVerify,
@@ -195,7 +196,7 @@ func (cn *conn) accept(w http.ResponseWriter, r *http.Request) bool {
 		cn.opts.Logger.Debug("rxstream: websocket: upgrade refused", "err", err, "remote", cn.c.RemoteAddr)
 		return false
 	}
-	cn.ws, cn.nc = ws, uw.conn
+	cn.ws, cn.nc, cn.batch = ws, uw.conn, uw.batch
 	ws.SetReadLimit(cn.opts.ReadLimit)
 	cn.c.Subprotocol = ws.Subprotocol()
 	return true
@@ -407,11 +408,8 @@ func (cn *conn) ping(ctx context.Context, g *errgroup.Group) {
 	})
 }
 
-// send writes one message under the write deadline.
+// send writes one message, under the write deadline the connection's
+// batchConn keeps.
 func (cn *conn) send(typ MessageType, p []byte) error {
-	if cn.opts.WriteTimeout > 0 {
-		_ = cn.nc.SetWriteDeadline(time.Now().Add(cn.opts.WriteTimeout))
-		defer cn.nc.SetWriteDeadline(time.Time{})
-	}
 	return cn.ws.Write(context.Background(), typ, p)
 }

@@ -135,9 +135,10 @@ type Options struct {
 	// PongTimeout is how long a ping waits for its pong before the
 	// connection is dropped; 0 means [DefaultPongTimeout].
 	PongTimeout time.Duration
-	// WriteTimeout is the deadline of each outbound message: a peer that
-	// stops reading is dropped after it. 0 means [DefaultWriteTimeout],
-	// negative means no deadline.
+	// WriteTimeout bounds each write: a peer that stops reading is
+	// dropped after between half of it and all of it (the deadline is
+	// renewed only when less than half is left). 0 means
+	// [DefaultWriteTimeout], negative means no deadline.
 	WriteTimeout time.Duration
 	// CloseTimeout bounds the closing handshake (sending the close frame and
 	// waiting for the peer's); 0 means [DefaultCloseTimeout].

@@ -104,14 +104,16 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 		err, werr := session.Pump(ctx, sess, session.Stream[control]{
 			Max: cn.opts.MaxBatch,
 			Write: func(items []session.Item) error {
+				cn.batch.hold()
 				for _, it := range items {
 					if typ, p := cn.encodeItem(multi, it); p != nil {
 						if err := cn.send(typ, p); err != nil {
+							cn.batch.flush()
 							return err
 						}
 					}
 				}
-				return nil
+				return cn.batch.flush()
 			},
 			Tick:    tick,
 			Beat:    func() error { cn.ping(ctx, g); return nil },
