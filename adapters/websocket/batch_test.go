@@ -1,11 +1,20 @@
 package websocket
 
 import (
+	"context"
+	"encoding/json"
 	"io"
 	"net"
+	"strconv"
+	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	cws "github.com/coder/websocket"
+
+	"github.com/rxstream/rxstream/adapters/internal/transport"
+	"github.com/rxstream/rxstream/framework"
 )
 
 // countConn counts the writes and deadlines of a real connection.
@@ -65,5 +74,111 @@ func TestBatchConn(t *testing.T) {
 	a.Close()
 	if s := <-got; s != "one two three ping" {
 		t.Fatalf("read %q", s)
+	}
+}
+
+// TestBatchSubprotocol checks that a hub topic's batch is one message
+// under BatchSubprotocol, an array of envelopes in order, one message per
+// event without it, and that the Go client asks for it and splits it.
+func TestBatchSubprotocol(t *testing.T) {
+	hub := newHub(t)
+	protocols := make(chan string, 3)
+	f := newFixture(t, &Options{Hooks: Hooks{Opened: func(c *Conn) { protocols <- c.Subprotocol }}})
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
+	ctx := context.Background()
+	tip, err := hub.Publish(ctx, "news", framework.Event{Data: []byte("before")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ids []string
+	for i := range 5 {
+		id, err := hub.Publish(ctx, "news", framework.Event{Name: "n", Data: []byte(strconv.Itoa(i))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ids = append(ids, id)
+	}
+	// Resumed from history, the five events are one batch.
+	t.Run("batched", func(t *testing.T) {
+		c := f.dial("/topics/news/ws?cursor="+tip, &cws.DialOptions{Subprotocols: []string{BatchSubprotocol}})
+		if p := c.Subprotocol(); p != BatchSubprotocol {
+			t.Fatalf("subprotocol %q", p)
+		}
+		_, s := read(t, c)
+		var envs []transport.Envelope
+		if err := json.Unmarshal([]byte(s), &envs); err != nil {
+			t.Fatalf("not an array of envelopes: %s", s)
+		}
+		if len(envs) != 5 {
+			t.Fatalf("%d envelopes in the batch, want 5: %s", len(envs), s)
+		}
+		for i, env := range envs {
+			if env.ID != ids[i] || env.Data != strconv.Itoa(i) || env.Event != "n" {
+				t.Fatalf("envelope %d: %+v", i, env)
+			}
+		}
+	})
+	t.Run("one per message", func(t *testing.T) {
+		c := f.dial("/topics/news/ws?cursor="+tip, nil)
+		if p := c.Subprotocol(); p != "" {
+			t.Fatalf("subprotocol %q", p)
+		}
+		for i := range 5 {
+			if env := envelope(t, c); env.ID != ids[i] || env.Data != strconv.Itoa(i) {
+				t.Fatalf("message %d: %+v", i, env)
+			}
+		}
+	})
+	t.Run("client", func(t *testing.T) {
+		<-protocols
+		<-protocols
+		c := newClient(t, f.url("/topics/news/ws"), &ClientOptions{Cursor: tip})
+		items, _ := observe(t, c.Events(), 5)
+		if p := <-protocols; p != BatchSubprotocol {
+			t.Fatalf("the client's subprotocol %q", p)
+		}
+		for i, it := range items {
+			ev, ok := it.V.(framework.Event)
+			if !ok || ev.ID != ids[i] || string(ev.Data) != strconv.Itoa(i) {
+				t.Fatalf("item %d: %+v", i, it)
+			}
+		}
+	})
+}
+
+// TestBatchBytes checks that a batch larger than maxBatchBytes is split
+// into several messages, none over it but by one envelope, nothing lost.
+func TestBatchBytes(t *testing.T) {
+	hub := newHub(t)
+	f := newFixture(t, nil)
+	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
+	ctx := context.Background()
+	tip, err := hub.Publish(ctx, "big", framework.Event{Data: []byte("before")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	data := strings.Repeat("x", maxBatchBytes/4)
+	const n = 10
+	for range n {
+		if _, err := hub.Publish(ctx, "big", framework.Event{Data: []byte(data)}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	c := f.dial("/topics/big/ws?cursor="+tip, &cws.DialOptions{Subprotocols: []string{BatchSubprotocol}})
+	got, messages := 0, 0
+	for got < n {
+		_, s := read(t, c)
+		var envs []transport.Envelope
+		if err := json.Unmarshal([]byte(s), &envs); err != nil {
+			t.Fatalf("not an array of envelopes: %.40s", s)
+		}
+		if len(s) > maxBatchBytes+len(data)+64 {
+			t.Fatalf("a message of %d bytes", len(s))
+		}
+		got += len(envs)
+		messages++
+	}
+	if got != n || messages < 2 {
+		t.Fatalf("%d events in %d messages, want %d in several", got, messages, n)
 	}
 }

@@ -42,6 +42,9 @@ type conn struct {
 	nc    net.Conn   // the hijacked connection, closed when a close stalls
 	batch *batchConn // what ws writes to: a batch of messages in one write
 	buf   []byte     // the write loop's encoding buffer
+	// batches offers BatchSubprotocol at the upgrade (a hub topic's
+	// envelopes); batched is set when the client took it.
+	batches, batched bool
 
 	in       chan Message // inbound messages for a Handler; nil otherwise
 	ctl      chan control // control messages of a hub topic or a producer; nil otherwise
@@ -187,8 +190,12 @@ func (cn *conn) open(r *http.Request, cursor string, topics []string) {
 // the request; after a success nothing may write to w.
 func (cn *conn) accept(w http.ResponseWriter, r *http.Request) bool {
 	uw := &upgradeWriter{ResponseWriter: w, timeout: cn.opts.WriteTimeout}
+	protocols := cn.opts.Subprotocols
+	if cn.batches {
+		protocols = append(protocols[:len(protocols):len(protocols)], BatchSubprotocol)
+	}
 	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
-		Subprotocols:       cn.opts.Subprotocols,
+		Subprotocols:       protocols,
 		InsecureSkipVerify: cn.opts.InsecureSkipVerify,
 		OriginPatterns:     cn.opts.OriginPatterns,
 	})
@@ -197,6 +204,7 @@ func (cn *conn) accept(w http.ResponseWriter, r *http.Request) bool {
 		return false
 	}
 	cn.ws, cn.nc, cn.batch = ws, uw.conn, uw.batch
+	cn.batched = cn.batches && ws.Subprotocol() == BatchSubprotocol
 	ws.SetReadLimit(cn.opts.ReadLimit)
 	cn.c.Subprotocol = ws.Subprotocol()
 	return true

@@ -440,6 +440,7 @@ func (s *Server) topics(hub *framework.Hub, o session.Options) http.Handler {
 		cn.open(r, cursor, names)
 		cn.mux = sess.Multi()
 		cn.ctl = make(chan control, controlQueue) // subscribe, unsubscribe, refresh
+		cn.batches = cn.opts.Format == FormatEnvelope
 		if cn.accept(w, r) {
 			// The handler returns after serve: r stays valid for the
 			// guard of subscribe and refresh messages.

@@ -104,6 +104,9 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 		err, werr := session.Pump(ctx, sess, session.Stream[control]{
 			Max: cn.opts.MaxBatch,
 			Write: func(items []session.Item) error {
+				if cn.batched {
+					return cn.sendBatch(multi, items)
+				}
 				cn.batch.hold()
 				for _, it := range items {
 					if typ, p := cn.encodeItem(multi, it); p != nil {
@@ -136,30 +139,75 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 	}
 }
 
+// BatchSubprotocol is the subprotocol under which a hub topic's
+// connection ([Server.Topic], [Server.Topics]) sends many events in one
+// message: a JSON array of the envelopes of a batch, in order (see the
+// package doc).
+const BatchSubprotocol = "rxstream.batch.v1"
+
+// maxBatchBytes bounds the message of a batch under BatchSubprotocol, far
+// below a client's read limit ([DefaultClientReadLimit]); a batch over it
+// is sent as several messages, an envelope larger than it alone.
+const maxBatchBytes = 64 << 10
+
+// sendBatch sends the envelopes of items as JSON arrays, as few messages
+// as maxBatchBytes allows, in one write.
+func (cn *conn) sendBatch(multi bool, items []session.Item) error {
+	cn.batch.hold()
+	b := cn.buf[:0]
+	var err error
+	for _, it := range items {
+		if len(b) > 1 && len(b) >= maxBatchBytes {
+			if err = cn.send(MessageText, append(b, ']')); err != nil {
+				break
+			}
+			b = b[:0]
+		}
+		if len(b) == 0 {
+			b = append(b, '[')
+		} else {
+			b = append(b, ',')
+		}
+		b = cn.appendItem(b, multi, it)
+	}
+	if err == nil && len(b) > 0 {
+		err = cn.send(MessageText, append(b, ']'))
+	}
+	cn.buf = b
+	if ferr := cn.batch.flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// appendItem appends the envelope of one item of a session. The gap's id
+// moves the client's cursor past it when no event follows.
+func (cn *conn) appendItem(b []byte, multi bool, it session.Item) []byte {
+	topic := ""
+	if multi {
+		topic = it.Topic
+	}
+	switch {
+	case it.Gap != nil:
+		return appendGap(b, topic, *it.Gap, it.Pos)
+	case multi:
+		return it.Event.AppendEncoded(b, muxEnvelope, it.Topic)
+	}
+	return it.Event.AppendEncoded(b, ownEnvelope, it.Topic)
+}
+
 // encodeItem frames one item of a session; a nil p means nothing to send
 // (a gap notice in a raw format). A multiplexed session's items are
 // always envelopes that name their topic.
 func (cn *conn) encodeItem(multi bool, it session.Item) (MessageType, []byte) {
 	switch {
-	case it.Gap == nil && !multi && cn.opts.Format == FormatEnvelope:
-		cn.buf = it.Event.AppendEncoded(cn.buf[:0], ownEnvelope, it.Topic)
+	case multi || cn.opts.Format == FormatEnvelope:
+		cn.buf = cn.appendItem(cn.buf[:0], multi, it)
 		return MessageText, cn.buf
-	case it.Gap == nil && !multi:
-		return cn.encodeEvent(it.Event)
-	case it.Gap == nil:
-		cn.buf = it.Event.AppendEncoded(cn.buf[:0], muxEnvelope, it.Topic)
-		return MessageText, cn.buf
-	case !multi && cn.opts.Format != FormatEnvelope:
+	case it.Gap != nil:
 		return 0, nil
 	}
-	topic := ""
-	if multi {
-		topic = it.Topic
-	}
-	// The gap's id moves the client's cursor past it when no event
-	// follows.
-	cn.buf = appendGap(cn.buf[:0], topic, *it.Gap, it.Pos)
-	return MessageText, cn.buf
+	return cn.encodeEvent(it.Event)
 }
 
 // encode frames one item of an observable; a nil p means nothing to send
