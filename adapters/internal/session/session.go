@@ -64,6 +64,7 @@ type Session struct {
 	hub    *framework.Hub
 	max    int           // MaxTopics
 	retry  time.Duration // Options.Retry
+	linger time.Duration // Options.Linger
 	ready  chan struct{}
 	mu     sync.Mutex // guards topics' changes against Close, and closed
 	topics []topic
@@ -90,6 +91,10 @@ type Options struct {
 	MaxTopics int
 	// Retry is the base of a 503's Retry-After.
 	Retry time.Duration
+	// Linger keeps each topic followed that long after the session's end
+	// when it was the topic's last subscriber (see
+	// [framework.SubscribeOptions]): polls come and go.
+	Linger time.Duration
 }
 
 // Open is the front end of a request for hub topics: each topic is checked
@@ -100,7 +105,7 @@ type Options struct {
 // returns the session (the caller closes it) and the cursor the client
 // gave, or a [*transport.StatusError].
 func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, error) {
-	s := &Session{multi: o.Name == nil, hub: hub, max: o.MaxTopics, retry: o.Retry, ready: make(chan struct{}, 1)}
+	s := &Session{multi: o.Name == nil, hub: hub, max: o.MaxTopics, retry: o.Retry, linger: o.Linger, ready: make(chan struct{}, 1)}
 	if s.max <= 0 {
 		s.max = MaxTopics
 	}
@@ -138,7 +143,7 @@ func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, err
 	}
 	for i, n := range names {
 		// A topic with a position ignores its rewind: the cursor wins.
-		sub, err := hub.SubscribeWith(n, pos[i], rw[i].Options(framework.SubscribeOptions{Ready: s.ready}))
+		sub, err := hub.SubscribeWith(n, pos[i], rw[i].Options(framework.SubscribeOptions{Ready: s.ready, Linger: s.linger}))
 		if err != nil {
 			s.Close()
 			return nil, "", transport.Refuse(fmt.Errorf("topic %s: %w", n, err), o.Retry)
@@ -324,7 +329,7 @@ func (s *Session) Add(r *http.Request, name, cursor string, rw transport.Rewind)
 	if err := transport.Check(r, name, transport.Subscribe); err != nil {
 		return "", transport.Refuse(err, s.retry)
 	}
-	sub, err := s.hub.SubscribeWith(name, cursor, rw.Options(framework.SubscribeOptions{Ready: s.ready}))
+	sub, err := s.hub.SubscribeWith(name, cursor, rw.Options(framework.SubscribeOptions{Ready: s.ready, Linger: s.linger}))
 	if err != nil {
 		return "", transport.Refuse(fmt.Errorf("topic %s: %w", name, err), s.retry)
 	}
