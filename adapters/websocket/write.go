@@ -102,7 +102,8 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 		tick, stop := cn.pinger()
 		defer stop()
 		err, werr := session.Pump(ctx, sess, session.Stream[control]{
-			Max: cn.opts.MaxBatch,
+			Max:   cn.opts.MaxBatch,
+			Delay: cn.opts.WriteDelay,
 			Write: func(items []session.Item) error {
 				if cn.batched {
 					return cn.sendBatch(multi, items)

@@ -30,6 +30,10 @@ type Stream[C any] struct {
 	// once while idle. nil means none.
 	Wake  <-chan struct{}
 	Woken func() error
+	// Delay, when positive, holds the first batch after an idle spell
+	// for that long, so that the events that come meanwhile share its
+	// write (a write coalescing delay).
+	Delay time.Duration
 }
 
 // Pump is the one loop of every stream: it takes what sess has ready, a
@@ -41,6 +45,12 @@ type Stream[C any] struct {
 // has been written): a subscription overflowed, the hub closed, a broker
 // failed.
 func Pump[C any](ctx context.Context, sess *Session, s Stream[C]) (sessErr, wireErr error) {
+	var delay *time.Timer
+	if s.Delay > 0 {
+		delay = time.NewTimer(s.Delay)
+		delay.Stop()
+		defer delay.Stop()
+	}
 	for {
 		select {
 		case c := <-s.Control:
@@ -73,6 +83,15 @@ func Pump[C any](ctx context.Context, sess *Session, s Stream[C]) (sessErr, wire
 		}
 		select {
 		case <-sess.Ready():
+			if delay == nil {
+				break
+			}
+			delay.Reset(s.Delay)
+			select {
+			case <-delay.C:
+			case <-ctx.Done():
+				return nil, nil
+			}
 		case c := <-s.Control:
 			if err := s.Serve(c); err != nil {
 				return nil, err
