@@ -159,8 +159,12 @@ func TestBatchBytes(t *testing.T) {
 	}
 	data := strings.Repeat("x", maxBatchBytes/4)
 	const n = 10
-	for range n {
-		if _, err := hub.Publish(ctx, "big", framework.Event{Data: []byte(data)}); err != nil {
+	for i := range n {
+		d := data
+		if i == 5 {
+			d = strings.Repeat("y", maxBatchBytes+1) // alone in its message
+		}
+		if _, err := hub.Publish(ctx, "big", framework.Event{Data: []byte(d)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -172,10 +176,15 @@ func TestBatchBytes(t *testing.T) {
 		if err := json.Unmarshal([]byte(s), &envs); err != nil {
 			t.Fatalf("not an array of envelopes: %.40s", s)
 		}
-		if len(s) > maxBatchBytes+len(data)+64 {
-			t.Fatalf("a message of %d bytes", len(s))
+		if len(s) > maxBatchBytes && len(envs) > 1 {
+			t.Fatalf("a message of %d envelopes and %d bytes, over %d", len(envs), len(s), maxBatchBytes)
 		}
-		got += len(envs)
+		for _, env := range envs {
+			if env.Data != data && len(env.Data) != maxBatchBytes+1 {
+				t.Fatalf("envelope %d: %.20s... of %d bytes", got, env.Data, len(env.Data))
+			}
+			got++
+		}
 		messages++
 	}
 	if got != n || messages < 2 {
