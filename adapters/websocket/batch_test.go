@@ -191,3 +191,26 @@ func TestBatchBytes(t *testing.T) {
 		t.Fatalf("%d events in %d messages, want %d in several", got, messages, n)
 	}
 }
+
+// TestBatchConnClose: what a batch holds is written before the connection
+// closes (coder/websocket closes it once its close frame is written).
+func TestBatchConnClose(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	got := make(chan string, 1)
+	go func() {
+		p, _ := io.ReadAll(b)
+		got <- string(p)
+	}()
+	bc := &batchConn{Conn: a, timeout: time.Hour}
+	bc.hold()
+	if _, err := bc.Write([]byte("close frame")); err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s != "close frame" {
+		t.Fatalf("read %q before the close", s)
+	}
+}
