@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -643,7 +644,7 @@ func (st *stream) serveSession(sess *session.Session) {
 		Max:   st.opts.MaxBatch,
 		Delay: st.opts.WriteDelay,
 		Write: func(items []session.Item) error {
-			st.buf = st.buf[:0]
+			st.buf = slices.Grow(st.buf[:0], session.Size(items))
 			for _, it := range items {
 				st.appendSessionItem(sess.Multi(), it)
 			}
