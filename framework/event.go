@@ -26,6 +26,8 @@ type Event struct {
 	Data []byte
 	// Retry is a reconnection hint for the client; zero means none.
 	Retry time.Duration
+
+	enc *encodings // the shared wire forms of a hub's live event
 }
 
 // Text reports whether the event's data is valid UTF-8 and so can be carried

@@ -264,15 +264,15 @@ func (h *Hub) exit(s *Subscription) {
 			} else {
 				m.gen++
 				gen, user := m.gen, s.user
-				m.leave = time.AfterFunc(window, func() { h.expire(name, user, m, gen) })
+				m.leave = time.AfterFunc(window, func() { h.leave(name, user, m, gen) })
 			}
 		}
 	}
 	p.tidy(name, t)
 }
 
-// expire announces a leave whose window passed, unless the user came back.
-func (h *Hub) expire(name, user string, m *member, gen int) {
+// leave announces a leave whose window passed, unless the user came back.
+func (h *Hub) leave(name, user string, m *member, gen int) {
 	p := &h.pres
 	p.mu.Lock()
 	defer p.mu.Unlock()

@@ -84,6 +84,7 @@ func CheckKey(key string) error {
 // Repeats are counted in [HubStats.Repeats], not in Published.
 func (h *Hub) PublishWith(ctx context.Context, topic string, ev Event, opts *PublishOptions) (id string, repeat bool, err error) {
 	h.setup()
+	ev.enc = nil // a delivered event published again is another event
 	if err := checkPublish(topic, ev); err != nil {
 		return "", false, err
 	}

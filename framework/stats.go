@@ -34,9 +34,15 @@ type HubStats struct {
 }
 
 // hubCounters are the Hub's atomic counters; their zero value is ready.
+// delivered, which every subscriber's reader adds to after each batch, has
+// a cache line of its own, so that readers on other cores do not contend
+// with the publisher's counters.
 type hubCounters struct {
-	published, repeats, delivered, overflows, gaps atomic.Uint64
-	subscribers                                    atomic.Int64
+	published, repeats, overflows, gaps atomic.Uint64
+	subscribers                         atomic.Int64
+	_                                   [64]byte
+	delivered                           atomic.Uint64
+	_                                   [56]byte
 }
 
 // Stats returns a snapshot of the Hub's counters. It is cheap (one lock for

@@ -38,10 +38,11 @@ type Batch struct {
 // Close may be called concurrently with them, from any goroutine, any number
 // of times.
 type Subscription struct {
-	hub   *Hub
-	topic *hubTopic
-	ready chan struct{} // signalled (never closed) when there is news
-	live  bool          // caught up with history; guarded by topic.mu, written only by the reader
+	hub    *Hub
+	topic  *hubTopic
+	ready  chan struct{} // signalled (never closed) when there is news
+	live   bool          // caught up with history; guarded by topic.mu, written only by the reader
+	linger time.Duration // SubscribeOptions.Linger
 
 	mu         sync.Mutex
 	after      uint64    // sequence of the last event delivered (or skipped over)

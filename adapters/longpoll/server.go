@@ -228,9 +228,17 @@ func (s *Server) Topics(hub *framework.Hub) http.Handler {
 	return s.serve(hub, session.Options{MaxTopics: s.opts.MaxTopics})
 }
 
+// linger is how long a topic stays followed after its last poll ended.
+const linger = 2 * time.Second
+
 func (s *Server) serve(hub *framework.Hub, o session.Options) http.Handler {
 	st := s.settings()
 	o.Retry = st.shutdownRetry
+	// A topic stays followed while its client comes back with its next
+	// poll: without it, a topic with no other subscriber on the node
+	// starts and stops the broker's feed (a NATS JetStream consumer)
+	// with every answer.
+	o.Linger = linger
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		q, wait, ok := st.begin(w, r)
 		if !ok {

@@ -202,9 +202,16 @@ func (s *Server) Stream(p Producer) http.Handler {
 	})
 }
 
+// minLinger is the least a topic stays followed after its last poll.
+const minLinger = time.Second
+
 func (s *Server) serve(hub *framework.Hub, so session.Options) http.Handler {
 	o := s.options()
 	so.Retry = o.Interval
+	// A topic stays followed between two polls: without it, a short poll
+	// on a node with no other subscriber of the topic starts and stops
+	// the broker's feed (a NATS JetStream consumer) every time.
+	so.Linger = max(2*o.Interval, minLinger)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-cache")

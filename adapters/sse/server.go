@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 	"unicode/utf8"
 
@@ -23,6 +24,7 @@ const (
 	DefaultHeartbeat     = 15 * time.Second
 	DefaultWriteTimeout  = 10 * time.Second
 	DefaultMaxBatch      = 128
+	DefaultWriteDelay    = 0
 	DefaultShutdownRetry = 2 * time.Second
 )
 
@@ -32,8 +34,10 @@ type Options struct {
 	// stream open through proxies; 0 means [DefaultHeartbeat], negative
 	// turns heartbeats off.
 	Heartbeat time.Duration
-	// WriteTimeout is the deadline of each write: a client that stops
-	// reading is dropped after it, whatever the http.Server's WriteTimeout
+	// WriteTimeout bounds each write: a client that stops reading is
+	// dropped after between half of it and all of it (the deadline is
+	// renewed only when less than half is left), whatever the
+	// http.Server's WriteTimeout
 	// (which must be 0 for streams). 0 means [DefaultWriteTimeout], negative
 	// means no deadline.
 	WriteTimeout time.Duration
@@ -47,6 +51,12 @@ type Options struct {
 	// MaxBatch bounds how many queued events are coalesced into one write
 	// and one flush; 0 means [DefaultMaxBatch].
 	MaxBatch int
+	// WriteDelay, when positive, holds a hub topic's first event after
+	// an idle spell for that long before it is written, so that the
+	// events published meanwhile share its write (one system call):
+	// fewer writes per delivery under load, for up to WriteDelay more
+	// latency. 0 means [DefaultWriteDelay], negative none.
+	WriteDelay time.Duration
 	// MaxTopics bounds the topics of one request to [Server.Topics]; 0
 	// means 64. More are answered 400.
 	MaxTopics int
@@ -106,6 +116,9 @@ func (s *Server) options() Options {
 	}
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.WriteDelay == 0 {
+		o.WriteDelay = DefaultWriteDelay
 	}
 	if o.ShutdownRetry == 0 {
 		o.ShutdownRetry = DefaultShutdownRetry
@@ -305,17 +318,20 @@ func allowed(w http.ResponseWriter, r *http.Request) bool {
 // stream is one response being served. It lives in the handler's
 // goroutine.
 type stream struct {
-	opts   Options
-	ctx    context.Context
-	done   func()
-	w      http.ResponseWriter
-	rc     *http.ResponseController
-	buf    []byte
-	hb     *time.Ticker
-	hbC    <-chan time.Time
-	conn   *Conn // set by begin
-	reason error // why it ended, for Hooks.Closed: the first one set
-	gone   bool  // a write failed
+	opts Options
+	ctx  context.Context
+	done func()
+	w    http.ResponseWriter
+	rc   *http.ResponseController
+	buf  []byte
+	hb   *time.Timer
+	hbC  <-chan time.Time
+	// last is when the last write was flushed, and deadline the write
+	// deadline it left (see flush).
+	last, deadline time.Time
+	conn           *Conn // set by begin
+	reason         error // why it ended, for Hooks.Closed: the first one set
+	gone           bool  // a write failed
 	// cursor, for hub topics, is where the client resumes: the expired
 	// and revoked events carry it.
 	cursor func() string
@@ -374,7 +390,7 @@ func (st *stream) start() bool {
 		st.buf = appendRetry(st.buf, st.opts.Retry)
 	}
 	if st.opts.Heartbeat > 0 {
-		st.hb = time.NewTicker(st.opts.Heartbeat)
+		st.hb = time.NewTimer(st.opts.Heartbeat)
 		st.hbC = st.hb.C
 	}
 	return st.flush()
@@ -387,11 +403,15 @@ func appendRetry(b []byte, d time.Duration) []byte {
 	return fmt.Appendf(b, "retry: %d\n\n", ms)
 }
 
-// flush writes buf with one write and one flush under the write deadline.
-// It returns false when the client is gone.
+// flush writes buf with one write and one flush under the write deadline,
+// which is renewed only when less than half of WriteTimeout is left: a
+// busy stream does not move its timer on every write. It returns false
+// when the client is gone.
 func (st *stream) flush() bool {
-	if st.opts.WriteTimeout > 0 {
-		_ = st.rc.SetWriteDeadline(time.Now().Add(st.opts.WriteTimeout)) // unsupported: no deadline
+	st.last = time.Now()
+	if st.opts.WriteTimeout > 0 && st.deadline.Sub(st.last) < st.opts.WriteTimeout/2 {
+		st.deadline = st.last.Add(st.opts.WriteTimeout)
+		_ = st.rc.SetWriteDeadline(st.deadline) // unsupported: no deadline
 	}
 	if len(st.buf) > 0 {
 		if _, err := st.w.Write(st.buf); err != nil {
@@ -402,9 +422,6 @@ func (st *stream) flush() bool {
 		return st.fail(err)
 	}
 	st.buf = st.buf[:0]
-	if st.hb != nil {
-		st.hb.Reset(st.opts.Heartbeat)
-	}
 	return true
 }
 
@@ -456,11 +473,20 @@ func (st *stream) cause() error {
 	return cause
 }
 
-// heartbeat writes a comment line. The stream has been idle since the
+// heartbeat is called when the heartbeat timer fires: it writes a comment
+// line once the stream has been idle for Heartbeat, or else sets the timer
+// for when it will have been. The timer is not reset by every flush, only
+// here, at most once per Heartbeat. The stream has been idle since the
 // last write: a burst's buffer is let go.
 func (st *stream) heartbeat() bool {
+	if idle := time.Since(st.last); idle < st.opts.Heartbeat {
+		st.hb.Reset(st.opts.Heartbeat - idle)
+		return true
+	}
 	st.buf = AppendComment(transport.Idle(st.buf), "heartbeat")
-	return st.flush()
+	ok := st.flush()
+	st.hb.Reset(st.opts.Heartbeat)
+	return ok
 }
 
 // finish ends an opened stream: at shutdown the client is told when to
@@ -615,9 +641,10 @@ func (st *stream) serveSession(sess *session.Session) {
 		return
 	}
 	err, _ := session.Pump(st.ctx, sess, session.Stream[struct{}]{
-		Max: st.opts.MaxBatch,
+		Max:   st.opts.MaxBatch,
+		Delay: st.opts.WriteDelay,
 		Write: func(items []session.Item) error {
-			st.buf = st.buf[:0]
+			st.buf = slices.Grow(st.buf[:0], session.Size(items))
 			for _, it := range items {
 				st.appendSessionItem(sess.Multi(), it)
 			}
@@ -657,8 +684,11 @@ type muxGap struct {
 	framework.Gap
 }
 
-// appendSessionItem encodes one item of a session. Hub events were validated when
-// published.
+// appendSessionItem encodes one item of a session. Hub events were
+// validated when published, and each is encoded once for all of its
+// topic's subscribers (see [framework.Event.AppendEncoded]): a frame on a
+// topic's own stream, and on a multiplexed one the frame after its id,
+// which is each subscriber's own composite cursor.
 func (st *stream) appendSessionItem(multi bool, it session.Item) {
 	switch {
 	case it.Gap != nil && !multi:
@@ -667,10 +697,24 @@ func (st *stream) appendSessionItem(multi bool, it session.Item) {
 		data, _ := json.Marshal(muxGap{Topic: it.Topic, Gap: *it.Gap})
 		st.buf, _ = AppendEvent(st.buf, framework.Event{ID: it.Cursor, Name: "gap", Data: data})
 	case !multi:
-		st.buf, _ = AppendEvent(st.buf, it.Event)
+		st.buf = it.Event.AppendEncoded(st.buf, frame, it.Topic)
 	default:
-		ev := it.Event
-		data, _ := json.Marshal(muxEvent{Topic: it.Topic, ID: ev.ID, Data: string(ev.Data)})
-		st.buf, _ = AppendEvent(st.buf, framework.Event{ID: it.Cursor, Name: ev.Name, Data: data, Retry: ev.Retry})
+		st.buf = append(append(append(st.buf, "id: "...), it.Cursor...), '\n')
+		st.buf = it.Event.AppendEncoded(st.buf, muxFrame, it.Topic)
 	}
 }
+
+// frame and muxFrame are the shared encodings of hub events: the event's
+// frame, and the frame without its id of a multiplexed stream, whose data
+// names the topic.
+var (
+	frame = framework.NewEncoding(func(dst []byte, _ string, ev framework.Event) []byte {
+		dst, _ = AppendEvent(dst, ev)
+		return dst
+	})
+	muxFrame = framework.NewEncoding(func(dst []byte, topic string, ev framework.Event) []byte {
+		data, _ := json.Marshal(muxEvent{Topic: topic, ID: ev.ID, Data: string(ev.Data)})
+		dst, _ = AppendEvent(dst, framework.Event{Name: ev.Name, Data: data, Retry: ev.Retry})
+		return dst
+	})
+)

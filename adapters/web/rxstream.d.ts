@@ -45,7 +45,11 @@ export interface Member {
 export type StreamItem = { type: 'event'; event: StreamEvent } | { type: 'gap'; gap: Gap };
 
 export interface Options {
-  /** Transports to try, in order. Default: all four, WebSocket first. */
+  /**
+   * Transports to try, in order. Default: all four, WebSocket first. The
+   * WebSocket asks for the subprotocol "rxstream.batch.v1", under which a
+   * server sends a batch of events as one frame.
+   */
   transports?: Transport[];
   /** Resume after this event ID; empty starts with live events. */
   cursor?: string;

@@ -689,12 +689,18 @@ function muxEnvelope(h, env, via) {
   else h.item(env.topic, decodeEnvelope(env), via);
 }
 
+// BATCH_PROTOCOL is the WebSocket subprotocol of batches.
+const BATCH_PROTOCOL = 'rxstream.batch.v1';
+
 const TRANSPORTS = {
   websocket(url, h) {
     const cursor = h.cursor();
     if (cursor) url.searchParams.set('cursor', cursor);
     addRewind(url, this.options, h.topics, cursor);
-    const ws = new WebSocket(url);
+    // rxstream.batch.v1: a batch of events comes as one frame, a JSON
+    // array of envelopes (see the websocket package); a server without it
+    // sends one envelope per frame.
+    const ws = new WebSocket(url, [BATCH_PROTOCOL]);
     const conn = { close: () => { ws.onclose = null; ws.close(1000); } };
     const send = (msg) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
     ws.onopen = () => {
@@ -711,8 +717,12 @@ const TRANSPORTS = {
     };
     ws.onmessage = (m) => {
       if (typeof m.data !== 'string') return; // envelopes are text frames
-      let env;
-      try { env = JSON.parse(m.data); } catch { h.fail(new Error('websocket: frame is not a JSON envelope')); return; }
+      let msg;
+      try { msg = JSON.parse(m.data); } catch { h.fail(new Error('websocket: frame is not a JSON envelope')); return; }
+      if (Array.isArray(msg) && ws.protocol === BATCH_PROTOCOL) msg.forEach(envelope);
+      else envelope(msg);
+    };
+    const envelope = (env) => {
       if (!h.topics) {
         // An envelope has no type; a refresh's answer has one.
         if (env.type === 'refreshed') refreshed(env);

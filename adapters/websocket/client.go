@@ -32,7 +32,9 @@ type ClientOptions struct {
 	HTTPClient *http.Client
 	// Header is added to every handshake (Origin, Authorization...).
 	Header http.Header
-	// Subprotocols lists the subprotocols to ask for.
+	// Subprotocols lists the subprotocols to ask for. With
+	// [FormatEnvelope], [BatchSubprotocol] is asked for after them, and
+	// its batches are split into their events.
 	Subprotocols []string
 	// Cursor is the resume cursor of the first connection; empty starts
 	// with live events. Later connections resume after the last ID seen.
@@ -285,8 +287,10 @@ func (r *run) connect(ctx context.Context) (got bool, err error) {
 			return got, err
 		}
 		got = true
-		if !r.decode(typ, data).SendContext(ctx, r.next) {
-			return got, errStopped
+		for _, m := range batch(conn, typ, data) {
+			if !r.decode(typ, m).SendContext(ctx, r.next) {
+				return got, errStopped
+			}
 		}
 	}
 }
@@ -296,10 +300,14 @@ func (r *run) connect(ctx context.Context) (got bool, err error) {
 // refusal's error. A connection that opens resets the Retry-After hint.
 func (r *run) dial(ctx context.Context, rawURL string) (*websocket.Conn, error) {
 	o := &r.c.opts
+	protocols := o.Subprotocols
+	if o.Format == FormatEnvelope {
+		protocols = append(protocols[:len(protocols):len(protocols)], BatchSubprotocol)
+	}
 	conn, resp, err := websocket.Dial(ctx, rawURL, &websocket.DialOptions{
 		HTTPClient:   o.HTTPClient,
 		HTTPHeader:   o.Header,
-		Subprotocols: o.Subprotocols,
+		Subprotocols: protocols,
 	})
 	if err != nil {
 		if resp == nil {
@@ -328,6 +336,23 @@ func (r *run) refused(resp *http.Response, err error) error {
 		return err
 	}
 	return transport.ReadStatus(resp)
+}
+
+// batch splits a message of a batch (a JSON array of envelopes, under
+// BatchSubprotocol) into its envelopes; any other message is one.
+func batch(conn *websocket.Conn, typ MessageType, data []byte) [][]byte {
+	if typ != MessageText || len(data) == 0 || data[0] != '[' || conn.Subprotocol() != BatchSubprotocol {
+		return [][]byte{data}
+	}
+	var raw []json.RawMessage
+	if json.Unmarshal(data, &raw) != nil {
+		return [][]byte{data}
+	}
+	out := make([][]byte, len(raw))
+	for i, m := range raw {
+		out[i] = m
+	}
+	return out
 }
 
 // decode turns a message into an item and moves the cursor.

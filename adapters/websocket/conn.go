@@ -38,9 +38,14 @@ type conn struct {
 	ctx     context.Context // the registry's: ended by Server.Close
 	release func()
 
-	ws  *websocket.Conn
-	nc  net.Conn // the hijacked connection, for write deadlines
-	buf []byte   // the write loop's encoding buffer
+	ws    *websocket.Conn
+	nc    net.Conn   // the hijacked connection, closed when a close stalls
+	batch *batchConn // what ws writes to: a batch of messages in one write
+	buf   []byte     // the write loop's encoding buffer
+	one   []byte     // an envelope that did not fit a batch's message
+	// batches offers BatchSubprotocol at the upgrade (a hub topic's
+	// envelopes); batched is set when the client took it.
+	batches, batched bool
 
 	in       chan Message // inbound messages for a Handler; nil otherwise
 	ctl      chan control // control messages of a hub topic or a producer; nil otherwise
@@ -185,9 +190,13 @@ func (cn *conn) open(r *http.Request, cursor string, topics []string) {
 // accept upgrades the connection. On failure websocket.Accept has answered
 // the request; after a success nothing may write to w.
 func (cn *conn) accept(w http.ResponseWriter, r *http.Request) bool {
-	uw := &upgradeWriter{ResponseWriter: w}
+	uw := &upgradeWriter{ResponseWriter: w, timeout: cn.opts.WriteTimeout}
+	protocols := cn.opts.Subprotocols
+	if cn.batches {
+		protocols = append(protocols[:len(protocols):len(protocols)], BatchSubprotocol)
+	}
 	ws, err := websocket.Accept(uw, r, &websocket.AcceptOptions{
-		Subprotocols:       cn.opts.Subprotocols,
+		Subprotocols:       protocols,
 		InsecureSkipVerify: cn.opts.InsecureSkipVerify,
 		OriginPatterns:     cn.opts.OriginPatterns,
 	})
@@ -195,7 +204,8 @@ func (cn *conn) accept(w http.ResponseWriter, r *http.Request) bool {
 		cn.opts.Logger.Debug("rxstream: websocket: upgrade refused", "err", err, "remote", cn.c.RemoteAddr)
 		return false
 	}
-	cn.ws, cn.nc = ws, uw.conn
+	cn.ws, cn.nc, cn.batch = ws, uw.conn, uw.batch
+	cn.batched = cn.batches && ws.Subprotocol() == BatchSubprotocol
 	ws.SetReadLimit(cn.opts.ReadLimit)
 	cn.c.Subprotocol = ws.Subprotocol()
 	return true
@@ -407,11 +417,8 @@ func (cn *conn) ping(ctx context.Context, g *errgroup.Group) {
 	})
 }
 
-// send writes one message under the write deadline.
+// send writes one message, under the write deadline the connection's
+// batchConn keeps.
 func (cn *conn) send(typ MessageType, p []byte) error {
-	if cn.opts.WriteTimeout > 0 {
-		_ = cn.nc.SetWriteDeadline(time.Now().Add(cn.opts.WriteTimeout))
-		defer cn.nc.SetWriteDeadline(time.Time{})
-	}
 	return cn.ws.Write(context.Background(), typ, p)
 }

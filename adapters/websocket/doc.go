@@ -39,6 +39,29 @@
 // send headers on a WebSocket handshake; a cursor older than the history
 // gets the envelope {"event":"gap","data":"{\"last\":..,\"next\":..}"}.
 //
+// # Batches
+//
+// A client that offers the subprotocol [BatchSubprotocol]
+// ("rxstream.batch.v1") in its handshake, to [Server.Topic] or
+// [Server.Topics] with [FormatEnvelope], gets many events in one text
+// message: a JSON array of the envelopes of what was ready at once (up to
+// [Options.MaxBatch] items, at most 32 KiB per message, coder/websocket's
+// default read limit, unless one envelope is larger), in order, each
+// exactly as it would come alone, gap notices included:
+//
+//	[{"id":"E-8","data":"a"},{"id":"E-9","data":"b"}]
+//
+// Control answers ({"type":"subscribed",...}) stay single objects, so a
+// message that is an array is a batch. A client without the subprotocol
+// gets one envelope per message, as before; either way a batch leaves in
+// one write. [Options.Subprotocols] are preferred to it when the client
+// offers both. The Go [Client] and [MultiClient] (with FormatEnvelope) and
+// the browser client ask for it and split its batches. One write per
+// batch, with or without it, measured with the benchmarks' fan-out to
+// 1,000 subscribers, 64 B (2 shared cores, one run, one message per
+// event): 1.0 -> 57 deliveries per write system call, 108 k -> 357 k
+// deliveries per server CPU-second.
+//
 // Close codes: 1000 when the stream completes, 1011 when it fails or
 // emits an item that cannot be sent (the error, cut to 123 bytes, as
 // reason), 1013 when a subscriber's queue overflowed (reconnect and

@@ -252,51 +252,59 @@ func (m *MultiClient) read(ctx context.Context, conn *websocket.Conn, cn *wsConn
 			return got, err
 		}
 		got = true
-		var env muxMessage
-		if err := json.Unmarshal(data, &env); err != nil {
-			m.c.opts.Logger.Debug("rxstream: websocket: not a multiplexed message", "err", err)
-			continue
-		}
-		topic := env.Topic
-		cn.mu.Lock()
-		switch env.Type {
-		case "subscribed":
-			if s := cn.asked[topic]; s != nil {
-				cn.acked[topic] = s
-				transport.SetCursor(s, env.Cursor)
+		for _, data := range batch(conn, websocket.MessageText, data) {
+			if !m.message(ctx, cn, data) {
+				return got, nil
 			}
-			cn.mu.Unlock()
-			continue
-		case "unsubscribed":
-			delete(cn.acked, topic)
-			cn.mu.Unlock()
-			continue
-		case "error":
-			s := cn.asked[topic]
-			if s != nil {
-				delete(cn.asked, topic)
-				delete(cn.acked, topic)
-			}
-			cn.mu.Unlock()
-			if s == nil {
-				m.c.opts.Logger.Warn("rxstream: websocket: server refused a message", "status", env.Status, "message", env.Message)
-				continue
-			}
-			m.mux.Fail([]*transport.Subscription{s}, &StatusError{Code: env.Status, Message: env.Message, Topic: topic})
-			continue
-		}
-		s := cn.acked[topic]
-		cn.mu.Unlock()
-		if s == nil {
-			continue // of a topic being unsubscribed, or not yet acknowledged
-		}
-		it, err := transport.MuxItem(transport.Envelope{ID: env.ID, Event: env.Event, Data: env.Data, Base64: env.Base64, Retry: env.Retry})
-		if err != nil {
-			m.c.opts.Logger.Debug("rxstream: websocket: malformed envelope", "topic", topic, "err", err)
-			continue
-		}
-		if !transport.Deliver(ctx, s, it, env.ID) {
-			return got, nil
 		}
 	}
+}
+
+// message delivers one message of the connection; it returns false when
+// ctx ended.
+func (m *MultiClient) message(ctx context.Context, cn *wsConn, data []byte) bool {
+	var env muxMessage
+	if err := json.Unmarshal(data, &env); err != nil {
+		m.c.opts.Logger.Debug("rxstream: websocket: not a multiplexed message", "err", err)
+		return true
+	}
+	topic := env.Topic
+	cn.mu.Lock()
+	switch env.Type {
+	case "subscribed":
+		if s := cn.asked[topic]; s != nil {
+			cn.acked[topic] = s
+			transport.SetCursor(s, env.Cursor)
+		}
+		cn.mu.Unlock()
+		return true
+	case "unsubscribed":
+		delete(cn.acked, topic)
+		cn.mu.Unlock()
+		return true
+	case "error":
+		s := cn.asked[topic]
+		if s != nil {
+			delete(cn.asked, topic)
+			delete(cn.acked, topic)
+		}
+		cn.mu.Unlock()
+		if s == nil {
+			m.c.opts.Logger.Warn("rxstream: websocket: server refused a message", "status", env.Status, "message", env.Message)
+			return true
+		}
+		m.mux.Fail([]*transport.Subscription{s}, &StatusError{Code: env.Status, Message: env.Message, Topic: topic})
+		return true
+	}
+	s := cn.acked[topic]
+	cn.mu.Unlock()
+	if s == nil {
+		return true // of a topic being unsubscribed, or not yet acknowledged
+	}
+	it, err := transport.MuxItem(transport.Envelope{ID: env.ID, Event: env.Event, Data: env.Data, Base64: env.Base64, Retry: env.Retry})
+	if err != nil {
+		m.c.opts.Logger.Debug("rxstream: websocket: malformed envelope", "topic", topic, "err", err)
+		return true
+	}
+	return transport.Deliver(ctx, s, it, env.ID)
 }

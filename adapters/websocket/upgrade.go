@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 )
@@ -68,10 +69,13 @@ func validPattern(p string) error {
 // hijacked connection never has), and remembers the hijacked connection
 // so the server can put deadlines on it. Every other status goes through
 // the middleware chain as usual. Middleware that records the status
-// therefore does not see the 101.
+// therefore does not see the 101. The connection's writes go through a
+// [batchConn] with the write timeout.
 type upgradeWriter struct {
 	http.ResponseWriter // the chain, as the handler sees it
+	timeout             time.Duration
 	conn                net.Conn
+	batch               *batchConn
 }
 
 func (w *upgradeWriter) WriteHeader(code int) {
@@ -101,8 +105,12 @@ func (w *upgradeWriter) Hijack() (net.Conn, *bufio.ReadWriter, error) {
 	if err != nil {
 		return nil, nil, err
 	}
-	w.conn = nc
-	return nc, brw, nil
+	if err := brw.Writer.Flush(); err != nil { // net/http flushed the handshake: a no-op
+		return nil, nil, err
+	}
+	w.conn, w.batch = nc, &batchConn{Conn: nc, timeout: w.timeout}
+	brw.Writer.Reset(w.batch)
+	return w.batch, brw, nil
 }
 
 var errNotUpgrade = errors.New("rxstream: websocket: not a WebSocket upgrade request")

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -102,16 +103,22 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 		tick, stop := cn.pinger()
 		defer stop()
 		err, werr := session.Pump(ctx, sess, session.Stream[control]{
-			Max: cn.opts.MaxBatch,
+			Max:   cn.opts.MaxBatch,
+			Delay: cn.opts.WriteDelay,
 			Write: func(items []session.Item) error {
+				if cn.batched {
+					return cn.sendBatch(multi, items)
+				}
+				cn.batch.hold()
 				for _, it := range items {
 					if typ, p := cn.encodeItem(multi, it); p != nil {
 						if err := cn.send(typ, p); err != nil {
+							cn.batch.flush()
 							return err
 						}
 					}
 				}
-				return nil
+				return cn.batch.flush()
 			},
 			Tick:    tick,
 			Beat:    func() error { cn.ping(ctx, g); return nil },
@@ -134,27 +141,79 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 	}
 }
 
+// BatchSubprotocol is the subprotocol under which a hub topic's
+// connection ([Server.Topic], [Server.Topics]) sends many events in one
+// message: a JSON array of the envelopes of a batch, in order (see the
+// package doc).
+const BatchSubprotocol = "rxstream.batch.v1"
+
+// maxBatchBytes bounds the message of a batch under BatchSubprotocol:
+// coder/websocket's default read limit, so that a client that kept it
+// reads every batch. A batch over it is sent as several messages; an
+// envelope larger than it goes alone.
+const maxBatchBytes = 32 << 10
+
+// sendBatch sends the envelopes of items as JSON arrays, as few messages
+// as maxBatchBytes allows, in one write.
+func (cn *conn) sendBatch(multi bool, items []session.Item) error {
+	cn.batch.hold()
+	b := slices.Grow(cn.buf[:0], min(session.Size(items), maxBatchBytes+1024))
+	var err error
+	for _, it := range items {
+		mark := len(b)
+		b = cn.appendItem(append(b, ','), multi, it)
+		if mark > 0 && len(b) > maxBatchBytes {
+			// b holds a message's worth before mark: send it, and keep
+			// the envelope after mark for the next one.
+			one := append(cn.one[:0], b[mark+1:]...)
+			b[0] = '['
+			if err = cn.send(MessageText, append(b[:mark], ']')); err != nil {
+				break
+			}
+			b = append(b[:0], ',')
+			b = append(b, one...)
+			cn.one = transport.Idle(one)
+		}
+	}
+	if err == nil && len(b) > 0 {
+		b[0] = '['
+		err = cn.send(MessageText, append(b, ']'))
+	}
+	cn.buf = b
+	if ferr := cn.batch.flush(); err == nil {
+		err = ferr
+	}
+	return err
+}
+
+// appendItem appends the envelope of one item of a session. The gap's id
+// moves the client's cursor past it when no event follows.
+func (cn *conn) appendItem(b []byte, multi bool, it session.Item) []byte {
+	topic := ""
+	if multi {
+		topic = it.Topic
+	}
+	switch {
+	case it.Gap != nil:
+		return appendGap(b, topic, *it.Gap, it.Pos)
+	case multi:
+		return it.Event.AppendEncoded(b, muxEnvelope, it.Topic)
+	}
+	return it.Event.AppendEncoded(b, ownEnvelope, it.Topic)
+}
+
 // encodeItem frames one item of a session; a nil p means nothing to send
 // (a gap notice in a raw format). A multiplexed session's items are
 // always envelopes that name their topic.
 func (cn *conn) encodeItem(multi bool, it session.Item) (MessageType, []byte) {
 	switch {
-	case it.Gap == nil && !multi:
-		return cn.encodeEvent(it.Event)
-	case it.Gap == nil:
-		cn.buf = appendEnvelope(cn.buf[:0], it.Topic, it.Event)
+	case multi || cn.opts.Format == FormatEnvelope:
+		cn.buf = cn.appendItem(cn.buf[:0], multi, it)
 		return MessageText, cn.buf
-	case !multi && cn.opts.Format != FormatEnvelope:
+	case it.Gap != nil:
 		return 0, nil
 	}
-	topic := ""
-	if multi {
-		topic = it.Topic
-	}
-	// The gap's id moves the client's cursor past it when no event
-	// follows.
-	cn.buf = appendGap(cn.buf[:0], topic, *it.Gap, it.Pos)
-	return MessageText, cn.buf
+	return cn.encodeEvent(it.Event)
 }
 
 // encode frames one item of an observable; a nil p means nothing to send
@@ -215,6 +274,17 @@ func messageType(m Message) MessageType {
 	}
 	return MessageText
 }
+
+// ownEnvelope and muxEnvelope are the shared encodings of hub events (see
+// [framework.Event.AppendEncoded]): the envelope of a topic's own
+// connection, and the one of a multiplexed connection, which names the
+// topic.
+var (
+	ownEnvelope = framework.NewEncoding(func(dst []byte, _ string, ev framework.Event) []byte {
+		return appendEnvelope(dst, "", ev)
+	})
+	muxEnvelope = framework.NewEncoding(appendEnvelope)
+)
 
 // appendEnvelope appends the JSON envelope of ev ({"id","event","data"},
 // as transport.NewEnvelope makes it), led by "topic" when topic is not

@@ -169,7 +169,7 @@ func wsTopicsOnce(ctx context.Context, d *Dialer, addr string, m *muxRouter, c *
 	if slices.ContainsFunc(last, func(s string) bool { return s != "" }) {
 		u += "&cursor=" + url.QueryEscape(":"+strings.Join(last, ","))
 	}
-	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: wsClient(d)})
+	conn, _, err := websocket.Dial(ctx, u, wsOptions(d))
 	if err != nil {
 		return err
 	}
@@ -185,23 +185,28 @@ func wsTopicsOnce(ctx context.Context, d *Dialer, addr string, m *muxRouter, c *
 		if _, err := buf.ReadFrom(r); err != nil {
 			return err
 		}
-		msg := buf.Bytes()
-		if typ := jsonString(msg, `"type":"`); typ != nil {
-			switch string(typ) {
-			case "subscribed":
-				if i := m.index(jsonString(msg, `"topic":"`)); i >= 0 && last[i] == "" {
-					last[i] = string(jsonString(msg, `"cursor":"`))
+		var failed error
+		envelopes(conn.Subprotocol() == batchProtocol, buf.Bytes(), func(msg []byte) {
+			if typ := jsonString(msg, `"type":"`); typ != nil {
+				switch string(typ) {
+				case "subscribed":
+					if i := m.index(jsonString(msg, `"topic":"`)); i >= 0 && last[i] == "" {
+						last[i] = string(jsonString(msg, `"cursor":"`))
+					}
+				case "error":
+					failed = fmt.Errorf("websocket: %s", msg)
 				}
-			case "error":
-				return fmt.Errorf("websocket: %s", msg)
+				return
 			}
-			continue
-		}
-		if i := m.index(jsonString(msg, `"topic":"`)); i >= 0 {
-			if id := jsonString(msg, `"id":"`); id != nil {
-				last[i] = string(id)
+			if i := m.index(jsonString(msg, `"topic":"`)); i >= 0 {
+				if id := jsonString(msg, `"id":"`); id != nil {
+					last[i] = string(id)
+				}
 			}
+			m.envelope(msg, string(jsonString(msg, `"event":"`)) == "gap")
+		})
+		if failed != nil {
+			return failed
 		}
-		m.envelope(msg, string(jsonString(msg, `"event":"`)) == "gap")
 	}
 }

@@ -77,3 +77,18 @@ func TestTopicsPath(t *testing.T) {
 		t.Fatalf("topicsPath = %q, want %q", got, want)
 	}
 }
+
+func TestEnvelopes(t *testing.T) {
+	msg := `[{"id":"E-1","data":"1 2 x"},{"id":"E-2","event":"gap","data":"{\"last\":\"E-1\",\"next\":\"}\"}"},{"data":"a\"}{"}]`
+	var got []string
+	envelopes(true, []byte(msg), func(b []byte) { got = append(got, string(b)) })
+	want := []string{`{"id":"E-1","data":"1 2 x"}`, `{"id":"E-2","event":"gap","data":"{\"last\":\"E-1\",\"next\":\"}\"}"}`, `{"data":"a\"}{"}`}
+	if strings.Join(got, "|") != strings.Join(want, "|") {
+		t.Fatalf("got %q", got)
+	}
+	got = nil
+	envelopes(false, []byte(msg), func(b []byte) { got = append(got, string(b)) })
+	if len(got) != 1 || got[0] != msg {
+		t.Fatalf("not batched: %q", got)
+	}
+}

@@ -226,6 +226,21 @@ func (p *Proc) CPU() (time.Duration, error) {
 	return time.Duration(ut+st) * time.Second / clockTick, nil
 }
 
+// Writes returns the number of write system calls the server made so far
+// (syscw of /proc/PID/io: write, writev, sendmsg and the like).
+func (p *Proc) Writes() (int64, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/io", p.PID))
+	if err != nil {
+		return 0, err
+	}
+	for line := range strings.Lines(string(b)) {
+		if v, ok := strings.CutPrefix(line, "syscw:"); ok {
+			return strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+		}
+	}
+	return 0, errors.New("no syscw")
+}
+
 // WaitInflight polls the server until at least n requests are in flight
 // (or, with atMost, until at most n are), or timeout.
 func (p *Proc) WaitInflight(ctx context.Context, n int64, atMost bool, timeout time.Duration) (servers.Stats, error) {

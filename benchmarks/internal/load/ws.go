@@ -55,8 +55,47 @@ func DialWebSocket(ctx context.Context, d *Dialer, addr, cursor string) (*websoc
 	if cursor != "" {
 		u += "?cursor=" + url.QueryEscape(cursor)
 	}
-	conn, _, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: wsClient(d)})
+	conn, _, err := websocket.Dial(ctx, u, wsOptions(d))
 	return conn, err
+}
+
+// batchProtocol is rxstream's WebSocket subprotocol of batches: a message
+// may be a JSON array of envelopes. The load generator offers it to every
+// contender; the others do not take it.
+const batchProtocol = "rxstream.batch.v1"
+
+func wsOptions(d *Dialer) *websocket.DialOptions {
+	return &websocket.DialOptions{HTTPClient: wsClient(d), Subprotocols: []string{batchProtocol}}
+}
+
+// envelopes calls f with each envelope of a message: the message, or,
+// when batched (under batchProtocol), each element of its array.
+func envelopes(batched bool, msg []byte, f func([]byte)) {
+	if !batched || len(msg) == 0 || msg[0] != '[' {
+		f(msg)
+		return
+	}
+	depth, start, in, esc := 0, 0, false, false
+	for i, c := range msg {
+		switch {
+		case esc:
+			esc = false
+		case in && c == '\\':
+			esc = true
+		case c == '"':
+			in = !in
+		case in:
+		case c == '{':
+			if depth == 0 {
+				start = i
+			}
+			depth++
+		case c == '}':
+			if depth--; depth == 0 {
+				f(msg[start : i+1])
+			}
+		}
+	}
 }
 
 func wsOnce(ctx context.Context, d *Dialer, addr string, s *Sub, c *Counters, lastID *string) error {
@@ -76,17 +115,18 @@ func wsOnce(ctx context.Context, d *Dialer, addr string, s *Sub, c *Counters, la
 		if _, err := buf.ReadFrom(r); err != nil {
 			return err
 		}
-		msg := buf.Bytes()
-		if id := jsonString(msg, `"id":"`); id != nil {
-			*lastID = string(id)
-		}
-		if ev := jsonString(msg, `"event":"`); string(ev) == "gap" {
-			s.Gap()
-			continue
-		}
-		if data := jsonString(msg, `"data":"`); data != nil {
-			s.Payload(data)
-		}
+		envelopes(conn.Subprotocol() == batchProtocol, buf.Bytes(), func(msg []byte) {
+			if id := jsonString(msg, `"id":"`); id != nil {
+				*lastID = string(id)
+			}
+			if ev := jsonString(msg, `"event":"`); string(ev) == "gap" {
+				s.Gap()
+				return
+			}
+			if data := jsonString(msg, `"data":"`); data != nil {
+				s.Payload(data)
+			}
+		})
 	}
 }
 

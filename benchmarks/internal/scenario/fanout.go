@@ -41,12 +41,16 @@ func Fanout(cases []FanoutCase) Scenario {
 			About: fmt.Sprintf("One publisher, N subscribers; events published back to back in requests of %d, "+
 				"with at most %d outstanding behind the slowest subscriber (flow control from the load generator, "+
 				"so no server's queue overflows). Deliveries/s counts events x subscribers from the first publish "+
-				"to the last delivery; per CPU-second divides by the server's utime+stime.", fanoutWindow, fanoutAhead),
+				"to the last delivery; per CPU-second divides by the server's utime+stime; writes per delivery divides "+
+				"the server's write system calls (syscw of /proc/PID/io) by the deliveries, and deliveries per write is its inverse "+
+				"(the events a subscriber's write carries).", fanoutWindow, fanoutAhead),
 			Key: "deliveries_per_s",
 			Metrics: []report.MetricSpec{
 				{Key: "deliveries_per_s", Title: "deliveries/s", Better: report.Higher},
 				{Key: "deliveries_per_cpu_s", Title: "per server CPU-s", Better: report.Higher},
 				{Key: "server_cpu_s", Title: "server CPU", Unit: "s", Better: report.Lower},
+				{Key: "writes_per_delivery", Title: "writes/delivery", Better: report.Lower},
+				{Key: "deliveries_per_write", Title: "deliveries/write", Better: report.Higher},
 				mP99, mLost, mDup, mOOO,
 			},
 		},
@@ -84,6 +88,7 @@ func runFanout(ctx context.Context, env *Env, p *load.Proc, c servers.Contender,
 	if err != nil {
 		return s, err
 	}
+	w0, werr := p.Writes()
 	pollEvery := time.Duration(max(1, fc.subscriptions()/1000)) * 100 * time.Microsecond
 	start := time.Now()
 	deadline := start.Add(60 * time.Second)
@@ -110,6 +115,7 @@ func runFanout(ctx context.Context, env *Env, p *load.Proc, c servers.Contender,
 	if err != nil {
 		return s, err
 	}
+	w1, werr1 := p.Writes()
 	g.stop()
 	tally := t.Tally()
 	el := end.Sub(start).Seconds()
@@ -118,6 +124,10 @@ func runFanout(ctx context.Context, env *Env, p *load.Proc, c servers.Contender,
 	s.Values["server_cpu_s"] = cpu
 	if cpu > 0 {
 		s.Values["deliveries_per_cpu_s"] = float64(tally.Delivered) / cpu
+	}
+	if werr == nil && werr1 == nil && w1 > w0 && tally.Delivered > 0 {
+		s.Values["writes_per_delivery"] = float64(w1-w0) / float64(tally.Delivered)
+		s.Values["deliveries_per_write"] = float64(tally.Delivered) / float64(w1-w0)
 	}
 	tallyValues(&s, tally)
 	if h := tally.Latency; h != nil && h.TotalCount() > 0 {
