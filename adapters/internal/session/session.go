@@ -65,6 +65,7 @@ type Session struct {
 	max    int           // MaxTopics
 	retry  time.Duration // Options.Retry
 	linger time.Duration // Options.Linger
+	notify func()        // Options.Notify
 	ready  chan struct{}
 	mu     sync.Mutex // guards topics' changes against Close, and closed
 	topics []topic
@@ -95,6 +96,10 @@ type Options struct {
 	// when it was the topic's last subscriber (see
 	// [framework.SubscribeOptions]): polls come and go.
 	Linger time.Duration
+	// Notify, when set, is called whenever Ready is signalled, from the
+	// goroutine that has news (see [framework.SubscribeOptions]): it must
+	// not block.
+	Notify func()
 }
 
 // Open is the front end of a request for hub topics: each topic is checked
@@ -105,7 +110,7 @@ type Options struct {
 // returns the session (the caller closes it) and the cursor the client
 // gave, or a [*transport.StatusError].
 func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, error) {
-	s := &Session{multi: o.Name == nil, hub: hub, max: o.MaxTopics, retry: o.Retry, linger: o.Linger, ready: make(chan struct{}, 1)}
+	s := &Session{multi: o.Name == nil, hub: hub, max: o.MaxTopics, retry: o.Retry, linger: o.Linger, notify: o.Notify, ready: make(chan struct{}, 1)}
 	if s.max <= 0 {
 		s.max = MaxTopics
 	}
@@ -143,7 +148,7 @@ func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, err
 	}
 	for i, n := range names {
 		// A topic with a position ignores its rewind: the cursor wins.
-		sub, err := hub.SubscribeWith(n, pos[i], rw[i].Options(framework.SubscribeOptions{Ready: s.ready, Linger: s.linger}))
+		sub, err := hub.SubscribeWith(n, pos[i], rw[i].Options(framework.SubscribeOptions{Ready: s.ready, Linger: s.linger, Notify: s.notify}))
 		if err != nil {
 			s.Close()
 			return nil, "", transport.Refuse(fmt.Errorf("topic %s: %w", n, err), o.Retry)
@@ -185,6 +190,9 @@ func (s *Session) Multi() bool { return s.multi }
 func (s *Session) Ready() <-chan struct{} { return s.ready }
 
 func (s *Session) signal() {
+	if s.notify != nil {
+		s.notify()
+	}
 	select {
 	case s.ready <- struct{}{}:
 	default:
@@ -329,7 +337,7 @@ func (s *Session) Add(r *http.Request, name, cursor string, rw transport.Rewind)
 	if err := transport.Check(r, name, transport.Subscribe); err != nil {
 		return "", transport.Refuse(err, s.retry)
 	}
-	sub, err := s.hub.SubscribeWith(name, cursor, rw.Options(framework.SubscribeOptions{Ready: s.ready, Linger: s.linger}))
+	sub, err := s.hub.SubscribeWith(name, cursor, rw.Options(framework.SubscribeOptions{Ready: s.ready, Linger: s.linger, Notify: s.notify}))
 	if err != nil {
 		return "", transport.Refuse(fmt.Errorf("topic %s: %w", name, err), s.retry)
 	}
