@@ -7,11 +7,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 	"time"
 	"unicode/utf8"
 
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters/internal/park"
 	"github.com/rxstream/rxstream/adapters/internal/session"
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
@@ -74,6 +76,15 @@ type Options struct {
 	// limits (see [Server.Gate]); share one Gate between the servers of a
 	// process so that its limits count every transport.
 	Gate *Gate
+	// DisableParking keeps every stream on the goroutine net/http serves
+	// it with. By default an idle hub-backed stream ([Server.Topic],
+	// [Server.Topics]) over HTTP/1.x without TLS, on Linux, is parked:
+	// the connection is taken over from net/http after its headers
+	// (http.Hijacker) and held without a goroutine or buffers of its own
+	// until it has something to write (see the package doc). Turn it off
+	// for a middleware that must see the whole response: echo's Gzip,
+	// say, which must be skipped on parked routes.
+	DisableParking bool
 }
 
 // Server renders streams as Server-Sent Events: its methods return
@@ -86,6 +97,9 @@ type Server struct {
 	opts    Options
 	streams transport.Registry
 	gate    transport.Gate // when Options.Gate is nil
+
+	loopOnce sync.Once
+	parkLoop *park.Loop // see Server.loop
 }
 
 // New returns a Server with the given options; opts may be nil. It fails
@@ -181,7 +195,7 @@ func (s *Server) Stream(p Producer) http.Handler {
 			transport.WriteError(w, err, 0)
 			return
 		}
-		st := s.open(w, r)
+		st := s.open(w, r, false)
 		if st == nil {
 			return
 		}
@@ -245,34 +259,56 @@ func (s *Server) Topics(hub *framework.Hub) http.Handler {
 	return s.serve(hub, session.Options{MaxTopics: s.opts.MaxTopics})
 }
 
-func (s *Server) serve(hub *framework.Hub, o session.Options) http.Handler {
-	o.Retry = s.options().ShutdownRetry
+func (s *Server) serve(hub *framework.Hub, opts session.Options) http.Handler {
+	opts.Retry = s.options().ShutdownRetry
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !allowed(w, r) {
 			return
 		}
+		o := opts
 		r, pass, err := transport.Enter(s.Gate(), r)
 		if err != nil {
 			transport.WriteError(w, err, o.Retry)
 			return
 		}
-		defer pass.Release()
+		// handed is set once the stream is parked: its loop then does
+		// what these defers do.
+		handed := false
+		defer func() {
+			if !handed {
+				pass.Release()
+			}
+		}()
+		var pk *parked
+		if s.parkable(w, r) {
+			pk = &parked{chunked: r.ProtoAtLeast(1, 1)}
+			pk.c = s.loop().Hold(pk)
+			o.Notify = pk.c.Wake
+		}
 		sess, cursor, err := session.Open(r, hub, o)
 		if err != nil {
 			transport.WriteError(w, err, o.Retry)
 			return
 		}
-		defer sess.Close()
+		defer func() {
+			if !handed {
+				sess.Close()
+			}
+		}()
 		names, _ := sess.Topics()
 		if err := pass.Admit(names); err != nil {
 			transport.WriteError(w, err, o.Retry)
 			return
 		}
-		st := s.open(w, r)
+		st := s.open(w, r, pk != nil)
 		if st == nil {
 			return
 		}
-		defer st.done()
+		defer func() {
+			if !handed {
+				st.done()
+			}
+		}()
 		st.ctx = pass.Bind(st.ctx)
 		st.cursor = sess.Cursor
 		if tip := sess.Cursor(); tip != cursor {
@@ -283,8 +319,25 @@ func (s *Server) serve(hub *framework.Hub, o session.Options) http.Handler {
 			st.buf = append(append(append(st.buf[:0], "id: "...), tip...), "\n\n"...)
 		}
 		st.begin(transport.NewConn("sse", r, cursor, names), pass)
-		defer st.finish()
-		st.serveSession(sess)
+		var park func() bool
+		if pk != nil {
+			pk.st, pk.sess = st, sess
+			pk.release = func() { st.done(); sess.Close(); pass.Release() }
+			refused := false // once: then today's path
+			park = func() bool {
+				if !refused {
+					handed = pk.hand(st.stopReq)
+					refused = !handed
+				}
+				return handed
+			}
+		}
+		defer func() {
+			if !handed {
+				st.finish()
+			}
+		}()
+		st.serveSession(sess, park)
 	})
 }
 
@@ -324,6 +377,10 @@ type stream struct {
 	// cursor, for hub topics, is where the client resumes: the expired
 	// and revoked events carry it.
 	cursor func() string
+	// stopReq, for a stream that may be parked, stops the request's
+	// context from ending ctx; pk is set once it is parked.
+	stopReq func() bool
+	pk      *parked
 }
 
 // errCannotFlush is the 500 of a response writer that cannot stream.
@@ -332,18 +389,30 @@ var errCannotFlush = errors.New("rxstream: sse: the response writer cannot flush
 
 // open checks that w can stream and registers the stream; it answers the
 // request and returns nil when it cannot be served.
-func (s *Server) open(w http.ResponseWriter, r *http.Request) *stream {
+//
+// A stream that may be parked does not live in the request's context,
+// which ends when the handler returns: the request's context ends it only
+// until it is parked (see stream.stopReq), and it keeps none of the
+// request's values.
+func (s *Server) open(w http.ResponseWriter, r *http.Request, parking bool) *stream {
 	if !transport.CanFlush(w) {
 		transport.WriteError(w, transport.Status(http.StatusInternalServerError, errCannotFlush), 0)
 		return nil
 	}
 	opts := s.options()
-	ctx, done, ok := s.streams.Open(r.Context())
+	parent, stopReq := r.Context(), func() bool { return true }
+	if parking {
+		var cancel context.CancelFunc
+		parent, cancel = context.WithCancel(context.Background())
+		stopReq = context.AfterFunc(r.Context(), cancel)
+	}
+	ctx, done, ok := s.streams.Open(parent)
 	if !ok {
+		stopReq()
 		transport.WriteError(w, transport.ErrShutdown, opts.ShutdownRetry)
 		return nil
 	}
-	return &stream{opts: opts, ctx: ctx, done: done, w: w, rc: http.NewResponseController(w)}
+	return &stream{opts: opts, ctx: ctx, done: done, w: w, rc: http.NewResponseController(w), stopReq: stopReq}
 }
 
 // refuse answers a producer's error: a *StatusError as it is, any other
@@ -397,6 +466,9 @@ func appendRetry(b []byte, d time.Duration) []byte {
 // busy stream does not move its timer on every write. It returns false
 // when the client is gone.
 func (st *stream) flush() bool {
+	if st.pk != nil {
+		return st.pk.flush()
+	}
 	st.last = time.Now()
 	if st.opts.WriteTimeout > 0 && st.deadline.Sub(st.last) < st.opts.WriteTimeout/2 {
 		st.deadline = st.last.Add(st.opts.WriteTimeout)
@@ -468,6 +540,10 @@ func (st *stream) cause() error {
 // here, at most once per Heartbeat. The stream has been idle since the
 // last write: a burst's buffer is let go.
 func (st *stream) heartbeat() bool {
+	if st.pk != nil { // the park loop's heartbeat list says it is due
+		st.buf = AppendComment(st.buf, "heartbeat")
+		return st.flush()
+	}
 	if idle := time.Since(st.last); idle < st.opts.Heartbeat {
 		st.hb.Reset(st.opts.Heartbeat - idle)
 		return true
@@ -484,6 +560,14 @@ func (st *stream) finish() {
 	if st.hb != nil {
 		st.hb.Stop()
 	}
+	st.closing()
+	st.opts.Hooks.Close(st.conn, st.reason)
+}
+
+// closing records why the stream ended, when its context did, and writes
+// what the client is told at the end: the expired or revoked event, the
+// retry hint of a shutdown.
+func (st *stream) closing() {
 	if st.reason == nil && st.ctx.Err() != nil {
 		reason := st.cause()
 		if !errors.Is(reason, ErrShutdown) && !errors.Is(reason, ErrClientGone) && transport.AuthEnded(st.ctx) == nil {
@@ -507,7 +591,6 @@ func (st *stream) finish() {
 		st.ctx = context.Background() // the final write has its own deadline
 		st.flush()
 	}
-	st.opts.Hooks.Close(st.conn, st.reason)
 }
 
 // The names of the events that end a stream whose authorization ended:
@@ -625,18 +708,16 @@ func (st *stream) appendItem(it rxgo.Item) bool {
 	return true
 }
 
-func (st *stream) serveSession(sess *session.Session) {
+// serveSession pumps sess; park, when set, is offered the stream each
+// time it is idle.
+func (st *stream) serveSession(sess *session.Session, park func() bool) {
 	if !st.start() {
 		return
 	}
 	err, _ := session.Pump(st.ctx, sess, session.Stream[struct{}]{
 		Max: st.opts.MaxBatch,
 		Write: func(items []session.Item) error {
-			st.buf = st.buf[:0]
-			for _, it := range items {
-				st.appendSessionItem(sess.Multi(), it)
-			}
-			if !st.flush() {
+			if !st.writeItems(sess, items) {
 				return ErrClientGone // fail recorded the write's error
 			}
 			return nil
@@ -649,7 +730,23 @@ func (st *stream) serveSession(sess *session.Session) {
 			return nil
 		},
 		Idle: func() { st.buf = transport.Idle(st.buf) },
+		Park: park,
 	})
+	st.sessionEnded(err)
+}
+
+// writeItems encodes items of sess and writes them; it returns false when
+// the client is gone.
+func (st *stream) writeItems(sess *session.Session, items []session.Item) bool {
+	st.buf = st.buf[:0]
+	for _, it := range items {
+		st.appendSessionItem(sess.Multi(), it)
+	}
+	return st.flush()
+}
+
+// sessionEnded records the error that ended the session, if any.
+func (st *stream) sessionEnded(err error) {
 	if err != nil && st.ctx.Err() == nil {
 		// ErrOverflow or the hub closing: end the response; the client
 		// reconnects with its Last-Event-ID and resumes from history.
