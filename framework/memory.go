@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"sync"
@@ -72,7 +73,8 @@ type MemoryOptions struct {
 }
 
 // MemoryBroker is the in-process [Broker]: a bounded history per topic,
-// delivered to followers synchronously in Publish. Its epoch is drawn from
+// delivered to followers synchronously in Publish, in order, after the
+// record is stored and outside the topic's lock. Its epoch is drawn from
 // the clock when it is created, so cursors issued by an earlier process are
 // recognised as stale (the client gets a [Gap]) rather than misread.
 //
@@ -114,9 +116,9 @@ type MemoryBroker struct {
 	lastSweep time.Time
 	closed    bool
 
-	// Lock order: evictMu, then a topic's mu, then queueMu. Publish calls
-	// followers with its topic's mu held, so neither mu nor evictMu is
-	// ever taken with a topic's mu held.
+	// Lock order: evictMu, then a topic's mu, then queueMu; a topic's
+	// fanMu is taken with no other lock held, and followers are called
+	// with only it held.
 	retained atomic.Int64 // bytes retained over all topics
 	evictMu  sync.Mutex   // serialises the evictions for MaxBytes
 	queueMu  sync.Mutex
@@ -132,13 +134,21 @@ var (
 )
 
 type memTopic struct {
-	mu        sync.Mutex
-	seq       uint64
-	ring      []Record // circular; grows up to maxEvents, shrinks when sparse
-	head, n   int
-	bytes     int64 // size of the retained records
-	closed    bool
-	followers map[*func(Record, error)]struct{}
+	mu      sync.Mutex
+	seq     uint64
+	ring    []Record // circular; grows up to maxEvents, shrinks when sparse
+	head, n int
+	bytes   int64 // size of the retained records
+	closed  bool
+	// fans are the followers, copied on write under mu and read without
+	// it by fanOut. The records are handed to them outside mu, so that
+	// a fan-out to many subscribers holds up neither Read nor the next
+	// Publish's storing; fanMu, held while handing one record out, and
+	// fanned, the last sequence handed out, keep them in order.
+	fans    atomic.Pointer[[]*memFollower]
+	fanMu   sync.Mutex
+	fanCond sync.Cond // L is &fanMu: signalled when fanned moves
+	fanned  uint64
 	// first is the sequence of the oldest retained record (seq+1 when
 	// none): the eviction queue reads it without the topic's mu to tell
 	// stale entries. It only grows.
@@ -224,6 +234,7 @@ func (b *MemoryBroker) topic(name string, create bool) (*memTopic, error) {
 	t := b.topics[name]
 	if t == nil && create {
 		t = &memTopic{}
+		t.fanCond.L = &t.fanMu
 		b.topics[name] = t
 	}
 	return t, nil
@@ -278,10 +289,8 @@ func (b *MemoryBroker) publish(ctx context.Context, topic, key string, ev Event)
 		b.enqueue(memRef{t: t, seq: t.seq})
 	}
 	t.settle()
-	for fn := range t.followers {
-		(*fn)(rec, nil)
-	}
 	t.mu.Unlock()
+	t.fanOut(rec)
 	b.sweep(now)
 	if b.retained.Load() > b.maxBytes {
 		b.evict()
@@ -472,20 +481,62 @@ func (b *MemoryBroker) Follow(topic string, fn func(Record, error)) (Cursor, fun
 	if err != nil {
 		return Cursor{}, nil, err
 	}
-	key := &fn
 	t.mu.Lock()
-	if t.followers == nil {
-		t.followers = make(map[*func(Record, error)]struct{})
-	}
-	t.followers[key] = struct{}{}
+	f := &memFollower{fn: fn, tip: t.seq}
+	t.setFans(append(t.followersLocked(), f))
 	tip := Cursor{Epoch: b.epoch, Seq: t.seq}
 	t.mu.Unlock()
 	stop := func() {
 		t.mu.Lock()
-		delete(t.followers, key)
+		t.setFans(slices.DeleteFunc(t.followersLocked(), func(g *memFollower) bool { return g == f }))
 		t.mu.Unlock()
+		t.fanMu.Lock() // a fan-out in progress may still hand f a record
+		t.fanMu.Unlock()
 	}
 	return tip, stop, nil
+}
+
+// memFollower is one Follow of a topic: it gets the records after tip.
+type memFollower struct {
+	fn  func(Record, error)
+	tip uint64
+}
+
+// followersLocked returns a copy of the followers to change; t.mu is held.
+func (t *memTopic) followersLocked() []*memFollower {
+	if fs := t.fans.Load(); fs != nil {
+		return slices.Clone(*fs)
+	}
+	return nil
+}
+
+func (t *memTopic) setFans(fs []*memFollower) {
+	if len(fs) == 0 {
+		t.fans.Store(nil)
+		return
+	}
+	t.fans.Store(&fs)
+}
+
+// fanOut hands rec to the topic's followers, after every record before it.
+// t.mu is not held: a Read of the topic, or the storing of the next
+// record, does not wait for a fan-out to thousands of subscribers
+// (TestMemoryFanOutOutsideLock).
+func (t *memTopic) fanOut(rec Record) {
+	t.fanMu.Lock()
+	for t.fanned+1 < rec.Seq {
+		t.fanCond.Wait()
+	}
+	if fs := t.fans.Load(); fs != nil {
+		for _, f := range *fs {
+			if rec.Seq > f.tip {
+				f.fn(rec, nil)
+			}
+		}
+	}
+	t.fanned = rec.Seq
+	t.fanCond.Broadcast()
+	t.fanMu.Unlock()
 }
 
 // Close discards every topic. Publish, Read and Follow then fail with
@@ -498,12 +549,14 @@ func (b *MemoryBroker) Close() error {
 	for _, t := range topics {
 		t.mu.Lock()
 		t.closed = true
-		t.followers = nil
+		t.setFans(nil)
 		for t.n > 0 {
 			t.pop(b)
 		}
 		t.settle()
 		t.mu.Unlock()
+		t.fanMu.Lock() // a fan-out in progress ends before Close returns
+		t.fanMu.Unlock()
 	}
 	b.queueMu.Lock()
 	b.queue = nil

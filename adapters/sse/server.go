@@ -25,6 +25,7 @@ const (
 	DefaultHeartbeat     = 15 * time.Second
 	DefaultWriteTimeout  = 10 * time.Second
 	DefaultMaxBatch      = 128
+	DefaultWriteDelay    = 0
 	DefaultShutdownRetry = 2 * time.Second
 )
 
@@ -51,6 +52,12 @@ type Options struct {
 	// MaxBatch bounds how many queued events are coalesced into one write
 	// and one flush; 0 means [DefaultMaxBatch].
 	MaxBatch int
+	// WriteDelay, when positive, holds a hub topic's first event after
+	// an idle spell for that long before it is written, so that the
+	// events published meanwhile share its write (one system call):
+	// fewer writes per delivery under load, for up to WriteDelay more
+	// latency. 0 means [DefaultWriteDelay], negative none.
+	WriteDelay time.Duration
 	// MaxTopics bounds the topics of one request to [Server.Topics]; 0
 	// means 64. More are answered 400.
 	MaxTopics int
@@ -122,6 +129,9 @@ func (s *Server) options() Options {
 	}
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.WriteDelay == 0 {
+		o.WriteDelay = DefaultWriteDelay
 	}
 	if o.ShutdownRetry == 0 {
 		o.ShutdownRetry = DefaultShutdownRetry
@@ -715,7 +725,8 @@ func (st *stream) serveSession(sess *session.Session, park func() bool) {
 		return
 	}
 	err, _ := session.Pump(st.ctx, sess, session.Stream[struct{}]{
-		Max: st.opts.MaxBatch,
+		Max:   st.opts.MaxBatch,
+		Delay: st.opts.WriteDelay,
 		Write: func(items []session.Item) error {
 			if !st.writeItems(sess, items) {
 				return ErrClientGone // fail recorded the write's error

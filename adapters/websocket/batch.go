@@ -60,6 +60,20 @@ func (c *batchConn) flush() error {
 	return err
 }
 
+// Close writes what a batch holds, then closes the connection:
+// coder/websocket closes it once its close frame is written, which may be
+// held in a batch.
+func (c *batchConn) Close() error {
+	c.mu.Lock()
+	if c.held && len(c.buf) > 0 {
+		c.arm()
+		_, _ = c.Conn.Write(c.buf)
+	}
+	c.held, c.buf = false, nil
+	c.mu.Unlock()
+	return c.Conn.Close()
+}
+
 // arm renews the write deadline when less than half of timeout is left.
 // c.mu is held.
 func (c *batchConn) arm() {

@@ -159,8 +159,12 @@ func TestBatchBytes(t *testing.T) {
 	}
 	data := strings.Repeat("x", maxBatchBytes/4)
 	const n = 10
-	for range n {
-		if _, err := hub.Publish(ctx, "big", framework.Event{Data: []byte(data)}); err != nil {
+	for i := range n {
+		d := data
+		if i == 5 {
+			d = strings.Repeat("y", maxBatchBytes+1) // alone in its message
+		}
+		if _, err := hub.Publish(ctx, "big", framework.Event{Data: []byte(d)}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -172,13 +176,41 @@ func TestBatchBytes(t *testing.T) {
 		if err := json.Unmarshal([]byte(s), &envs); err != nil {
 			t.Fatalf("not an array of envelopes: %.40s", s)
 		}
-		if len(s) > maxBatchBytes+len(data)+64 {
-			t.Fatalf("a message of %d bytes", len(s))
+		if len(s) > maxBatchBytes && len(envs) > 1 {
+			t.Fatalf("a message of %d envelopes and %d bytes, over %d", len(envs), len(s), maxBatchBytes)
 		}
-		got += len(envs)
+		for _, env := range envs {
+			if env.Data != data && len(env.Data) != maxBatchBytes+1 {
+				t.Fatalf("envelope %d: %.20s... of %d bytes", got, env.Data, len(env.Data))
+			}
+			got++
+		}
 		messages++
 	}
 	if got != n || messages < 2 {
 		t.Fatalf("%d events in %d messages, want %d in several", got, messages, n)
+	}
+}
+
+// TestBatchConnClose: what a batch holds is written before the connection
+// closes (coder/websocket closes it once its close frame is written).
+func TestBatchConnClose(t *testing.T) {
+	a, b := net.Pipe()
+	defer b.Close()
+	got := make(chan string, 1)
+	go func() {
+		p, _ := io.ReadAll(b)
+		got <- string(p)
+	}()
+	bc := &batchConn{Conn: a, timeout: time.Hour}
+	bc.hold()
+	if _, err := bc.Write([]byte("close frame")); err != nil {
+		t.Fatal(err)
+	}
+	if err := bc.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if s := <-got; s != "close frame" {
+		t.Fatalf("read %q before the close", s)
 	}
 }

@@ -42,6 +42,7 @@ type conn struct {
 	nc    net.Conn   // the hijacked connection, closed when a close stalls
 	batch *batchConn // what ws writes to: a batch of messages in one write
 	buf   []byte     // the write loop's encoding buffer
+	one   []byte     // an envelope that did not fit a batch's message
 	// batches offers BatchSubprotocol at the upgrade (a hub topic's
 	// envelopes); batched is set when the client took it.
 	batches, batched bool

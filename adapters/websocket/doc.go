@@ -45,7 +45,8 @@
 // ("rxstream.batch.v1") in its handshake, to [Server.Topic] or
 // [Server.Topics] with [FormatEnvelope], gets many events in one text
 // message: a JSON array of the envelopes of what was ready at once (up to
-// [Options.MaxBatch] items, and about 64 KiB per message), in order, each
+// [Options.MaxBatch] items, at most 32 KiB per message, coder/websocket's
+// default read limit, unless one envelope is larger), in order, each
 // exactly as it would come alone, gap notices included:
 //
 //	[{"id":"E-8","data":"a"},{"id":"E-9","data":"b"}]

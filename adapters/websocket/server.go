@@ -22,6 +22,7 @@ const (
 	DefaultWriteTimeout = 10 * time.Second
 	DefaultCloseTimeout = 5 * time.Second
 	DefaultMaxBatch     = 128
+	DefaultWriteDelay   = 0
 	DefaultInboundQueue = 16
 )
 
@@ -147,6 +148,12 @@ type Options struct {
 	// its subscription at a time (each is still its own frame); 0 means
 	// [DefaultMaxBatch].
 	MaxBatch int
+	// WriteDelay, when positive, holds a hub topic's first event after
+	// an idle spell for that long before it is written, so that the
+	// events published meanwhile share its write (one system call):
+	// fewer writes per delivery under load, for up to WriteDelay more
+	// latency. 0 means [DefaultWriteDelay], negative none.
+	WriteDelay time.Duration
 	// MaxTopics bounds the topics one connection to [Server.Topics]
 	// follows, those of its URL and those it subscribes to later; 0 means
 	// 64.
@@ -239,6 +246,9 @@ func (s *Server) options() Options {
 	}
 	if o.WriteTimeout == 0 {
 		o.WriteTimeout = DefaultWriteTimeout
+	}
+	if o.WriteDelay == 0 {
+		o.WriteDelay = DefaultWriteDelay
 	}
 	if o.CloseTimeout == 0 {
 		o.CloseTimeout = DefaultCloseTimeout

@@ -102,7 +102,8 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 		tick, stop := cn.pinger()
 		defer stop()
 		err, werr := session.Pump(ctx, sess, session.Stream[control]{
-			Max: cn.opts.MaxBatch,
+			Max:   cn.opts.MaxBatch,
+			Delay: cn.opts.WriteDelay,
 			Write: func(items []session.Item) error {
 				if cn.batched {
 					return cn.sendBatch(multi, items)
@@ -145,10 +146,11 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 // package doc).
 const BatchSubprotocol = "rxstream.batch.v1"
 
-// maxBatchBytes bounds the message of a batch under BatchSubprotocol, far
-// below a client's read limit ([DefaultClientReadLimit]); a batch over it
-// is sent as several messages, an envelope larger than it alone.
-const maxBatchBytes = 64 << 10
+// maxBatchBytes bounds the message of a batch under BatchSubprotocol:
+// coder/websocket's default read limit, so that a client that kept it
+// reads every batch. A batch over it is sent as several messages; an
+// envelope larger than it goes alone.
+const maxBatchBytes = 32 << 10
 
 // sendBatch sends the envelopes of items as JSON arrays, as few messages
 // as maxBatchBytes allows, in one write.
@@ -157,20 +159,23 @@ func (cn *conn) sendBatch(multi bool, items []session.Item) error {
 	b := cn.buf[:0]
 	var err error
 	for _, it := range items {
-		if len(b) > 1 && len(b) >= maxBatchBytes {
-			if err = cn.send(MessageText, append(b, ']')); err != nil {
+		mark := len(b)
+		b = cn.appendItem(append(b, ','), multi, it)
+		if mark > 0 && len(b) > maxBatchBytes {
+			// b holds a message's worth before mark: send it, and keep
+			// the envelope after mark for the next one.
+			one := append(cn.one[:0], b[mark+1:]...)
+			b[0] = '['
+			if err = cn.send(MessageText, append(b[:mark], ']')); err != nil {
 				break
 			}
-			b = b[:0]
+			b = append(b[:0], ',')
+			b = append(b, one...)
+			cn.one = transport.Idle(one)
 		}
-		if len(b) == 0 {
-			b = append(b, '[')
-		} else {
-			b = append(b, ',')
-		}
-		b = cn.appendItem(b, multi, it)
 	}
 	if err == nil && len(b) > 0 {
+		b[0] = '['
 		err = cn.send(MessageText, append(b, ']'))
 	}
 	cn.buf = b

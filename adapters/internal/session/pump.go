@@ -2,6 +2,7 @@ package session
 
 import (
 	"context"
+	"runtime"
 	"time"
 )
 
@@ -35,6 +36,15 @@ type Stream[C any] struct {
 	// once while idle. nil means none.
 	Wake  <-chan struct{}
 	Woken func() error
+	// Delay, when positive, holds the first batch after an idle spell
+	// for that long, so that the events that come meanwhile share its
+	// write (a write coalescing delay). Measured at 10,000 SSE
+	// subscribers as above, 1 ms: 64 k -> 139 k deliveries per server
+	// CPU-second in one run, 64 k -> 50 k in another (WebSocket 49 k ->
+	// 121 k), for 1 ms more latency on every event that comes after an
+	// idle spell (each one, at 100 events/s): the transports leave it
+	// off by default.
+	Delay time.Duration
 }
 
 // Pump is the one loop of every stream: it takes what sess has ready, a
@@ -47,6 +57,12 @@ type Stream[C any] struct {
 // has been written): a subscription overflowed, the hub closed, a broker
 // failed.
 func Pump[C any](ctx context.Context, sess *Session, s Stream[C]) (sessErr, wireErr error) {
+	var delay *time.Timer
+	if s.Delay > 0 {
+		delay = time.NewTimer(s.Delay)
+		delay.Stop()
+		defer delay.Stop()
+	}
 	for {
 		select {
 		case c := <-s.Control:
@@ -82,6 +98,26 @@ func Pump[C any](ctx context.Context, sess *Session, s Stream[C]) (sessErr, wire
 		}
 		select {
 		case <-sess.Ready():
+			// Let what else is runnable run first (the publisher's
+			// fan-out, the other subscribers' writes): the events it
+			// queues meanwhile share this stream's next write. Measured
+			// with the benchmarks' fan-out to 10,000 SSE subscribers,
+			// 64 B, server pinned to one CPU (-pin), two runs: 1.9 -> 5.5
+			// and 2.1 -> 6.1 deliveries per write, 64 k -> 219 k and
+			// 82 k -> 183 k deliveries per server CPU-second (r3labs/sse
+			// 87 k in the second run); at 1,000 subscribers 667 k ->
+			// 835 k. Unlike WriteDelay it holds nothing when the process
+			// is idle.
+			runtime.Gosched()
+			if delay == nil {
+				break
+			}
+			delay.Reset(s.Delay)
+			select {
+			case <-delay.C:
+			case <-ctx.Done():
+				return nil, nil
+			}
 		case c := <-s.Control:
 			if err := s.Serve(c); err != nil {
 				return nil, err

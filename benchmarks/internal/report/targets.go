@@ -141,6 +141,8 @@ func Targets(r *Report) []Target {
 	}
 	out = append(out, t)
 
+	out = append(out, hotPath(r)...)
+
 	// Nothing lost.
 	t = Target{Name: "0 lost, duplicated or out of order, every rxstream transport and scenario", Want: "0", Met: "n/a", Got: "not measured"}
 	var bad []string
@@ -163,6 +165,63 @@ func Targets(r *Report) []Target {
 		if len(bad) > 0 {
 			t.Got, t.Met = strings.Join(bad, "; "), "no"
 		}
+	}
+	out = append(out, t)
+	return out
+}
+
+// ratio returns a/b of one metric of two contenders in the fan-out case
+// of n subscribers and size bytes, and whether both were measured.
+func ratio(r *Report, scenario, a, b, key string, match func(map[string]float64) bool) (va, vb, q float64, ok bool) {
+	ma, ok1 := find(r, scenario, a, key, match)
+	mb, ok2 := find(r, scenario, b, key, match)
+	if !ok1 || !ok2 || mb.Median <= 0 {
+		return 0, 0, 0, false
+	}
+	return ma.Median, mb.Median, ma.Median / mb.Median, true
+}
+
+// hotPath checks the goals of the hot path: the per-CPU rate up to
+// 10,000 SSE subscribers, WebSocket batches, 1 KiB events, p99.
+func hotPath(r *Report) []Target {
+	var out []Target
+	const cpu = "deliveries_per_cpu_s"
+
+	t := Target{Name: "SSE fan-out, 10,000 subscribers, 64 B, per server CPU-second", Want: ">= 2x r3labs/sse and >= 0.5x rxstream's own at 1,000", Met: "n/a", Got: "not measured"}
+	if rx, peer, q, ok := ratio(r, "fanout", "rxstream-sse", "r3labs-sse", cpu, params(10000, 64)); ok {
+		t.Got = fmt.Sprintf("%s/CPU-s: %.2fx r3labs-sse (%s)", Num(rx), q, Num(peer))
+		good := q >= 2
+		if own, ok := find(r, "fanout", "rxstream-sse", cpu, params(1000, 64)); ok && own.Median > 0 {
+			f := rx / own.Median
+			t.Got += fmt.Sprintf(", %.2fx its own at 1,000 (%s)", f, Num(own.Median))
+			good = good && f >= 0.5
+		}
+		t.Met = met(good)
+		if !good {
+			t.Why = "Each delivery at 10,000 subscribers carries few events per write system call (see writes/delivery in the fan-out table); raw net/http falls as far."
+			if rawq, ok := find(r, "fanout", "raw-sse", cpu, params(10000, 64)); ok && rawq.Median > 0 {
+				t.Why += fmt.Sprintf(" rxstream %.2fx raw-sse there.", rx/rawq.Median)
+			}
+		}
+	}
+	out = append(out, t)
+
+	t = Target{Name: "WebSocket fan-out, 1,000 subscribers, 64 B", Want: ">= 2x gorilla/websocket deliveries/s", Met: "n/a", Got: "not measured"}
+	if rx, peer, q, ok := ratio(r, "fanout", "rxstream-websocket", "gorilla-websocket", "deliveries_per_s", params(1000, 64)); ok {
+		t.Got = fmt.Sprintf("%s/s vs %s/s (%.2fx)", Num(rx), Num(peer), q)
+		t.Met = met(q >= 2)
+	}
+	out = append(out, t)
+
+	t = Target{Name: "SSE fan-out, 1,000 subscribers, 1 KiB", Want: ">= 1.0x raw net/http per CPU-second, p99 <= 1.2x raw", Met: "n/a", Got: "not measured"}
+	if _, _, q, ok := ratio(r, "fanout", "rxstream-sse", "raw-sse", cpu, params(1000, 1024)); ok {
+		t.Got = fmt.Sprintf("%.2fx raw-sse per CPU-second", q)
+		good := q >= 1
+		if rx, raw, p, ok := ratio(r, "fanout", "rxstream-sse", "raw-sse", "p99_ms", params(1000, 1024)); ok {
+			t.Got += fmt.Sprintf(", p99 %s ms vs %s ms (%.2fx)", Num(rx), Num(raw), p)
+			good = good && p <= 1.2
+		}
+		t.Met = met(good)
 	}
 	out = append(out, t)
 	return out

@@ -81,7 +81,7 @@ func newRxSSE() (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := sse.New(&sse.Options{Gate: unlimited()})
+	s, err := sse.New(&sse.Options{Gate: unlimited(), WriteDelay: writeDelay()})
 	if err != nil {
 		return nil, err
 	}

@@ -11,7 +11,7 @@ func newRxWebSocket() (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := websocket.New(&websocket.Options{Gate: unlimited()})
+	s, err := websocket.New(&websocket.Options{Gate: unlimited(), WriteDelay: writeDelay()})
 	if err != nil {
 		return nil, err
 	}

@@ -29,6 +29,18 @@ const EnvServe = "RXBENCH_SERVE"
 // autotuning, so that a client that stops reading backs up soon.
 const EnvSendBuffer = "RXBENCH_SNDBUF"
 
+// EnvWriteDelay, when set to a duration ("2ms"), is the WriteDelay of the
+// rxstream SSE and WebSocket servers instead of their default (for
+// measuring its cost; "-1ns" turns it off).
+const EnvWriteDelay = "RXBENCH_WRITE_DELAY"
+
+// writeDelay returns the WriteDelay that EnvWriteDelay asks for, 0 (the
+// default) when it is unset or malformed.
+func writeDelay() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(EnvWriteDelay))
+	return d
+}
+
 // EnvCPUProfile, when set to a directory, makes each server process write
 // its CPU profile there as CONTENDER-PID.pprof (a debugging aid).
 const EnvCPUProfile = "RXBENCH_CPUPROFILE"
