@@ -70,6 +70,9 @@ func (pk *parked) hand(stopReq func() bool) bool {
 	}
 	stopReq()
 	st.w, st.rc = nil, nil
+	if h := st.opts.Hooks; h.Opened == nil && h.Error == nil && h.Closed == nil {
+		st.conn = nil // no hook will be told: let the request's URL and headers go
+	}
 	st.pk = pk
 	st.buf = nil
 	pk.stopCtx = context.AfterFunc(st.ctx, pk.c.Wake)
