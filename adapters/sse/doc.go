@@ -50,8 +50,8 @@
 //
 // # Parked streams
 //
-// An idle hub-backed stream ([Server.Topic], [Server.Topics]) costs no
-// goroutine and no buffer of its own: once the stream has nothing to send,
+// With [Options.Park], an idle hub-backed stream ([Server.Topic],
+// [Server.Topics]) costs no goroutine and no buffer of its own: once the stream has nothing to send,
 // its connection is taken over from net/http (http.Hijacker; net/http's
 // goroutines end and its read, write and chunking buffers are dropped) and
 // held by the server's park loop, with every other parked stream, until
@@ -79,7 +79,7 @@
 // middleware's wrapper that offers only Unwrap: it may count or change
 // the writes), a response that a middleware compresses (a
 // Content-Encoding header), other systems than Linux, and every stream
-// when [Options.DisableParking] is set. With echo (adapters/rxecho),
+// unless [Options.Park] is set. With echo (adapters/rxecho),
 // middleware sees a parked route's handler return as soon as the stream
 // is parked: Logger logs a 200 of a few milliseconds with the bytes
 // written so far, Recover no longer covers the stream's writes (they

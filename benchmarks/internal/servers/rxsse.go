@@ -92,7 +92,7 @@ func newRxSSE() (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := sse.New(&sse.Options{Gate: unlimited(), WriteDelay: writeDelay(), DisableParking: os.Getenv(EnvNoPark) != ""})
+	s, err := sse.New(&sse.Options{Gate: unlimited(), WriteDelay: writeDelay(), Park: os.Getenv(EnvPark) != ""})
 	if err != nil {
 		return nil, err
 	}

@@ -41,9 +41,9 @@ func writeDelay() time.Duration {
 	return d
 }
 
-// EnvNoPark, when set, turns parking off in the rxstream SSE server
-// (sse.Options.DisableParking), to measure what it saves.
-const EnvNoPark = "RXBENCH_NOPARK"
+// EnvPark, when set, turns parking on in the rxstream SSE server
+// (sse.Options.Park), off by default as in the library.
+const EnvPark = "RXBENCH_PARK"
 
 // streamCounter is a server that counts its open streams itself: one that
 // parks idle streams, whose handlers return once they are parked.
