@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -753,7 +754,7 @@ func (st *stream) serveSession(sess *session.Session, park func() bool) {
 // writeItems encodes items of sess and writes them; it returns false when
 // the client is gone.
 func (st *stream) writeItems(sess *session.Session, items []session.Item) bool {
-	st.buf = st.buf[:0]
+	st.buf = slices.Grow(st.buf[:0], session.Size(items))
 	for _, it := range items {
 		st.appendSessionItem(sess.Multi(), it)
 	}

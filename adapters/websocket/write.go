@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -156,7 +157,7 @@ const maxBatchBytes = 32 << 10
 // as maxBatchBytes allows, in one write.
 func (cn *conn) sendBatch(multi bool, items []session.Item) error {
 	cn.batch.hold()
-	b := cn.buf[:0]
+	b := slices.Grow(cn.buf[:0], min(session.Size(items), maxBatchBytes+1024))
 	var err error
 	for _, it := range items {
 		mark := len(b)
