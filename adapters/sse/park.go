@@ -105,8 +105,8 @@ func (pk *parked) Run(c *park.Conn, why park.Why) {
 		bufs.Put(buf)
 	}()
 	switch {
-	case pk.ending:
-		pk.close()
+	case pk.ending: // what end wrote is written
+		c.Close()
 		return
 	case why&park.HungUp != 0:
 		if err := c.Err(); err != nil {
@@ -146,25 +146,23 @@ func (pk *parked) Run(c *park.Conn, why park.Why) {
 	}
 }
 
-// end ends the stream: the final writes (see stream.finish), then the
-// connection closes once they are written.
+// end ends the stream: the final writes (see stream.finish), the hooks
+// and the stream's bookkeeping, then net/http's last chunk and the close,
+// in the order of a stream on net/http's goroutine, whose handler returns
+// before its response ends. The connection closes once all is written.
 func (pk *parked) end() {
+	st := pk.st
 	pk.stopCtx()
 	pk.ending = true
-	pk.st.closing()
-	if pk.chunked && !pk.st.gone {
+	st.closing()
+	st.opts.Hooks.Close(st.conn, st.reason)
+	pk.release()
+	if pk.chunked && !st.gone {
 		_ = pk.c.Write(lastChunk)
 	}
 	if !pk.c.Blocked() {
-		pk.close()
+		pk.c.Close()
 	}
-}
-
-// close closes the connection, and tells the hooks.
-func (pk *parked) close() {
-	pk.c.Close()
-	pk.st.opts.Hooks.Close(pk.st.conn, pk.st.reason)
-	pk.release()
 }
 
 // lastChunk ends a chunked body, as net/http ends it.
