@@ -90,10 +90,11 @@ type Options struct {
 	// (http.Hijacker) and held without a goroutine or buffers of its own
 	// until it has something to write (see the package doc): 5.6 KiB and
 	// no goroutine per idle stream instead of 28.8 KiB and two. It is off
-	// by default because a saturating fan-out is slower through the
-	// shared writers (1,000 subscribers, 1 KiB events: 103 k against
-	// 138 k deliveries/s, p99 2.2 s against 0.55 s, see the benchmarks);
-	// turn it on for many mostly idle subscribers. A middleware that must
+	// by default because a saturating fan-out waits longer in the shared
+	// writers' queue: 1,000 subscribers x 1 KiB events, p99 383 against
+	// 195 ms (for 530 k against 486 k deliveries/s, and 400 k against
+	// 357 k per server CPU-second; quick benchmark runs). Turn it on for
+	// many mostly idle subscribers. A middleware that must
 	// see the whole response (echo's Gzip) must be skipped on parked
 	// routes.
 	Park bool
