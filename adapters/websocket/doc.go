@@ -56,9 +56,10 @@
 // gets one envelope per message, as before; either way a batch leaves in
 // one write. [Options.Subprotocols] are preferred to it when the client
 // offers both. The Go [Client] and [MultiClient] (with FormatEnvelope) and
-// the browser client ask for it and split its batches. Measured with the
-// benchmarks' fan-out to 1,000 subscribers, 64 B (2 shared cores, one
-// run): 1.0 -> 57 deliveries per write system call, 108 k -> 357 k
+// the browser client ask for it and split its batches. One write per
+// batch, with or without it, measured with the benchmarks' fan-out to
+// 1,000 subscribers, 64 B (2 shared cores, one run, one message per
+// event): 1.0 -> 57 deliveries per write system call, 108 k -> 357 k
 // deliveries per server CPU-second.
 //
 // Close codes: 1000 when the stream completes, 1011 when it fails or
