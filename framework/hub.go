@@ -206,6 +206,11 @@ type SubscribeOptions struct {
 	// it a buffer of one; a signal means that any of them may have news,
 	// so such a reader calls Poll on each, not Next.
 	Ready chan struct{}
+	// Notify, when set, is called as well as Ready is signalled: a reader
+	// that holds no goroutine while it waits (a parked connection) is told
+	// this way. It is called with the subscription's lock held, from the
+	// publisher's goroutine: it must not block nor call the subscription.
+	Notify func()
 	// Rewind, for a subscription without a cursor, starts it with up to
 	// that many of the topic's newest retained events, at most
 	// [MaxRewind], before its live events: a late joiner's "last N".
@@ -362,7 +367,7 @@ func (h *Hub) join(t *hubTopic, c Cursor, hasCursor bool, cursor string, opts *S
 	}
 	s := &Subscription{hub: h, topic: t}
 	if opts != nil {
-		s.linger = opts.Linger
+		s.linger, s.notify = opts.Linger, opts.Notify
 	}
 	if opts != nil && opts.Ready != nil {
 		s.ready = opts.Ready

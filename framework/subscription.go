@@ -43,6 +43,7 @@ type Subscription struct {
 	ready  chan struct{} // signalled (never closed) when there is news
 	live   bool          // caught up with history; guarded by topic.mu, written only by the reader
 	linger time.Duration // SubscribeOptions.Linger
+	notify func()        // SubscribeOptions.Notify
 
 	mu         sync.Mutex
 	after      uint64    // sequence of the last event delivered (or skipped over)
@@ -290,6 +291,9 @@ func (s *Subscription) push(r *Record) {
 }
 
 func (s *Subscription) signal() {
+	if s.notify != nil {
+		s.notify()
+	}
 	select {
 	case s.ready <- struct{}{}:
 	default:

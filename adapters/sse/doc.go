@@ -48,6 +48,44 @@
 // On a [Server.Topics] stream each event's data is JSON naming its topic,
 // and each id is a composite cursor that resumes every topic.
 //
+// # Parked streams
+//
+// With [Options.Park], an idle hub-backed stream ([Server.Topic],
+// [Server.Topics]) costs no goroutine and no buffer of its own: once the stream has nothing to send,
+// its connection is taken over from net/http (http.Hijacker; net/http's
+// goroutines end and its read, write and chunking buffers are dropped) and
+// held by the server's park loop, with every other parked stream, until
+// something is due. One poller (Linux epoll, EPOLLRDHUP) sees clients
+// leave, at once, also without a FIN; one heartbeat list sends the
+// heartbeats; a fixed pool of writers (GOMAXPROCS) writes the events of
+// the streams that have some, a batch at a time, in turn. A write the
+// client's socket does not take at once moves that stream to a goroutine
+// of its own until it drains (within [Options.WriteTimeout], else the
+// client is dropped): a slow client never holds a shared writer. A
+// topic's history is read before the stream is parked.
+//
+// The wire is the same: the body is chunked (HTTP/1.1) or ended by the
+// close (HTTP/1.0) as net/http would have written it, and it ends with
+// net/http's last chunk; the connection is then closed rather than kept
+// for another request. [Server.Close], [Options.Hooks], the [Gate]'s
+// expiry and revocation, the slow-client policy and
+// [Server.Connections] work as on any stream; http.Server.Shutdown does
+// not wait for parked streams (nor for any stream: register
+// [Server.Close] with it).
+//
+// Not parked, on net/http's goroutine as before: HTTP/2 (no hijacking),
+// TLS, producers ([Server.Stream]), a request whose context has a
+// deadline, a response writer that is not itself an http.Hijacker (a
+// middleware's wrapper that offers only Unwrap: it may count or change
+// the writes), a response that a middleware compresses (a
+// Content-Encoding header), other systems than Linux, and every stream
+// unless [Options.Park] is set. With echo (adapters/rxecho),
+// middleware sees a parked route's handler return as soon as the stream
+// is parked: Logger logs a 200 of a few milliseconds with the bytes
+// written so far, Recover no longer covers the stream's writes (they
+// cannot panic), and Gzip must be skipped on the route (a compressed
+// response is not parked, and Gzip buffers what it compresses).
+//
 // A [Client] reads one stream as an rxgo observable, reconnecting with
 // backoff and jitter from the last event ID; a [MultiClient] follows the
 // topics of a [Server.Topics] endpoint on one connection, a

@@ -63,7 +63,13 @@ func wrap(h http.Handler, f func(w http.ResponseWriter, r *http.Request) (http.R
 
 func newApp(t *testing.T, opts *Options, hubOpts *framework.HubOptions) *app {
 	t.Helper()
-	s, err := New(opts)
+	// Every stream of these tests that can be parked is.
+	o := Options{}
+	if opts != nil {
+		o = *opts
+	}
+	o.Park = true
+	s, err := New(&o)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,11 @@ type Stream[C any] struct {
 	// Idle is called when nothing is ready, before waiting: the moment to
 	// let go of a burst's buffers.
 	Idle func()
+	// Park, when set, is called after Idle: it may hand the stream over to
+	// a loop that waits without this goroutine, and reports whether it
+	// did; then Pump returns (nil, nil) at once, and the caller does not
+	// touch the stream again.
+	Park func() bool
 	// Control messages are served one between two batches (so that events
 	// cannot starve them) and whenever they come while idle; nil means
 	// none.
@@ -45,7 +50,8 @@ type Stream[C any] struct {
 // Pump is the one loop of every stream: it takes what sess has ready, a
 // batch of at most Max items at a time, hands each batch to Write, and
 // while nothing is ready waits for news, a tick, a control message or a
-// wake. It returns when ctx ends (both nil), when Write, Beat, Serve or
+// wake. It returns when ctx ends (both nil), when Park hands the stream
+// over (both nil), when Write, Beat, Serve or
 // Woken fails
 // (wireErr), or when the session fails (sessErr, once what it took before
 // has been written): a subscription overflowed, the hub closed, a broker
@@ -86,6 +92,9 @@ func Pump[C any](ctx context.Context, sess *Session, s Stream[C]) (sessErr, wire
 		}
 		if s.Idle != nil {
 			s.Idle()
+		}
+		if s.Park != nil && s.Park() {
+			return nil, nil
 		}
 		select {
 		case <-sess.Ready():

@@ -65,6 +65,7 @@ type Session struct {
 	max    int           // MaxTopics
 	retry  time.Duration // Options.Retry
 	linger time.Duration // Options.Linger
+	notify func()        // Options.Notify
 	ready  chan struct{}
 	mu     sync.Mutex // guards topics' changes against Close, and closed
 	topics []topic
@@ -95,6 +96,10 @@ type Options struct {
 	// when it was the topic's last subscriber (see
 	// [framework.SubscribeOptions]): polls come and go.
 	Linger time.Duration
+	// Notify, when set, is called whenever Ready is signalled, from the
+	// goroutine that has news (see [framework.SubscribeOptions]): it must
+	// not block.
+	Notify func()
 }
 
 // Open is the front end of a request for hub topics: each topic is checked
@@ -105,7 +110,7 @@ type Options struct {
 // returns the session (the caller closes it) and the cursor the client
 // gave, or a [*transport.StatusError].
 func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, error) {
-	s := &Session{multi: o.Name == nil, hub: hub, max: o.MaxTopics, retry: o.Retry, linger: o.Linger, ready: make(chan struct{}, 1)}
+	s := &Session{multi: o.Name == nil, hub: hub, max: o.MaxTopics, retry: o.Retry, linger: o.Linger, notify: o.Notify, ready: make(chan struct{}, 1)}
 	if s.max <= 0 {
 		s.max = MaxTopics
 	}
@@ -143,7 +148,7 @@ func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, err
 	}
 	for i, n := range names {
 		// A topic with a position ignores its rewind: the cursor wins.
-		sub, err := hub.SubscribeWith(n, pos[i], transport.Member(r, rw[i].Options(framework.SubscribeOptions{Ready: s.ready, Linger: s.linger})))
+		sub, err := hub.SubscribeWith(n, pos[i], s.options(r, rw[i]))
 		if err != nil {
 			s.Close()
 			return nil, "", transport.Refuse(fmt.Errorf("topic %s: %w", n, err), o.Retry)
@@ -185,6 +190,9 @@ func (s *Session) Multi() bool { return s.multi }
 func (s *Session) Ready() <-chan struct{} { return s.ready }
 
 func (s *Session) signal() {
+	if s.notify != nil {
+		s.notify()
+	}
 	select {
 	case s.ready <- struct{}{}:
 	default:
@@ -317,6 +325,12 @@ func (s *Session) Topics() (names, pos []string) {
 	return names, pos
 }
 
+// options are the subscribe options of a topic of s: its signals and
+// linger, the rewind r asked for, and the member the hook named.
+func (s *Session) options(r *http.Request, rw transport.Rewind) *framework.SubscribeOptions {
+	return transport.Member(r, rw.Options(framework.SubscribeOptions{Ready: s.ready, Linger: s.linger, Notify: s.notify}))
+}
+
 // Add subscribes a multiplexed session to one more topic, from cursor, the
 // topic's own ("EPOCH-SEQ"; "" starts with its next live event, after
 // rw's rewind), as Open does for each of a request's topics: the name is
@@ -344,7 +358,7 @@ func (s *Session) Add(r *http.Request, name, cursor string, rw transport.Rewind)
 	if err := transport.Check(r, name, transport.Subscribe); err != nil {
 		return "", transport.Refuse(err, s.retry)
 	}
-	sub, err := s.hub.SubscribeWith(name, cursor, transport.Member(r, rw.Options(framework.SubscribeOptions{Ready: s.ready, Linger: s.linger})))
+	sub, err := s.hub.SubscribeWith(name, cursor, s.options(r, rw))
 	if err != nil {
 		return "", transport.Refuse(fmt.Errorf("topic %s: %w", name, err), s.retry)
 	}

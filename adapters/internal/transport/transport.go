@@ -118,3 +118,13 @@ func CanFlush(w http.ResponseWriter) bool {
 		return false
 	}
 }
+
+// CanHijack reports whether w itself can hand its connection over
+// (http.Hijacker): net/http's writer, echo's Response, a middleware's that
+// passes Hijack on. A wrapper that offers only Unwrap is not looked
+// through: it may change what is written (count it, hold it), and a
+// hijacked stream's writes would bypass it.
+func CanHijack(w http.ResponseWriter) bool {
+	_, ok := w.(http.Hijacker)
+	return ok
+}

@@ -3,6 +3,7 @@ package servers
 import (
 	"context"
 	"net/http"
+	"os"
 
 	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/adapters/sse"
@@ -19,9 +20,19 @@ func init() {
 // rxHub is what the rxstream contenders share: a default Hub and a
 // ServeMux with GET /sub.
 type rxHub struct {
-	hub  *framework.Hub
-	mux  *http.ServeMux
-	stop func()
+	hub     *framework.Hub
+	mux     *http.ServeMux
+	stop    func()
+	streams func() int // the open streams, when the server counts them
+}
+
+// Streams returns the server's open streams, parked ones included, and
+// whether it counts them.
+func (h *rxHub) Streams() (int, bool) {
+	if h.streams == nil {
+		return 0, false
+	}
+	return h.streams(), true
 }
 
 func newRxHub() (*rxHub, error) {
@@ -81,12 +92,12 @@ func newRxSSE() (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := sse.New(&sse.Options{Gate: unlimited(), WriteDelay: writeDelay()})
+	s, err := sse.New(&sse.Options{Gate: unlimited(), WriteDelay: writeDelay(), Park: os.Getenv(EnvPark) != ""})
 	if err != nil {
 		return nil, err
 	}
 	h.mount(s.Topic(h.hub, topicName), s.Topics(h.hub))
-	h.stop = s.Close
+	h.stop, h.streams = s.Close, s.Connections
 	return h, nil
 }
 

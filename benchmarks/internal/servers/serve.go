@@ -41,6 +41,14 @@ func writeDelay() time.Duration {
 	return d
 }
 
+// EnvPark, when set, turns parking on in the rxstream SSE server
+// (sse.Options.Park), off by default as in the library.
+const EnvPark = "RXBENCH_PARK"
+
+// streamCounter is a server that counts its open streams itself: one that
+// parks idle streams, whose handlers return once they are parked.
+type streamCounter interface{ Streams() (int, bool) }
+
 // EnvCPUProfile, when set to a directory, makes each server process write
 // its CPU profile there as CONTENDER-PID.pprof (a debugging aid).
 const EnvCPUProfile = "RXBENCH_CPUPROFILE"
@@ -50,7 +58,8 @@ type Stats struct {
 	// Goroutines is runtime.NumGoroutine().
 	Goroutines int `json:"goroutines"`
 	// Inflight counts the requests to /sub whose handler has not returned:
-	// the open streams, WebSockets and waiting long-polls.
+	// the open streams, WebSockets and waiting long-polls; for a server
+	// that parks idle streams, its open streams.
 	Inflight int64 `json:"inflight"`
 	// Requests counts the requests to /sub served so far.
 	Requests int64 `json:"requests"`
@@ -114,6 +123,11 @@ func Serve(name string, out io.Writer) error {
 	})
 	mux.HandleFunc("GET /debug/stats", func(w http.ResponseWriter, r *http.Request) {
 		st := Stats{Goroutines: runtime.NumGoroutine(), Inflight: inflight.Load(), Requests: requests.Load()}
+		if c, ok := srv.(streamCounter); ok {
+			if n, ok := c.Streams(); ok {
+				st.Inflight = int64(n) // parked streams' handlers have returned
+			}
+		}
 		if r.URL.Query().Get("mem") != "" {
 			var ms runtime.MemStats
 			runtime.ReadMemStats(&ms)
