@@ -3,6 +3,7 @@ package longpoll
 import (
 	"context"
 	"fmt"
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"io"
 	"net"
 	"net/http"
@@ -62,7 +63,7 @@ func BenchmarkRoundTrip(b *testing.B) {
 // raw loopback TCP connections (the client side holds only the socket).
 func BenchmarkParked(b *testing.B) {
 	const n = 1000
-	v := newEnv(b, nil, nil)
+	v := newEnv(b, &Options{Gate: transport.Unlimited()}, nil) // 1,000 at once from one address: past the default limits
 	addr := v.srv.Listener.Addr().String()
 	var heap, stack float64
 	for b.Loop() {

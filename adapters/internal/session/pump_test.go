@@ -14,11 +14,13 @@ import (
 // event is written alone.
 func TestPumpDelay(t *testing.T) {
 	for _, tt := range []struct {
-		delay  time.Duration
-		writes []int // events per write
+		delay time.Duration
+		first int // events in the first write, of the 3
 	}{
-		{0, []int{1, 2}},
-		{10 * time.Millisecond, []int{3}},
+		// Without a delay the first event leaves alone; the next two may
+		// share a write or not, as the scheduler has it.
+		{0, 1},
+		{10 * time.Millisecond, 3},
 	} {
 		synctest.Test(t, func(t *testing.T) {
 			hub, err := framework.NewHub(nil)
@@ -45,8 +47,12 @@ func TestPumpDelay(t *testing.T) {
 			synctest.Wait()
 			cancel()
 			<-done
-			if len(writes) != len(tt.writes) || writes[0] != tt.writes[0] {
-				t.Errorf("delay %v: writes of %v events, want %v", tt.delay, writes, tt.writes)
+			sum := 0
+			for _, n := range writes {
+				sum += n
+			}
+			if sum != 3 || writes[0] != tt.first {
+				t.Errorf("delay %v: writes of %v events, want 3 events, %d in the first write", tt.delay, writes, tt.first)
 			}
 		})
 	}
