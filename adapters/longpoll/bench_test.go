@@ -3,7 +3,6 @@ package longpoll
 import (
 	"context"
 	"fmt"
-	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"io"
 	"net"
 	"net/http"
@@ -11,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
 

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
 )
 
@@ -33,7 +34,7 @@ func benchFanout(b *testing.B, clients int) {
 		b.Fatal(err)
 	}
 	defer hub.Close()
-	s, err := New(&Options{Heartbeat: -1})
+	s, err := New(&Options{Heartbeat: -1, Gate: transport.Unlimited()}) // 1,000 from one address: past the default limits
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -54,6 +55,9 @@ func benchFanout(b *testing.B, clients int) {
 		resp, err := client.Do(req)
 		if err != nil {
 			b.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK {
+			b.Fatalf("GET: %s", resp.Status)
 		}
 		wg.Go(func() {
 			defer resp.Body.Close()
