@@ -313,7 +313,9 @@ func TestExpiryEndsEveryTransport(t *testing.T) {
 			t.Parallel()
 			v := newAuthEnv(t, nil)
 			start, _ := v.hub.Publish(context.Background(), "x", framework.Text("start"))
-			exp := time.Now().Add(1500 * time.Millisecond)
+			// The token carries milliseconds: the stream ends at the
+			// truncated instant, so that is the one to measure from.
+			exp := time.UnixMilli(time.Now().Add(1500 * time.Millisecond).UnixMilli())
 			pub := publish(t, v.hub, "x", func(now time.Time) bool {
 				return now.After(exp.Add(-400*time.Millisecond)) && now.Before(exp.Add(200*time.Millisecond))
 			})
