@@ -57,32 +57,48 @@ type historyBody struct {
 //
 //	mux.Handle("GET /topics/{topic}/history", ep.History(hub, adapters.Param("topic")))
 func (ep *Endpoint) History(hub *framework.Hub, name func(*http.Request) string) http.Handler {
-	return ep.guarded(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
-			notAllowed(w, "GET")
-			return
-		}
-		topic, err := transport.Topic(r, name, Subscribe)
-		var o framework.HistoryOptions
-		if err == nil {
-			o, err = historyQuery(r)
-		}
-		var page framework.HistoryPage
-		if err == nil {
-			page, err = hub.History(r.Context(), topic, &o)
-		}
+	return ep.read(name, func(r *http.Request, topic string) (any, error) {
+		o, err := historyQuery(r)
 		if err != nil {
-			transport.WriteError(w, err, transport.DefaultRetryAfter)
-			return
+			return nil, err
+		}
+		page, err := hub.History(r.Context(), topic, &o)
+		if err != nil {
+			return nil, err
 		}
 		body := historyBody{Events: make([]transport.Envelope, 0, len(page.Events)), Cursor: page.Cursor,
 			More: page.More, Truncated: page.Truncated, Gap: page.Gap}
 		for _, ev := range page.Events {
 			body.Events = append(body.Events, transport.NewEnvelope(ev))
 		}
-		b, err := json.Marshal(body)
-		if err != nil { // an envelope is strings and numbers
-			transport.WriteError(w, transport.Status(http.StatusInternalServerError, err), 0)
+		return body, nil
+	})
+}
+
+// read returns a handler that answers GET with the JSON of what page
+// reads about the topic that name picks, the topic taken as its stream's
+// front end takes it (checked, the hook asked with [Subscribe]): the
+// shape of [Endpoint.History] and [Endpoint.Presence]. Every refusal is
+// written as JSON {"message": ...}, with a Retry-After on a 503.
+func (ep *Endpoint) read(name func(*http.Request) string, page func(r *http.Request, topic string) (any, error)) http.Handler {
+	return ep.guarded(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet {
+			notAllowed(w, "GET")
+			return
+		}
+		topic, err := transport.Topic(r, name, Subscribe)
+		var body any
+		if err == nil {
+			body, err = page(r, topic)
+		}
+		var b []byte
+		if err == nil {
+			if b, err = json.Marshal(body); err != nil { // strings, numbers and JSON the hub checked
+				err = transport.Status(http.StatusInternalServerError, err)
+			}
+		}
+		if err != nil {
+			transport.WriteError(w, err, transport.DefaultRetryAfter)
 			return
 		}
 		h := w.Header()

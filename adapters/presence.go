@@ -1,7 +1,6 @@
 package adapters
 
 import (
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strconv"
@@ -74,35 +73,13 @@ func SetInfo(r *http.Request, v any) error { return transport.SetInfo(r, v) }
 //
 //	mux.Handle("GET /topics/{topic}/presence", ep.Presence(hub, adapters.Param("topic")))
 func (ep *Endpoint) Presence(hub *framework.Hub, name func(*http.Request) string) http.Handler {
-	return ep.guarded(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodGet {
-			notAllowed(w, "GET")
-			return
-		}
-		topic, err := transport.Topic(r, name, Subscribe)
-		var o framework.PresenceOptions
-		if err == nil {
-			o, err = presenceQuery(r)
-		}
-		var page framework.PresencePage
-		if err == nil {
-			page, err = hub.Presence(r.Context(), topic, &o)
-		}
+	return ep.read(name, func(r *http.Request, topic string) (any, error) {
+		o, err := presenceQuery(r)
 		if err != nil {
-			transport.WriteError(w, err, transport.DefaultRetryAfter)
-			return
+			return nil, err
 		}
-		b, err := json.Marshal(page)
-		if err != nil { // strings, numbers and JSON the hub checked
-			transport.WriteError(w, transport.Status(http.StatusInternalServerError, err), 0)
-			return
-		}
-		h := w.Header()
-		h.Set("Content-Type", "application/json")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Content-Type-Options", "nosniff")
-		_, _ = w.Write(append(b, '\n'))
-	}))
+		return hub.Presence(r.Context(), topic, &o)
+	})
 }
 
 // presenceQuery reads the page a request asks for: its after and limit
