@@ -11,6 +11,7 @@ import (
 
 	"github.com/rxstream/rxstream/broker/natsbroker"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/clustertest"
 )
 
 func TestSubject(t *testing.T) {
@@ -264,57 +265,6 @@ func TestConcurrentPublishersChain(t *testing.T) {
 	}
 }
 
-// collector gathers what a Follow delivers.
-type collector struct {
-	mu   sync.Mutex
-	recs []framework.Record
-	err  error
-	news chan struct{}
-}
-
-func newCollector() *collector { return &collector{news: make(chan struct{}, 1)} }
-
-func (c *collector) fn(r framework.Record, err error) {
-	c.mu.Lock()
-	if err != nil {
-		if c.err != nil {
-			panic("fn called after an error")
-		}
-		c.err = err
-	} else {
-		if c.err != nil {
-			panic("record after an error")
-		}
-		c.recs = append(c.recs, r)
-	}
-	c.mu.Unlock()
-	select {
-	case c.news <- struct{}{}:
-	default:
-	}
-}
-
-// wait waits until cond holds on the records and error gathered.
-func (c *collector) wait(t *testing.T, what string, cond func([]framework.Record, error) bool) {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		c.mu.Lock()
-		ok := cond(c.recs, c.err)
-		c.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-c.news:
-		case <-timeout:
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			t.Fatalf("timed out waiting for %s: %d records, err %v", what, len(c.recs), c.err)
-		}
-	}
-}
-
 func TestFollowFromTip(t *testing.T) {
 	for _, tg := range targets() {
 		t.Run(tg.name, func(t *testing.T) {
@@ -335,8 +285,8 @@ func TestFollowFromTip(t *testing.T) {
 				done <- nil
 			}()
 			time.Sleep(time.Millisecond)
-			col := newCollector()
-			tip, stop, err := b.Follow("f", col.fn)
+			col := clustertest.NewCollector()
+			tip, stop, err := b.Follow("f", col.Fn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -347,18 +297,18 @@ func TestFollowFromTip(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			col.wait(t, "the records after the tip", func(rs []framework.Record, err error) bool { return len(rs) >= len(p.Records) || err != nil })
+			col.Wait(t, "the records after the tip", func(rs []framework.Record, err error) bool { return len(rs) >= len(p.Records) || err != nil })
 			stop()
 			stop() // idempotent
-			col.mu.Lock()
-			defer col.mu.Unlock()
-			if col.err != nil {
-				t.Fatal(col.err)
+			col.Mu.Lock()
+			defer col.Mu.Unlock()
+			if col.Err != nil {
+				t.Fatal(col.Err)
 			}
-			if len(col.recs) != len(p.Records) {
-				t.Fatalf("followed %d records, history has %d after the tip", len(col.recs), len(p.Records))
+			if len(col.Recs) != len(p.Records) {
+				t.Fatalf("followed %d records, history has %d after the tip", len(col.Recs), len(p.Records))
 			}
-			for i, r := range col.recs {
+			for i, r := range col.Recs {
 				if r.Seq != p.Records[i].Seq || string(r.Event.Data) != string(p.Records[i].Event.Data) || r.Event.ID != p.Records[i].Event.ID {
 					t.Fatalf("record %d: %+v; want %+v", i, r, p.Records[i])
 				}
@@ -369,8 +319,8 @@ func TestFollowFromTip(t *testing.T) {
 
 func TestClosed(t *testing.T) {
 	b := newBroker(t, natsbroker.Options{URL: startNATS(t).url()})
-	col := newCollector()
-	if _, _, err := b.Follow("x", col.fn); err != nil {
+	col := clustertest.NewCollector()
+	if _, _, err := b.Follow("x", col.Fn); err != nil {
 		t.Fatal(err)
 	}
 	if err := b.Close(); err != nil {
@@ -386,10 +336,10 @@ func TestClosed(t *testing.T) {
 	if _, err := b.Read(ctx, "x", 0, 1); !errors.Is(err, framework.ErrClosed) {
 		t.Fatalf("Read after Close: %v", err)
 	}
-	if _, _, err := b.Follow("x", col.fn); !errors.Is(err, framework.ErrClosed) {
+	if _, _, err := b.Follow("x", col.Fn); !errors.Is(err, framework.ErrClosed) {
 		t.Fatalf("Follow after Close: %v", err)
 	}
-	if col.err != nil || len(col.recs) != 0 {
-		t.Fatalf("fn called after Close: %v %v", col.recs, col.err)
+	if col.Err != nil || len(col.Recs) != 0 {
+		t.Fatalf("fn called after Close: %v %v", col.Recs, col.Err)
 	}
 }

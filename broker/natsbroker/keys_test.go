@@ -11,6 +11,7 @@ import (
 
 	"github.com/rxstream/rxstream/broker/natsbroker"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/clustertest"
 )
 
 func TestKeyWindowOptions(t *testing.T) {
@@ -72,10 +73,10 @@ func TestKeysAcrossNodes(t *testing.T) {
 		t.Run(tg.name, func(t *testing.T) {
 			o := tg.setup(t)
 			a, b := newBroker(t, o), newBroker(t, o)
-			var cols []*collector
+			var cols []*clustertest.Collector
 			for _, br := range []*natsbroker.Broker{a, b} {
-				col := newCollector()
-				_, stop, err := br.Follow("chat", col.fn)
+				col := clustertest.NewCollector()
+				_, stop, err := br.Follow("chat", col.Fn)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -107,13 +108,13 @@ func TestKeysAcrossNodes(t *testing.T) {
 				t.Fatalf("chat stores %q; want %q", got, want)
 			}
 			for i, col := range cols {
-				col.wait(t, "every event", func(r []framework.Record, err error) bool { return len(r) >= 6 || err != nil })
-				col.mu.Lock()
+				col.Wait(t, "every event", func(r []framework.Record, err error) bool { return len(r) >= 6 || err != nil })
+				col.Mu.Lock()
 				var got []string
-				for _, r := range col.recs {
+				for _, r := range col.Recs {
 					got = append(got, string(r.Event.Data))
 				}
-				col.mu.Unlock()
+				col.Mu.Unlock()
 				if strings.Join(got, " ") != want {
 					t.Errorf("node %d delivered %q; want %q", i, got, want)
 				}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/rxstream/rxstream/broker/natsbroker"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/clustertest"
 )
 
 // waitConnected waits until b's connection is up again.
@@ -35,17 +36,17 @@ func TestNATSRestart(t *testing.T) {
 	b := newBroker(t, natsbroker.Options{URL: ns.url(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	ctx := context.Background()
 	before := publishN(t, b, "r", "before", 2)
-	col := newCollector()
-	if _, _, err := b.Follow("r", col.fn); err != nil {
+	col := clustertest.NewCollector()
+	if _, _, err := b.Follow("r", col.Fn); err != nil {
 		t.Fatal(err)
 	}
 	last := publishN(t, b, "r", "followed", 1)[0]
-	col.wait(t, "a record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
+	col.Wait(t, "a record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
 
 	ns.stop()
-	col.wait(t, "the follow to break", func(_ []framework.Record, err error) bool { return err != nil })
-	if !errors.Is(col.err, natsbroker.ErrUnavailable) {
-		t.Fatalf("follow ended with %v; want ErrUnavailable", col.err)
+	col.Wait(t, "the follow to break", func(_ []framework.Record, err error) bool { return err != nil })
+	if !errors.Is(col.Err, natsbroker.ErrUnavailable) {
+		t.Fatalf("follow ended with %v; want ErrUnavailable", col.Err)
 	}
 	// Everything fails at once, with no deadline of the caller's.
 	if _, err := b.Publish(ctx, "r", framework.Event{Data: []byte("lost")}); !errors.Is(err, natsbroker.ErrUnavailable) {
@@ -54,7 +55,7 @@ func TestNATSRestart(t *testing.T) {
 	if _, err := b.Read(ctx, "r", 0, 10); !errors.Is(err, natsbroker.ErrUnavailable) {
 		t.Fatalf("Read while down: %v", err)
 	}
-	if _, _, err := b.Follow("r", col.fn); !errors.Is(err, natsbroker.ErrUnavailable) {
+	if _, _, err := b.Follow("r", col.Fn); !errors.Is(err, natsbroker.ErrUnavailable) {
 		t.Fatalf("Follow while down: %v", err)
 	}
 
@@ -71,8 +72,8 @@ func TestNATSRestart(t *testing.T) {
 	if err != nil || p.Lost || len(p.Records) != 1 || p.Records[0].Seq != after.Seq {
 		t.Fatalf("resume after restart: %+v, %v", p, err)
 	}
-	col2 := newCollector()
-	tip, stop, err := b.Follow("r", col2.fn)
+	col2 := clustertest.NewCollector()
+	tip, stop, err := b.Follow("r", col2.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -81,7 +82,7 @@ func TestNATSRestart(t *testing.T) {
 		t.Fatalf("tip %v; want %v", tip, after)
 	}
 	publishN(t, b, "r", "again", 1)
-	col2.wait(t, "a record after the restart", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
+	col2.Wait(t, "a record after the restart", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
 	// The outage is in the logs (written by nats.go's callback goroutine).
 	deadline := time.Now().Add(5 * time.Second)
 	for _, want := range []string{"rxstream: nats: disconnected", "rxstream: nats: reconnected"} {
@@ -226,7 +227,7 @@ func TestStopDeletesConsumer(t *testing.T) {
 	}
 	var stops []func()
 	for _, topic := range []string{"x", "y"} {
-		_, stop, err := b.Follow(topic, newCollector().fn)
+		_, stop, err := b.Follow(topic, clustertest.NewCollector().Fn)
 		if err != nil {
 			t.Fatal(err)
 		}

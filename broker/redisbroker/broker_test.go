@@ -14,6 +14,7 @@ import (
 
 	"github.com/rxstream/rxstream/broker/redisbroker"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/clustertest"
 )
 
 func TestNewOptions(t *testing.T) {
@@ -153,39 +154,39 @@ func TestContract(t *testing.T) {
 		}},
 		{"follow from the tip", 100, func(t *testing.T, b framework.Broker) {
 			publishN(t, b, "f", "before", 2)
-			col := newCollector()
-			tip, stop, err := b.Follow("f", col.fn)
+			col := clustertest.NewCollector()
+			tip, stop, err := b.Follow("f", col.Fn)
 			if err != nil {
 				t.Fatal(err)
 			}
 			cs := publishN(t, b, "f", "after", 5)
-			col.wait(t, "5 records", func(rs []framework.Record, err error) bool { return len(rs) >= 5 || err != nil })
+			col.Wait(t, "5 records", func(rs []framework.Record, err error) bool { return len(rs) >= 5 || err != nil })
 			stop()
 			stop()
 			publishN(t, b, "f", "stopped", 1)
 			time.Sleep(20 * time.Millisecond)
-			col.mu.Lock()
-			defer col.mu.Unlock()
-			if col.err != nil || len(col.recs) != 5 || tip.Seq >= cs[0].Seq {
-				t.Fatalf("followed %d records after tip %v, err %v", len(col.recs), tip, col.err)
+			col.Mu.Lock()
+			defer col.Mu.Unlock()
+			if col.Err != nil || len(col.Recs) != 5 || tip.Seq >= cs[0].Seq {
+				t.Fatalf("followed %d records after tip %v, err %v", len(col.Recs), tip, col.Err)
 			}
-			for i, r := range col.recs {
+			for i, r := range col.Recs {
 				if r.Seq != cs[i].Seq || r.Event.ID != cs[i].String() || string(r.Event.Data) != "after"+strconv.Itoa(i) {
 					t.Fatalf("record %d: %+v; want %v", i, r, cs[i])
 				}
 			}
 		}},
 		{"follow an unpublished topic", 100, func(t *testing.T, b framework.Broker) {
-			col := newCollector()
-			tip, stop, err := b.Follow("new", col.fn)
+			col := clustertest.NewCollector()
+			tip, stop, err := b.Follow("new", col.Fn)
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer stop()
 			c := publishN(t, b, "new", "n", 1)[0]
-			col.wait(t, "the record", func(rs []framework.Record, err error) bool { return len(rs) == 1 || err != nil })
-			if tip.Seq != 0 || tip.Epoch != c.Epoch || col.err != nil || col.recs[0].Event.ID != c.String() {
-				t.Fatalf("tip %v, first %v, err %v", tip, c, col.err)
+			col.Wait(t, "the record", func(rs []framework.Record, err error) bool { return len(rs) == 1 || err != nil })
+			if tip.Seq != 0 || tip.Epoch != c.Epoch || col.Err != nil || col.Recs[0].Event.ID != c.String() {
+				t.Fatalf("tip %v, first %v, err %v", tip, c, col.Err)
 			}
 		}},
 	}
@@ -414,8 +415,8 @@ func TestFollowSeesRecreationAtOnce(t *testing.T) {
 			if published {
 				publishN(t, b, topic, "old", 1)
 			}
-			col := newCollector()
-			tip, stop, err := b.Follow(topic, col.fn)
+			col := clustertest.NewCollector()
+			tip, stop, err := b.Follow(topic, col.Fn)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -425,9 +426,9 @@ func TestFollowSeesRecreationAtOnce(t *testing.T) {
 				t.Fatal(err)
 			}
 			c := publishN(t, b, topic, "new", 1)[0]
-			col.wait(t, "the follow to break", func(_ []framework.Record, err error) bool { return err != nil })
-			if len(col.recs) != 0 || c.Epoch == tip.Epoch {
-				t.Fatalf("delivered %v under epoch %s; new cursor %v", col.recs, tip.Epoch, c)
+			col.Wait(t, "the follow to break", func(_ []framework.Record, err error) bool { return err != nil })
+			if len(col.Recs) != 0 || c.Epoch == tip.Epoch {
+				t.Fatalf("delivered %v under epoch %s; new cursor %v", col.Recs, tip.Epoch, c)
 			}
 		})
 	}
@@ -436,8 +437,8 @@ func TestFollowSeesRecreationAtOnce(t *testing.T) {
 func TestClosed(t *testing.T) {
 	rs := startRedis(t)
 	b := newBroker(t, redisbroker.Options{URL: rs.URL()})
-	col := newCollector()
-	if _, _, err := b.Follow("x", col.fn); err != nil {
+	col := clustertest.NewCollector()
+	if _, _, err := b.Follow("x", col.Fn); err != nil {
 		t.Fatal(err)
 	}
 	start := time.Now()
@@ -460,62 +461,11 @@ func TestClosed(t *testing.T) {
 	if _, err := b.Read(ctx, "x", 0, 1); !errors.Is(err, framework.ErrClosed) {
 		t.Fatalf("Read after Close: %v", err)
 	}
-	if _, _, err := b.Follow("x", col.fn); !errors.Is(err, framework.ErrClosed) {
+	if _, _, err := b.Follow("x", col.Fn); !errors.Is(err, framework.ErrClosed) {
 		t.Fatalf("Follow after Close: %v", err)
 	}
-	if col.err != nil || len(col.recs) != 0 {
-		t.Fatalf("fn called after Close: %v %v", col.recs, col.err)
-	}
-}
-
-// collector gathers what a Follow delivers.
-type collector struct {
-	mu   sync.Mutex
-	recs []framework.Record
-	err  error
-	news chan struct{}
-}
-
-func newCollector() *collector { return &collector{news: make(chan struct{}, 1)} }
-
-func (c *collector) fn(r framework.Record, err error) {
-	c.mu.Lock()
-	if err != nil {
-		if c.err != nil {
-			panic("fn called after an error")
-		}
-		c.err = err
-	} else {
-		if c.err != nil {
-			panic("record after an error")
-		}
-		c.recs = append(c.recs, r)
-	}
-	c.mu.Unlock()
-	select {
-	case c.news <- struct{}{}:
-	default:
-	}
-}
-
-// wait waits until cond holds on the records and error gathered.
-func (c *collector) wait(t *testing.T, what string, cond func([]framework.Record, error) bool) {
-	t.Helper()
-	timeout := time.After(10 * time.Second)
-	for {
-		c.mu.Lock()
-		ok := cond(c.recs, c.err)
-		c.mu.Unlock()
-		if ok {
-			return
-		}
-		select {
-		case <-c.news:
-		case <-timeout:
-			c.mu.Lock()
-			defer c.mu.Unlock()
-			t.Fatalf("timed out waiting for %s: %d records, err %v", what, len(c.recs), c.err)
-		}
+	if col.Err != nil || len(col.Recs) != 0 {
+		t.Fatalf("fn called after Close: %v %v", col.Recs, col.Err)
 	}
 }
 

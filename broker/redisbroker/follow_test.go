@@ -11,6 +11,7 @@ import (
 
 	"github.com/rxstream/rxstream/broker/redisbroker"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/clustertest"
 	"github.com/rxstream/rxstream/internal/redistest"
 )
 
@@ -39,10 +40,10 @@ func TestFollowManyTopicsOneConnection(t *testing.T) {
 	b := newBroker(t, redisbroker.Options{URL: rs.URL(), Name: name, Heartbeat: time.Hour})
 	pub := newBroker(t, redisbroker.Options{URL: rs.URL()})
 	const topics = 200
-	cols := make([]*collector, topics)
+	cols := make([]*clustertest.Collector, topics)
 	for i := range topics {
-		cols[i] = newCollector()
-		_, stop, err := b.Follow("t"+strconv.Itoa(i), cols[i].fn)
+		cols[i] = clustertest.NewCollector()
+		_, stop, err := b.Follow("t"+strconv.Itoa(i), cols[i].Fn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -54,9 +55,9 @@ func TestFollowManyTopicsOneConnection(t *testing.T) {
 		}
 	}
 	for i, c := range cols {
-		c.wait(t, "topic "+strconv.Itoa(i), func(rs []framework.Record, err error) bool { return len(rs) == 2 || err != nil })
-		if c.err != nil {
-			t.Fatal(c.err)
+		c.Wait(t, "topic "+strconv.Itoa(i), func(rs []framework.Record, err error) bool { return len(rs) == 2 || err != nil })
+		if c.Err != nil {
+			t.Fatal(c.Err)
 		}
 	}
 	lines := clients(t, rs, name)
@@ -74,15 +75,15 @@ func TestFollowManyTopicsOneConnection(t *testing.T) {
 
 	// Followed while the XREAD waits (Heartbeat is an hour): delivered at
 	// once.
-	late := newCollector()
-	_, stop, err := b.Follow("late", late.fn)
+	late := clustertest.NewCollector()
+	_, stop, err := b.Follow("late", late.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
 	start := time.Now()
 	publishN(t, pub, "late", "l", 1)
-	late.wait(t, "the late topic", func(rs []framework.Record, err error) bool { return len(rs) == 1 || err != nil })
+	late.Wait(t, "the late topic", func(rs []framework.Record, err error) bool { return len(rs) == 1 || err != nil })
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("a topic followed while the XREAD waited was delivered after %v", d)
 	}
@@ -93,26 +94,26 @@ func TestFollowManyTopicsOneConnection(t *testing.T) {
 func TestFollowTwiceOneTopic(t *testing.T) {
 	rs := startRedis(t)
 	b := newBroker(t, redisbroker.Options{URL: rs.URL()})
-	c1, c2 := newCollector(), newCollector()
-	tip1, stop1, err := b.Follow("two", c1.fn)
+	c1, c2 := clustertest.NewCollector(), clustertest.NewCollector()
+	tip1, stop1, err := b.Follow("two", c1.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	publishN(t, b, "two", "a", 1)
-	c1.wait(t, "one record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
-	tip2, stop2, err := b.Follow("two", c2.fn)
+	c1.Wait(t, "one record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
+	tip2, stop2, err := b.Follow("two", c2.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop2()
-	if tip2.Seq != c1.recs[0].Seq || tip1.Seq >= tip2.Seq {
+	if tip2.Seq != c1.Recs[0].Seq || tip1.Seq >= tip2.Seq {
 		t.Fatalf("tips %v then %v; want the second at the record delivered", tip1, tip2)
 	}
 	stop1()
 	cs := publishN(t, b, "two", "b", 3)
-	c2.wait(t, "three records", func(rs []framework.Record, err error) bool { return len(rs) == 3 || err != nil })
-	if c2.err != nil || c2.recs[0].Seq != cs[0].Seq || len(c1.recs) != 1 {
-		t.Fatalf("second follow %v, %v; first got %d", c2.recs, c2.err, len(c1.recs))
+	c2.Wait(t, "three records", func(rs []framework.Record, err error) bool { return len(rs) == 3 || err != nil })
+	if c2.Err != nil || c2.Recs[0].Seq != cs[0].Seq || len(c1.Recs) != 1 {
+		t.Fatalf("second follow %v, %v; first got %d", c2.Recs, c2.Err, len(c1.Recs))
 	}
 }
 
@@ -122,14 +123,14 @@ func TestFollowTwiceOneTopic(t *testing.T) {
 func TestFollowFellBehind(t *testing.T) {
 	rs := startRedis(t)
 	b := newBroker(t, redisbroker.Options{URL: rs.URL()})
-	col := newCollector()
-	_, stop, err := b.Follow("behind", col.fn)
+	col := clustertest.NewCollector()
+	_, stop, err := b.Follow("behind", col.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer stop()
 	last := publishN(t, b, "behind", "a", 1)[0]
-	col.wait(t, "one record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
+	col.Wait(t, "one record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
 	// Two entries written as a publish writes them, the first trimmed
 	// away in the same transaction: Redis answers the blocked XREAD once
 	// the transaction is done, so the reader sees the second only, whose
@@ -147,9 +148,9 @@ func TestFollowFellBehind(t *testing.T) {
 	if _, err := pipe.Exec(ctx); err != nil {
 		t.Fatal(err)
 	}
-	col.wait(t, "the follow to break", func(rs []framework.Record, err error) bool { return err != nil || len(rs) > 1 })
-	if col.err == nil || !strings.Contains(col.err.Error(), "missed the entries") || len(col.recs) != 1 {
-		t.Fatalf("follow got %v, ended with %v; want it broken after one record", col.recs, col.err)
+	col.Wait(t, "the follow to break", func(rs []framework.Record, err error) bool { return err != nil || len(rs) > 1 })
+	if col.Err == nil || !strings.Contains(col.Err.Error(), "missed the entries") || len(col.Recs) != 1 {
+		t.Fatalf("follow got %v, ended with %v; want it broken after one record", col.Recs, col.Err)
 	}
 	// History says the same: from the record followed, a gap.
 	p, err := b.Read(ctx, "behind", last.Seq, 10)
@@ -170,8 +171,8 @@ func TestTopicTTL(t *testing.T) {
 	kb, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "followed")
 	old := publishN(t, b, "idle", "i", 1)[0]
 	publishN(t, b, "followed", "f", 1)
-	col := newCollector()
-	_, stop, err := b.Follow("followed", col.fn)
+	col := clustertest.NewCollector()
+	_, stop, err := b.Follow("followed", col.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -182,8 +183,8 @@ func TestTopicTTL(t *testing.T) {
 	if n, err := c.Exists(ctx, ka.Stream, ka.Meta).Result(); err != nil || n != 0 {
 		t.Fatalf("an idle topic's keys: %d of 2 left, %v", n, err)
 	}
-	if n, err := c.Exists(ctx, kb.Stream, kb.Meta).Result(); err != nil || n != 2 || col.err != nil {
-		t.Fatalf("a followed topic's keys: %d of 2 left, %v, follow %v", n, err, col.err)
+	if n, err := c.Exists(ctx, kb.Stream, kb.Meta).Result(); err != nil || n != 2 || col.Err != nil {
+		t.Fatalf("a followed topic's keys: %d of 2 left, %v, follow %v", n, err, col.Err)
 	}
 	stop()
 	time.Sleep(600 * time.Millisecond)

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rxstream/rxstream/broker/redisbroker"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/clustertest"
 )
 
 // fast checks that f fails with ErrUnavailable within 100ms.
@@ -48,17 +49,17 @@ func TestRedisRestart(t *testing.T) {
 	b := newBroker(t, redisbroker.Options{URL: rs.URL(), Timeout: time.Minute, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	ctx := context.Background()
 	before := publishN(t, b, "r", "before", 2)
-	col := newCollector()
-	if _, _, err := b.Follow("r", col.fn); err != nil {
+	col := clustertest.NewCollector()
+	if _, _, err := b.Follow("r", col.Fn); err != nil {
 		t.Fatal(err)
 	}
 	last := publishN(t, b, "r", "followed", 1)[0]
-	col.wait(t, "a record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
+	col.Wait(t, "a record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
 
 	rs.Stop()
-	col.wait(t, "the follow to break", func(_ []framework.Record, err error) bool { return err != nil })
-	if !errors.Is(col.err, redisbroker.ErrUnavailable) {
-		t.Fatalf("follow ended with %v; want ErrUnavailable", col.err)
+	col.Wait(t, "the follow to break", func(_ []framework.Record, err error) bool { return err != nil })
+	if !errors.Is(col.Err, redisbroker.ErrUnavailable) {
+		t.Fatalf("follow ended with %v; want ErrUnavailable", col.Err)
 	}
 	fast(t, "Publish", func() error { _, err := b.Publish(ctx, "r", framework.Event{Data: []byte("lost")}); return err })
 	fast(t, "PublishKey", func() error {
@@ -66,7 +67,7 @@ func TestRedisRestart(t *testing.T) {
 		return err
 	})
 	fast(t, "Read", func() error { _, err := b.Read(ctx, "r", 0, 10); return err })
-	fast(t, "Follow", func() error { _, _, err := b.Follow("r", col.fn); return err })
+	fast(t, "Follow", func() error { _, _, err := b.Follow("r", col.Fn); return err })
 
 	rs.Start() // same port, same folder: the AOF brings the topic back
 	waitUp(t, b)
@@ -81,8 +82,8 @@ func TestRedisRestart(t *testing.T) {
 	if err != nil || p.Lost || len(p.Records) != 1 || p.Records[0].Seq != after.Seq {
 		t.Fatalf("resume after restart: %+v, %v", p, err)
 	}
-	col2 := newCollector()
-	tip, stop, err := b.Follow("r", col2.fn)
+	col2 := clustertest.NewCollector()
+	tip, stop, err := b.Follow("r", col2.Fn)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -91,7 +92,7 @@ func TestRedisRestart(t *testing.T) {
 		t.Fatalf("tip %v; want %v", tip, after)
 	}
 	publishN(t, b, "r", "again", 1)
-	col2.wait(t, "a record after the restart", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
+	col2.Wait(t, "a record after the restart", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
 	for _, want := range []string{"rxstream: redis: unreachable", "rxstream: redis: reachable again"} {
 		if !strings.Contains(logs.String(), want) {
 			t.Fatalf("logs lack %q:\n%s", want, logs.String())

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rxstream/rxstream/broker/redisbroker"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/clustertest"
 	"github.com/rxstream/rxstream/internal/redistest"
 )
 
@@ -48,10 +49,10 @@ func TestRedisCluster(t *testing.T) {
 
 	// One XREAD for many topics, on the master of the tag's slot.
 	const topics = 50
-	cols := make([]*collector, topics)
+	cols := make([]*clustertest.Collector, topics)
 	for i := range topics {
-		cols[i] = newCollector()
-		_, stop, err := b.Follow("t"+strconv.Itoa(i), cols[i].fn)
+		cols[i] = clustertest.NewCollector()
+		_, stop, err := b.Follow("t"+strconv.Itoa(i), cols[i].Fn)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,9 +62,9 @@ func TestRedisCluster(t *testing.T) {
 		publishN(t, a, "t"+strconv.Itoa(i), "x", 1)
 	}
 	for i, c := range cols {
-		c.wait(t, "topic "+strconv.Itoa(i), func(rs []framework.Record, err error) bool { return len(rs) == 1 || err != nil })
-		if c.err != nil {
-			t.Fatal(c.err)
+		c.Wait(t, "topic "+strconv.Itoa(i), func(rs []framework.Record, err error) bool { return len(rs) == 1 || err != nil })
+		if c.Err != nil {
+			t.Fatal(c.Err)
 		}
 	}
 	readers := 0
