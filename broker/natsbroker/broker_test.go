@@ -63,20 +63,6 @@ func TestNewOptions(t *testing.T) {
 	}
 }
 
-// publishN publishes n events "<prefix>i" to topic.
-func publishN(t *testing.T, b framework.Broker, topic, prefix string, n int) []framework.Cursor {
-	t.Helper()
-	var cs []framework.Cursor
-	for i := range n {
-		c, err := b.Publish(context.Background(), topic, framework.Event{Data: []byte(prefix + strconv.Itoa(i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs = append(cs, c)
-	}
-	return cs
-}
-
 func TestPublishReadAcrossNodes(t *testing.T) {
 	for _, tg := range targets() {
 		t.Run(tg.name, func(t *testing.T) {
@@ -90,7 +76,7 @@ func TestPublishReadAcrossNodes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			publishN(t, b, "other", "o", 2) // interleaved: sequences of t.x are not consecutive
+			clustertest.PublishN(t, b, "other", "o", 2) // interleaved: sequences of t.x are not consecutive
 			c2, err := b.Publish(ctx, "t.x", framework.Event{Data: []byte("there")})
 			if err != nil {
 				t.Fatal(err)
@@ -140,14 +126,14 @@ func TestReadLost(t *testing.T) {
 			b := newBroker(t, o)
 			// A topic's first event, read from 0 before the stream
 			// discarded anything, is no gap.
-			publishN(t, b, "early", "e", 1)
+			clustertest.PublishN(t, b, "early", "e", 1)
 			if p, err := b.Read(context.Background(), "early", 0, 10); err != nil || p.Lost || len(p.Records) != 1 {
 				t.Fatalf("early topic: %+v, %v", p, err)
 			}
 			var cs []framework.Cursor
 			for i := range 6 { // a0 b0 a1 b1 ... : a's sequences are 1,3,5,...
-				cs = append(cs, publishN(t, b, "a", "a"+strconv.Itoa(i), 1)...)
-				publishN(t, b, "b", "b", 1)
+				cs = append(cs, clustertest.PublishN(t, b, "a", "a"+strconv.Itoa(i), 1)...)
+				clustertest.PublishN(t, b, "b", "b", 1)
 			}
 			// a retains cs[3], cs[4], cs[5].
 			for _, tc := range []struct {
@@ -180,8 +166,8 @@ func TestReadLost(t *testing.T) {
 func TestReadAge(t *testing.T) {
 	o := natsbroker.Options{URL: startNATS(t).url(), MaxAge: 300 * time.Millisecond}
 	b := newBroker(t, o)
-	c := publishN(t, b, "a", "a", 2)
-	publishN(t, b, "keep", "k", 1)
+	c := clustertest.PublishN(t, b, "a", "a", 2)
+	clustertest.PublishN(t, b, "keep", "k", 1)
 	deadline := time.Now().Add(5 * time.Second)
 	for {
 		p, err := b.Read(context.Background(), "a", c[0].Seq, 10)
@@ -201,8 +187,8 @@ func TestReadAge(t *testing.T) {
 	}
 	// After the whole topic expired, a new event's chain starts over: a
 	// reader whose cursor predates the expired events is told of the gap.
-	publishN(t, b, "keep", "k", 1)
-	n := publishN(t, b, "a", "n", 1)[0]
+	clustertest.PublishN(t, b, "keep", "k", 1)
+	n := clustertest.PublishN(t, b, "a", "n", 1)[0]
 	p, err := b.Read(context.Background(), "a", c[0].Seq, 10)
 	if err != nil || !p.Lost || len(p.Records) != 1 || p.Records[0].Seq != n.Seq {
 		t.Fatalf("after expiry: %+v, %v; want Lost then %v", p, err, n)
@@ -215,7 +201,7 @@ func TestReadAge(t *testing.T) {
 	if err != nil || len(p.Records) != 1 || !p.Lost {
 		t.Fatalf("after expiry from the last seen: %+v, %v", p, err)
 	}
-	publishN(t, b, "fresh", "f", 1)
+	clustertest.PublishN(t, b, "fresh", "f", 1)
 	p, err = b.Read(context.Background(), "fresh", 0, 10)
 	if err != nil || len(p.Records) != 1 || !p.Lost {
 		t.Fatalf("fresh topic: %+v, %v; want one record and Lost", p, err)
@@ -270,7 +256,7 @@ func TestFollowFromTip(t *testing.T) {
 		t.Run(tg.name, func(t *testing.T) {
 			o := tg.setup(t)
 			a, b := newBroker(t, o), newBroker(t, o)
-			publishN(t, a, "f", "before", 3)
+			clustertest.PublishN(t, a, "f", "before", 3)
 			// Publish concurrently with Follow: every record after the tip
 			// it returns arrives once, in order.
 			const n = 200

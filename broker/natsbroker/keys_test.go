@@ -88,7 +88,7 @@ func TestKeysAcrossNodes(t *testing.T) {
 			if repeat {
 				t.Fatal("a first publish is a repeat")
 			}
-			publishN(t, a, "chat", "more", 2) // b's idea of the last event is stale
+			clustertest.PublishN(t, a, "chat", "more", 2) // b's idea of the last event is stale
 			for _, br := range []*natsbroker.Broker{b, a} {
 				if c, repeat := keyed(t, br, "chat", "k1", "one, again"); c != first || !repeat {
 					t.Fatalf("repeat: %v %v; want %v true", c, repeat, first)

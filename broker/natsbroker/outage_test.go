@@ -1,12 +1,9 @@
 package natsbroker_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"log/slog"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -32,85 +29,14 @@ func waitConnected(t *testing.T, b *natsbroker.Broker) {
 
 func TestNATSRestart(t *testing.T) {
 	ns := startNATS(t)
-	logs := &syncBuffer{}
+	logs := &clustertest.SyncBuffer{}
 	b := newBroker(t, natsbroker.Options{URL: ns.url(), Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	ctx := context.Background()
-	before := publishN(t, b, "r", "before", 2)
-	col := clustertest.NewCollector()
-	if _, _, err := b.Follow("r", col.Fn); err != nil {
-		t.Fatal(err)
-	}
-	last := publishN(t, b, "r", "followed", 1)[0]
-	col.Wait(t, "a record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
-
-	ns.stop()
-	col.Wait(t, "the follow to break", func(_ []framework.Record, err error) bool { return err != nil })
-	if !errors.Is(col.Err, natsbroker.ErrUnavailable) {
-		t.Fatalf("follow ended with %v; want ErrUnavailable", col.Err)
-	}
-	// Everything fails at once, with no deadline of the caller's.
-	if _, err := b.Publish(ctx, "r", framework.Event{Data: []byte("lost")}); !errors.Is(err, natsbroker.ErrUnavailable) {
-		t.Fatalf("Publish while down: %v", err)
-	}
-	if _, err := b.Read(ctx, "r", 0, 10); !errors.Is(err, natsbroker.ErrUnavailable) {
-		t.Fatalf("Read while down: %v", err)
-	}
-	if _, _, err := b.Follow("r", col.Fn); !errors.Is(err, natsbroker.ErrUnavailable) {
-		t.Fatalf("Follow while down: %v", err)
-	}
-
-	ns.start() // same port, same storage
-	waitConnected(t, b)
-	after, err := b.Publish(ctx, "r", framework.Event{Data: []byte("after")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.Epoch != before[0].Epoch || after.Seq <= last.Seq {
-		t.Fatalf("cursor after restart %v; before %v", after, last)
-	}
-	p, err := b.Read(ctx, "r", last.Seq, 10)
-	if err != nil || p.Lost || len(p.Records) != 1 || p.Records[0].Seq != after.Seq {
-		t.Fatalf("resume after restart: %+v, %v", p, err)
-	}
-	col2 := clustertest.NewCollector()
-	tip, stop, err := b.Follow("r", col2.Fn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	if tip != after {
-		t.Fatalf("tip %v; want %v", tip, after)
-	}
-	publishN(t, b, "r", "again", 1)
-	col2.Wait(t, "a record after the restart", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
-	// The outage is in the logs (written by nats.go's callback goroutine).
-	deadline := time.Now().Add(5 * time.Second)
-	for _, want := range []string{"rxstream: nats: disconnected", "rxstream: nats: reconnected"} {
-		for !strings.Contains(logs.String(), want) {
-			if time.Now().After(deadline) {
-				t.Fatalf("logs lack %q:\n%s", want, logs.String())
-			}
-			time.Sleep(10 * time.Millisecond)
-		}
-	}
-}
-
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
+	clustertest.Restart(t, clustertest.Outage{
+		Broker: b, Stop: ns.stop, Start: ns.start, // same port, same storage
+		Up:          func(t *testing.T) { waitConnected(t, b) },
+		Unavailable: natsbroker.ErrUnavailable,
+		Logs:        logs, Logged: []string{"rxstream: nats: disconnected", "rxstream: nats: reconnected"},
+	})
 }
 
 func TestPublishTimeout(t *testing.T) {
@@ -124,7 +50,7 @@ func TestPublishTimeout(t *testing.T) {
 	}
 	defer nc.Close()
 	js, _ := jetstream.New(nc)
-	publishN(t, b, "silent", "s", 1) // the broker now knows the topic's last sequence
+	clustertest.PublishN(t, b, "silent", "s", 1) // the broker now knows the topic's last sequence
 	// Answer nothing on the topic's subject: take the stream away and
 	// listen on the subject so the request has a responder that is silent.
 	if err := js.DeleteStream(context.Background(), natsbroker.DefaultStream); err != nil {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/rxstream/rxstream/broker/natsbroker"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/clustertest"
 )
 
 // interleave publishes, for each n of layout, n events of topic then one
@@ -20,10 +21,10 @@ func interleave(t *testing.T, b framework.Broker, topic string, layout []int) []
 	t.Helper()
 	var seqs []uint64
 	for _, n := range layout {
-		for _, c := range publishN(t, b, topic, "t", n) {
+		for _, c := range clustertest.PublishN(t, b, topic, "t", n) {
 			seqs = append(seqs, c.Seq)
 		}
-		publishN(t, b, "other", "o", 1)
+		clustertest.PublishN(t, b, "other", "o", 1)
 	}
 	return seqs
 }

@@ -48,20 +48,6 @@ func TestNewOptions(t *testing.T) {
 	}
 }
 
-// publishN publishes n events "<prefix>i" to topic.
-func publishN(t *testing.T, b framework.Broker, topic, prefix string, n int) []framework.Cursor {
-	t.Helper()
-	var cs []framework.Cursor
-	for i := range n {
-		c, err := b.Publish(context.Background(), topic, framework.Event{Data: []byte(prefix + strconv.Itoa(i))})
-		if err != nil {
-			t.Fatal(err)
-		}
-		cs = append(cs, c)
-	}
-	return cs
-}
-
 // TestContract runs the same cases against the memory broker and this one:
 // what a Hub relies on from any Broker.
 func TestContract(t *testing.T) {
@@ -100,7 +86,7 @@ func TestContract(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			cs := append([]framework.Cursor{c1}, publishN(t, b, "x", "n", 20)...)
+			cs := append([]framework.Cursor{c1}, clustertest.PublishN(t, b, "x", "n", 20)...)
 			for i := 1; i < len(cs); i++ {
 				if cs[i].Seq <= cs[i-1].Seq || cs[i].Epoch != c1.Epoch || c1.Epoch == "" {
 					t.Fatalf("cursor %d %v after %v", i, cs[i], cs[i-1])
@@ -131,7 +117,7 @@ func TestContract(t *testing.T) {
 		{"gap after trimming", 3, func(t *testing.T, b framework.Broker) {
 			// MaxLen 3; Redis trims whole stream nodes (MAXLEN ~), so
 			// publish enough that the first node surely went.
-			cs := publishN(t, b, "g", "g", 300)
+			cs := clustertest.PublishN(t, b, "g", "g", 300)
 			p, err := b.Read(context.Background(), "g", 0, 1000)
 			if err != nil || !p.Lost || len(p.Records) < 3 || p.Records[len(p.Records)-1].Seq != cs[299].Seq {
 				t.Fatalf("from 0: lost %v, %d records, %v", p.Lost, len(p.Records), err)
@@ -153,17 +139,17 @@ func TestContract(t *testing.T) {
 			}
 		}},
 		{"follow from the tip", 100, func(t *testing.T, b framework.Broker) {
-			publishN(t, b, "f", "before", 2)
+			clustertest.PublishN(t, b, "f", "before", 2)
 			col := clustertest.NewCollector()
 			tip, stop, err := b.Follow("f", col.Fn)
 			if err != nil {
 				t.Fatal(err)
 			}
-			cs := publishN(t, b, "f", "after", 5)
+			cs := clustertest.PublishN(t, b, "f", "after", 5)
 			col.Wait(t, "5 records", func(rs []framework.Record, err error) bool { return len(rs) >= 5 || err != nil })
 			stop()
 			stop()
-			publishN(t, b, "f", "stopped", 1)
+			clustertest.PublishN(t, b, "f", "stopped", 1)
 			time.Sleep(20 * time.Millisecond)
 			col.Mu.Lock()
 			defer col.Mu.Unlock()
@@ -183,7 +169,7 @@ func TestContract(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer stop()
-			c := publishN(t, b, "new", "n", 1)[0]
+			c := clustertest.PublishN(t, b, "new", "n", 1)[0]
 			col.Wait(t, "the record", func(rs []framework.Record, err error) bool { return len(rs) == 1 || err != nil })
 			if tip.Seq != 0 || tip.Epoch != c.Epoch || col.Err != nil || col.Recs[0].Event.ID != c.String() {
 				t.Fatalf("tip %v, first %v, err %v", tip, c, col.Err)
@@ -208,7 +194,7 @@ func TestPublishReadAcrossNodes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publishN(t, b, "other", "o", 2)
+	clustertest.PublishN(t, b, "other", "o", 2)
 	c2, err := b.Publish(ctx, "t.x", framework.Event{Data: []byte("there")})
 	if err != nil {
 		t.Fatal(err)
@@ -241,7 +227,7 @@ func TestPublishReadAcrossNodes(t *testing.T) {
 func TestReadAge(t *testing.T) {
 	rs := startRedis(t)
 	b := newBroker(t, redisbroker.Options{URL: rs.URL(), MaxAge: 300 * time.Millisecond})
-	c := publishN(t, b, "a", "a", 2)
+	c := clustertest.PublishN(t, b, "a", "a", 2)
 	time.Sleep(400 * time.Millisecond)
 	// Expired, though nothing was published since to trim them: not
 	// served, and a reader from before them is told of the gap; one that
@@ -254,7 +240,7 @@ func TestReadAge(t *testing.T) {
 	if err != nil || p.Lost || len(p.Records) != 0 {
 		t.Fatalf("expired topic from its last: %+v, %v", p, err)
 	}
-	n := publishN(t, b, "a", "n", 1)[0]
+	n := clustertest.PublishN(t, b, "a", "n", 1)[0]
 	p, err = b.Read(context.Background(), "a", c[0].Seq, 10)
 	if err != nil || !p.Lost || len(p.Records) != 1 || p.Records[0].Seq != n.Seq {
 		t.Fatalf("after expiry: %+v, %v; want Lost then %v", p, err, n)
@@ -316,7 +302,7 @@ func TestIDsInOneMillisecond(t *testing.T) {
 	b := newBroker(t, redisbroker.Options{URL: rs.URL()})
 	c := rs.Client(t)
 	ctx := context.Background()
-	publishN(t, b, "clock", "a", 1)
+	clustertest.PublishN(t, b, "clock", "a", 1)
 	k, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "clock")
 	// Pretend the newest ID is far ahead of the clock, at the last SEQ
 	// the mapping holds.
@@ -328,7 +314,7 @@ func TestIDsInOneMillisecond(t *testing.T) {
 	if err := c.HSet(ctx, k.Meta, "l", last).Err(); err != nil {
 		t.Fatal(err)
 	}
-	cs := publishN(t, b, "clock", "b", 2)
+	cs := clustertest.PublishN(t, b, "clock", "b", 2)
 	want := []string{strconv.FormatInt(future, 10) + "-1048575", strconv.FormatInt(future+1, 10) + "-0"}
 	for i, cur := range cs {
 		if got := redisbroker.ToID(cur.Seq); got != want[i] {
@@ -413,7 +399,7 @@ func TestFollowSeesRecreationAtOnce(t *testing.T) {
 		t.Run(fmt.Sprintf("published=%v", published), func(t *testing.T) {
 			topic := "r" + strconv.FormatBool(published)
 			if published {
-				publishN(t, b, topic, "old", 1)
+				clustertest.PublishN(t, b, topic, "old", 1)
 			}
 			col := clustertest.NewCollector()
 			tip, stop, err := b.Follow(topic, col.Fn)
@@ -425,7 +411,7 @@ func TestFollowSeesRecreationAtOnce(t *testing.T) {
 			if err := rs.Client(t).Del(context.Background(), k.Stream, k.Meta).Err(); err != nil {
 				t.Fatal(err)
 			}
-			c := publishN(t, b, topic, "new", 1)[0]
+			c := clustertest.PublishN(t, b, topic, "new", 1)[0]
 			col.Wait(t, "the follow to break", func(_ []framework.Record, err error) bool { return err != nil })
 			if len(col.Recs) != 0 || c.Epoch == tip.Epoch {
 				t.Fatalf("delivered %v under epoch %s; new cursor %v", col.Recs, tip.Epoch, c)
@@ -509,7 +495,7 @@ func TestUniversalOptions(t *testing.T) {
 	if u.MaxRetries != 0 || u.DialerRetries != 0 || u.ContextTimeoutEnabled {
 		t.Fatalf("the caller's options were changed: %+v", u)
 	}
-	publishN(t, b, "u", "u", 1)
+	clustertest.PublishN(t, b, "u", "u", 1)
 	if lines := clients(t, rs, "rx-universal"); len(lines) == 0 {
 		t.Fatal("no connection named after the options' ClientName")
 	}

@@ -51,7 +51,7 @@ func TestFollowManyTopicsOneConnection(t *testing.T) {
 	}
 	for round := range 2 {
 		for i := range topics {
-			publishN(t, pub, "t"+strconv.Itoa(i), "r"+strconv.Itoa(round), 1)
+			clustertest.PublishN(t, pub, "t"+strconv.Itoa(i), "r"+strconv.Itoa(round), 1)
 		}
 	}
 	for i, c := range cols {
@@ -82,7 +82,7 @@ func TestFollowManyTopicsOneConnection(t *testing.T) {
 	}
 	defer stop()
 	start := time.Now()
-	publishN(t, pub, "late", "l", 1)
+	clustertest.PublishN(t, pub, "late", "l", 1)
 	late.Wait(t, "the late topic", func(rs []framework.Record, err error) bool { return len(rs) == 1 || err != nil })
 	if d := time.Since(start); d > time.Second {
 		t.Fatalf("a topic followed while the XREAD waited was delivered after %v", d)
@@ -99,7 +99,7 @@ func TestFollowTwiceOneTopic(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	publishN(t, b, "two", "a", 1)
+	clustertest.PublishN(t, b, "two", "a", 1)
 	c1.Wait(t, "one record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
 	tip2, stop2, err := b.Follow("two", c2.Fn)
 	if err != nil {
@@ -110,7 +110,7 @@ func TestFollowTwiceOneTopic(t *testing.T) {
 		t.Fatalf("tips %v then %v; want the second at the record delivered", tip1, tip2)
 	}
 	stop1()
-	cs := publishN(t, b, "two", "b", 3)
+	cs := clustertest.PublishN(t, b, "two", "b", 3)
 	c2.Wait(t, "three records", func(rs []framework.Record, err error) bool { return len(rs) == 3 || err != nil })
 	if c2.Err != nil || c2.Recs[0].Seq != cs[0].Seq || len(c1.Recs) != 1 {
 		t.Fatalf("second follow %v, %v; first got %d", c2.Recs, c2.Err, len(c1.Recs))
@@ -129,7 +129,7 @@ func TestFollowFellBehind(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer stop()
-	last := publishN(t, b, "behind", "a", 1)[0]
+	last := clustertest.PublishN(t, b, "behind", "a", 1)[0]
 	col.Wait(t, "one record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
 	// Two entries written as a publish writes them, the first trimmed
 	// away in the same transaction: Redis answers the blocked XREAD once
@@ -169,8 +169,8 @@ func TestTopicTTL(t *testing.T) {
 	ctx := context.Background()
 	ka, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "idle")
 	kb, _ := redisbroker.TopicKeys(redisbroker.DefaultPrefix, "", "followed")
-	old := publishN(t, b, "idle", "i", 1)[0]
-	publishN(t, b, "followed", "f", 1)
+	old := clustertest.PublishN(t, b, "idle", "i", 1)[0]
+	clustertest.PublishN(t, b, "followed", "f", 1)
 	col := clustertest.NewCollector()
 	_, stop, err := b.Follow("followed", col.Fn)
 	if err != nil {
@@ -191,7 +191,7 @@ func TestTopicTTL(t *testing.T) {
 	if n, err := c.Exists(ctx, kb.Stream, kb.Meta).Result(); err != nil || n != 0 {
 		t.Fatalf("a topic no longer followed: %d of 2 keys left, %v", n, err)
 	}
-	if n := publishN(t, b, "idle", "i", 1)[0]; n.Epoch == old.Epoch {
+	if n := clustertest.PublishN(t, b, "idle", "i", 1)[0]; n.Epoch == old.Epoch {
 		t.Fatalf("epoch %s kept after the topic expired", n.Epoch)
 	}
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rxstream/rxstream/broker/redisbroker"
 	"github.com/rxstream/rxstream/framework"
+	"github.com/rxstream/rxstream/internal/clustertest"
 )
 
 func TestPublishKey(t *testing.T) {
@@ -62,7 +63,7 @@ func TestPublishKey(t *testing.T) {
 			t.Fatal(err)
 		}
 		time.Sleep(80 * time.Millisecond)
-		publishN(t, small, "d", "later", 1) // trims the original away
+		clustertest.PublishN(t, small, "d", "later", 1) // trims the original away
 		c2, dup, err := small.PublishKey(ctx, "d", ev("x"), "k", time.Minute)
 		if err != nil || !dup || c2 != c1 {
 			t.Fatalf("repeat of a discarded original: %v dup %v, %v; want %v", c2, dup, err, c1)

@@ -1,10 +1,8 @@
 package redisbroker_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
 	"time"
 
@@ -31,24 +29,6 @@ func (quiet) Printf(context.Context, string, ...any) {}
 func startRedis(t testing.TB, extra ...string) *redistest.Server {
 	t.Helper()
 	return redistest.Start(t, extra...)
-}
-
-// syncBuffer is a bytes.Buffer for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 var discard = slog.New(slog.DiscardHandler)

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -14,16 +13,6 @@ import (
 	"github.com/rxstream/rxstream/framework"
 	"github.com/rxstream/rxstream/internal/clustertest"
 )
-
-// fast checks that f fails with ErrUnavailable within 100ms.
-func fast(t *testing.T, what string, f func() error) {
-	t.Helper()
-	start := time.Now()
-	err := f()
-	if d := time.Since(start); !errors.Is(err, redisbroker.ErrUnavailable) || d > 100*time.Millisecond {
-		t.Fatalf("%s while Redis is down: %v after %v; want ErrUnavailable at once", what, err, d)
-	}
-}
 
 // waitUp waits until b answers again.
 func waitUp(t *testing.T, b *redisbroker.Broker) {
@@ -42,62 +31,17 @@ func waitUp(t *testing.T, b *redisbroker.Broker) {
 }
 
 func TestRedisRestart(t *testing.T) {
-	rs := startRedis(t, "--appendonly", "yes")
-	logs := &syncBuffer{}
-	// A long request timeout: failing fast must come from knowing that
+	rs := startRedis(t, "--appendonly", "yes") // the AOF brings the topic back
+	logs := &clustertest.SyncBuffer{}
+	// A long request timeout: failing at once must come from knowing that
 	// Redis is down, not from a timeout.
 	b := newBroker(t, redisbroker.Options{URL: rs.URL(), Timeout: time.Minute, Logger: slog.New(slog.NewTextHandler(logs, nil))})
-	ctx := context.Background()
-	before := publishN(t, b, "r", "before", 2)
-	col := clustertest.NewCollector()
-	if _, _, err := b.Follow("r", col.Fn); err != nil {
-		t.Fatal(err)
-	}
-	last := publishN(t, b, "r", "followed", 1)[0]
-	col.Wait(t, "a record", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
-
-	rs.Stop()
-	col.Wait(t, "the follow to break", func(_ []framework.Record, err error) bool { return err != nil })
-	if !errors.Is(col.Err, redisbroker.ErrUnavailable) {
-		t.Fatalf("follow ended with %v; want ErrUnavailable", col.Err)
-	}
-	fast(t, "Publish", func() error { _, err := b.Publish(ctx, "r", framework.Event{Data: []byte("lost")}); return err })
-	fast(t, "PublishKey", func() error {
-		_, _, err := b.PublishKey(ctx, "r", framework.Event{Data: []byte("lost")}, "k", time.Minute)
-		return err
+	clustertest.Restart(t, clustertest.Outage{
+		Broker: b, Stop: rs.Stop, Start: rs.Start,
+		Up:          func(t *testing.T) { waitUp(t, b) },
+		Unavailable: redisbroker.ErrUnavailable,
+		Logs:        logs, Logged: []string{"rxstream: redis: unreachable", "rxstream: redis: reachable again"},
 	})
-	fast(t, "Read", func() error { _, err := b.Read(ctx, "r", 0, 10); return err })
-	fast(t, "Follow", func() error { _, _, err := b.Follow("r", col.Fn); return err })
-
-	rs.Start() // same port, same folder: the AOF brings the topic back
-	waitUp(t, b)
-	after, err := b.Publish(ctx, "r", framework.Event{Data: []byte("after")})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if after.Epoch != before[0].Epoch || after.Seq <= last.Seq {
-		t.Fatalf("cursor after restart %v; before %v", after, last)
-	}
-	p, err := b.Read(ctx, "r", last.Seq, 10)
-	if err != nil || p.Lost || len(p.Records) != 1 || p.Records[0].Seq != after.Seq {
-		t.Fatalf("resume after restart: %+v, %v", p, err)
-	}
-	col2 := clustertest.NewCollector()
-	tip, stop, err := b.Follow("r", col2.Fn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer stop()
-	if tip != after {
-		t.Fatalf("tip %v; want %v", tip, after)
-	}
-	publishN(t, b, "r", "again", 1)
-	col2.Wait(t, "a record after the restart", func(rs []framework.Record, err error) bool { return len(rs) == 1 })
-	for _, want := range []string{"rxstream: redis: unreachable", "rxstream: redis: reachable again"} {
-		if !strings.Contains(logs.String(), want) {
-			t.Fatalf("logs lack %q:\n%s", want, logs.String())
-		}
-	}
 }
 
 // TestRestartWithoutPersistence: a Redis that lost its data gives the
@@ -106,11 +50,11 @@ func TestRedisRestart(t *testing.T) {
 func TestRestartWithoutPersistence(t *testing.T) {
 	rs := startRedis(t)
 	b := newBroker(t, redisbroker.Options{URL: rs.URL()})
-	old := publishN(t, b, "p", "old", 3)
+	old := clustertest.PublishN(t, b, "p", "old", 3)
 	rs.Stop()
 	rs.Start()
 	waitUp(t, b)
-	n := publishN(t, b, "p", "new", 1)[0]
+	n := clustertest.PublishN(t, b, "p", "new", 1)[0]
 	if n.Epoch == old[0].Epoch {
 		t.Fatalf("epoch %s kept after Redis lost the topic", n.Epoch)
 	}

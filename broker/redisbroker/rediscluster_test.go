@@ -34,7 +34,7 @@ func TestRedisCluster(t *testing.T) {
 	ctx := context.Background()
 
 	// Publish, read back on the other node, gaps and idempotent publish.
-	cs := publishN(t, a, "orders", "o", 3)
+	cs := clustertest.PublishN(t, a, "orders", "o", 3)
 	p, err := b.Read(ctx, "orders", cs[0].Seq, 10)
 	if err != nil || p.Lost || len(p.Records) != 2 || p.Records[1].Event.ID != cs[2].String() {
 		t.Fatalf("read on the other node: %+v, %v", p, err)
@@ -59,7 +59,7 @@ func TestRedisCluster(t *testing.T) {
 		defer stop()
 	}
 	for i := range topics {
-		publishN(t, a, "t"+strconv.Itoa(i), "x", 1)
+		clustertest.PublishN(t, a, "t"+strconv.Itoa(i), "x", 1)
 	}
 	for i, c := range cols {
 		c.Wait(t, "topic "+strconv.Itoa(i), func(rs []framework.Record, err error) bool { return len(rs) == 1 || err != nil })
