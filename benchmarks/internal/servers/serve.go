@@ -41,10 +41,6 @@ func writeDelay() time.Duration {
 	return d
 }
 
-// EnvPark, when set, turns parking on in the rxstream SSE server
-// (sse.Options.Park), off by default as in the library.
-const EnvPark = "RXBENCH_PARK"
-
 // streamCounter is a server that counts its open streams itself: one that
 // parks idle streams, whose handlers return once they are parked.
 type streamCounter interface{ Streams() (int, bool) }
