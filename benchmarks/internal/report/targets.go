@@ -126,6 +126,28 @@ func Targets(r *Report) []Target {
 	}
 	out = append(out, t)
 
+	// Clients that leave without a FIN.
+	t = Target{Name: "10,000 SSE clients that leave without a FIN", Want: "all released within 2 heartbeat intervals, 0 descriptors leaked", Met: "n/a", Got: "not measured (full mode only)"}
+	got, good := nil, true
+	for _, res := range r.Results {
+		if res.Scenario != "vanish" || res.Params["N"] < 10000 {
+			continue
+		}
+		hb, ok1 := res.Metric("release_heartbeats")
+		f, ok2 := res.Metric("fds_leaked")
+		if !ok1 || !ok2 {
+			got = append(got, res.Contender+" "+res.Case+": not all released")
+			good = false
+			continue
+		}
+		got = append(got, fmt.Sprintf("%s %s: %s heartbeats at most, %s leaked", res.Contender, res.Case, Num(hb.Max), Num(f.Max)))
+		good = good && hb.Max <= 2 && f.Max == 0
+	}
+	if len(got) > 0 {
+		t.Got, t.Met = strings.Join(got, "; "), met(good)
+	}
+	out = append(out, t)
+
 	// p99 latency at 1,000 subscribers x 100 events/s.
 	t = Target{Name: "SSE p99 latency, 1,000 subscribers x 100 events/s", Want: "<= 1.2x raw net/http", Met: "n/a", Got: "not measured (full mode only)"}
 	p := func(ps map[string]float64) bool { return ps["N"] == 1000 && ps["rate"] == 100 }

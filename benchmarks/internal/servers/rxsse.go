@@ -97,7 +97,7 @@ func newRxSSE(park bool) (Server, error) {
 	if err != nil {
 		return nil, err
 	}
-	s, err := sse.New(&sse.Options{Gate: unlimited(), WriteDelay: writeDelay(), Park: park})
+	s, err := sse.New(&sse.Options{Gate: unlimited(), WriteDelay: writeDelay(), Heartbeat: heartbeat(), Park: park})
 	if err != nil {
 		return nil, err
 	}
