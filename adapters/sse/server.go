@@ -89,8 +89,9 @@ type Options struct {
 	// [Server.Topics]) over HTTP/1.x without TLS, on Linux, is parked:
 	// its connection is taken over from net/http after its headers
 	// (http.Hijacker) and held without a goroutine or buffers of its own
-	// until it has something to write (see the package doc): 5.6 KiB and
-	// no goroutine per idle stream instead of 28.8 KiB and two. Under a
+	// until it has something to write (see the package doc): 6.1 KiB and
+	// no goroutine per idle stream instead of 29.7 KiB and two (10,000
+	// idle streams, medians of 3; 5.8 KiB at 19,000). Under a
 	// saturating fan-out (1,000 subscribers x 1 KiB events) parked
 	// streams deliver more per server CPU-second (455 k against 291 k,
 	// medians of 5 side by side); their p99 there is higher (993 against

@@ -103,6 +103,19 @@ func Targets(r *Report) []Target {
 		out = append(out, t)
 	}
 
+	// A parked SSE stream (issue: idle subscribers that cost no goroutine).
+	t = Target{Name: "memory per idle connection, rxstream-sse-parked", Want: "<= 6 KiB (RSS slope), 0 goroutines", Met: "n/a", Got: "not measured"}
+	if m, ok := find(r, "idle", "rxstream-sse-parked", "kib_per_conn", nil); ok {
+		t.Got = Num(m.Median) + " KiB"
+		good := m.Median <= 6
+		if g, ok := find(r, "idle", "rxstream-sse-parked", "goroutines_per_conn", nil); ok {
+			t.Got += fmt.Sprintf(", %.2f goroutines", g.Median)
+			good = good && g.Median <= 0.02
+		}
+		t.Met = met(good)
+	}
+	out = append(out, t)
+
 	// Idle capacity of one process.
 	t = Target{Name: "19,000 idle connections in one server process", Want: "held, 0 errors", Met: "n/a", Got: "not measured (full mode only)"}
 	var got []string
