@@ -50,19 +50,25 @@
 //
 // # Parked streams
 //
-// With [Options.Park], an idle hub-backed stream ([Server.Topic],
-// [Server.Topics]) costs no goroutine and no buffer of its own: once the stream has nothing to send,
-// its connection is taken over from net/http (http.Hijacker; net/http's
-// goroutines end and its read, write and chunking buffers are dropped) and
-// held by the server's park loop, with every other parked stream, until
-// something is due. One poller (Linux epoll, EPOLLRDHUP) sees clients
-// leave, at once, also without a FIN; one heartbeat list sends the
-// heartbeats; a fixed pool of writers (GOMAXPROCS) writes the events of
-// the streams that have some, a batch at a time, in turn. A write the
-// client's socket does not take at once moves that stream to a goroutine
-// of its own until it drains (within [Options.WriteTimeout], else the
-// client is dropped): a slow client never holds a shared writer. A
-// topic's history is read before the stream is parked.
+// By default (see [Options.DisableParking]), an idle hub-backed stream
+// ([Server.Topic], [Server.Topics]) costs no goroutine and no buffer of
+// its own: once the stream has nothing to send, its connection is taken
+// over from net/http (http.Hijacker; net/http's goroutines end and its
+// read, write and chunking buffers are dropped) and held by the
+// server's park loop, with every other parked stream, until something
+// is due. One poller (Linux epoll, EPOLLRDHUP) sees a client leave as
+// soon as its FIN or reset arrives; a client that vanished without
+// either (its host lost the connection) is seen when its next heartbeat
+// is answered by a reset, and one whose host no longer answers at all
+// only once the kernel gives up retransmitting a heartbeat
+// (net.ipv4.tcp_retries2: about 15 minutes by default). One heartbeat
+// list sends the heartbeats; a fixed pool of writers (GOMAXPROCS)
+// writes the events of the streams that have some, a batch at a time,
+// in turn. A write the client's socket does not take at once moves that
+// stream to a goroutine of its own until it drains (within
+// [Options.WriteTimeout], else the client is dropped): a slow client
+// never holds a shared writer. A topic's history is read before the
+// stream is parked.
 //
 // The wire is the same: the body is chunked (HTTP/1.1) or ended by the
 // close (HTTP/1.0) as net/http would have written it, and it ends with
@@ -79,7 +85,7 @@
 // middleware's wrapper that offers only Unwrap: it may count or change
 // the writes), a response that a middleware compresses (a
 // Content-Encoding header), other systems than Linux, and every stream
-// unless [Options.Park] is set. With echo (adapters/rxecho),
+// of a server with [Options.DisableParking]. With echo (adapters/rxecho),
 // middleware sees a parked route's handler return as soon as the stream
 // is parked: Logger logs a 200 of a few milliseconds with the bytes
 // written so far, Recover no longer covers the stream's writes (they

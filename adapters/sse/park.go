@@ -13,11 +13,11 @@ import (
 )
 
 // parkable reports whether the hub-backed stream of r can be parked once
-// idle (see [Options.Park]): HTTP/1.x without TLS over TCP, a
+// idle (see [Options.DisableParking]): HTTP/1.x without TLS over TCP, a
 // response writer that can be hijacked, and a request context without a
 // deadline, which a parked stream would no longer see.
 func (s *Server) parkable(w http.ResponseWriter, r *http.Request) bool {
-	if !park.Supported || !s.opts.Park || r.ProtoMajor != 1 || r.TLS != nil {
+	if !park.Supported || s.opts.DisableParking || r.ProtoMajor != 1 || r.TLS != nil {
 		return false
 	}
 	if _, ok := r.Context().Deadline(); ok {

@@ -10,15 +10,18 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/rxstream/rxstream/adapters/internal/transport"
+	"github.com/rxstream/rxstream/framework"
 )
 
 // closings records the reasons Hooks.Closed is told, stream after stream.
@@ -245,4 +248,48 @@ func TestParkedSlowClient(t *testing.T) {
 	waitFor(t, "the stalled streams ended", func() bool { return a.s.Connections() == 1 })
 	live.resp.Body.Close()
 	waitFor(t, "the live stream closed", func() bool { return a.s.Connections() == 0 && a.s.loop().Len() == 0 })
+}
+
+// TestDisableParking: streams are parked by default, their connections
+// taken over from net/http; with DisableParking none is, and each stream
+// lives and ends on net/http's goroutine.
+func TestDisableParking(t *testing.T) {
+	for _, disable := range []bool{false, true} {
+		t.Run(fmt.Sprint("DisableParking=", disable), func(t *testing.T) {
+			s, err := New(&Options{DisableParking: disable, Heartbeat: time.Hour})
+			if err != nil {
+				t.Fatal(err)
+			}
+			hub, err := framework.NewHub(nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer hub.Close()
+			ts := httptest.NewUnstartedServer(s.Topic(hub, func(*http.Request) string { return "news" }))
+			var hijacked atomic.Int32
+			ts.Config.ConnState = func(_ net.Conn, st http.ConnState) {
+				if st == http.StateHijacked {
+					hijacked.Add(1)
+				}
+			}
+			ts.Start()
+			defer ts.Close()
+			rs := openRaw(t, ts.URL, nil)
+			id, err := hub.Publish(context.Background(), "news", framework.Event{Data: []byte("one")})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ev := rs.mustNext(t); ev.id != id {
+				t.Fatalf("%+v, want id %s", ev, id)
+			}
+			if !disable {
+				waitFor(t, "the stream parked", func() bool { return hijacked.Load() == 1 && s.loop().Len() == 1 })
+			}
+			rs.resp.Body.Close()
+			waitFor(t, "the stream ended", func() bool { return s.Connections() == 0 })
+			if disable && hijacked.Load() != 0 {
+				t.Fatalf("%d connections taken over from net/http, want none", hijacked.Load())
+			}
+		})
+	}
 }

@@ -84,20 +84,26 @@ type Options struct {
 	// limits (see [Server.Gate]); share one Gate between the servers of a
 	// process so that its limits count every transport.
 	Gate *Gate
-	// Park, when set, parks each idle hub-backed stream ([Server.Topic],
-	// [Server.Topics]) over HTTP/1.x without TLS, on Linux: its
-	// connection is taken over from net/http after its headers
+	// DisableParking keeps every stream on net/http's goroutines. By
+	// default each idle hub-backed stream ([Server.Topic],
+	// [Server.Topics]) over HTTP/1.x without TLS, on Linux, is parked:
+	// its connection is taken over from net/http after its headers
 	// (http.Hijacker) and held without a goroutine or buffers of its own
-	// until it has something to write (see the package doc): 5.6 KiB and
-	// no goroutine per idle stream instead of 28.8 KiB and two. It is off
-	// by default because a saturating fan-out waits longer in the shared
-	// writers' queue: 1,000 subscribers x 1 KiB events, p99 383 against
-	// 195 ms (for 530 k against 486 k deliveries/s, and 400 k against
-	// 357 k per server CPU-second; quick benchmark runs). Turn it on for
-	// many mostly idle subscribers. A middleware that must
-	// see the whole response (echo's Gzip) must be skipped on parked
-	// routes.
-	Park bool
+	// until it has something to write (see the package doc): 6.1 KiB and
+	// no goroutine per idle stream instead of 29.7 KiB and two (10,000
+	// idle streams, medians of 3; 5.8 KiB at 19,000). Under a
+	// saturating fan-out (1,000 subscribers x 1 KiB events) parked
+	// streams deliver more per server CPU-second (455 k against 291 k,
+	// medians of 5 side by side); their p99 there is higher (993 against
+	// 377 ms) only because the benchmark lets its publisher run up to 256
+	// events ahead and the parked server keeps up with it: with 128, the
+	// parked p99 falls to 636 ms and the other stays at 375, bounded by
+	// its publisher's share of the CPU. At the same open-loop rate the
+	// two p99s are within the runs' spread. A middleware that compresses
+	// the response (echo's Gzip) keeps a stream unparked (see the
+	// package doc); set DisableParking where something else must see
+	// every write, or where the connection must stay net/http's.
+	DisableParking bool
 }
 
 // Server renders streams as Server-Sent Events: its methods return

@@ -63,13 +63,8 @@ func wrap(h http.Handler, f func(w http.ResponseWriter, r *http.Request) (http.R
 
 func newApp(t *testing.T, opts *Options, hubOpts *framework.HubOptions) *app {
 	t.Helper()
-	// Every stream of these tests that can be parked is.
-	o := Options{}
-	if opts != nil {
-		o = *opts
-	}
-	o.Park = true
-	s, err := New(&o)
+	// Every stream of these tests that can be parked is: the default.
+	s, err := New(opts)
 	if err != nil {
 		t.Fatal(err)
 	}

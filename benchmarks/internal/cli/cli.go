@@ -56,7 +56,7 @@ func Parse(args []string, stderr io.Writer) (Config, error) {
 	reps := fs.Int("reps", 0, "repetitions per comparison (default 5 in full mode, 1 in quick)")
 	out := fs.String("out", "", "directory for results.md, results.json and the charts (default results/ in full mode, a temporary directory otherwise)")
 	pin := fs.Bool("pin", false, "pin the server to CPU 0 and the load generator to the other CPUs (taskset)")
-	only := fs.String("scenarios", "", "comma-separated scenarios to run: idle,fanout,paced,poll,slow,churn,muxmem,muxfanout (default all)")
+	only := fs.String("scenarios", "", "comma-separated scenarios to run: idle,fanout,paced,poll,slow,churn,vanish,muxmem,muxfanout (default all)")
 	cons := fs.String("contenders", "", "comma-separated contenders to run (default all)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	list := fs.Bool("list", false, "list the contenders and exit")

@@ -103,6 +103,19 @@ func Targets(r *Report) []Target {
 		out = append(out, t)
 	}
 
+	// A parked SSE stream (issue: idle subscribers that cost no goroutine).
+	t = Target{Name: "memory per idle connection, rxstream-sse-parked", Want: "<= 6 KiB (RSS slope), 0 goroutines", Met: "n/a", Got: "not measured"}
+	if m, ok := find(r, "idle", "rxstream-sse-parked", "kib_per_conn", nil); ok {
+		t.Got = Num(m.Median) + " KiB"
+		good := m.Median <= 6
+		if g, ok := find(r, "idle", "rxstream-sse-parked", "goroutines_per_conn", nil); ok {
+			t.Got += fmt.Sprintf(", %.2f goroutines", g.Median)
+			good = good && g.Median <= 0.02
+		}
+		t.Met = met(good)
+	}
+	out = append(out, t)
+
 	// Idle capacity of one process.
 	t = Target{Name: "19,000 idle connections in one server process", Want: "held, 0 errors", Met: "n/a", Got: "not measured (full mode only)"}
 	var got []string
@@ -123,6 +136,28 @@ func Targets(r *Report) []Target {
 	}
 	if len(got) > 0 {
 		t.Got, t.Met = strings.Join(got, "; "), met(allHeld)
+	}
+	out = append(out, t)
+
+	// Clients that leave without a FIN.
+	t = Target{Name: "10,000 SSE clients that leave without a FIN", Want: "all released within 2 heartbeat intervals, 0 descriptors leaked", Met: "n/a", Got: "not measured (full mode only)"}
+	got, good := nil, true
+	for _, res := range r.Results {
+		if res.Scenario != "vanish" || res.Params["N"] < 10000 {
+			continue
+		}
+		hb, ok1 := res.Metric("release_heartbeats")
+		f, ok2 := res.Metric("fds_leaked")
+		if !ok1 || !ok2 {
+			got = append(got, res.Contender+" "+res.Case+": not all released")
+			good = false
+			continue
+		}
+		got = append(got, fmt.Sprintf("%s %s: %s heartbeats at most, %s leaked", res.Contender, res.Case, Num(hb.Max), Num(f.Max)))
+		good = good && hb.Max <= 2 && f.Max == 0
+	}
+	if len(got) > 0 {
+		t.Got, t.Met = strings.Join(got, "; "), met(good)
 	}
 	out = append(out, t)
 

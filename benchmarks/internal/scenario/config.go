@@ -46,6 +46,7 @@ func (m Mode) Scenarios(capacity int) []Scenario {
 			Poll([]PacedCase{{Subscribers: 20, Rate: 50, Duration: 500 * time.Millisecond, Size: 64, PollInterval: 50 * time.Millisecond}}),
 			Slow(SlowCase{Subscribers: 10, Rate: 500, Duration: 500 * time.Millisecond, Size: 1024}),
 			Churn(ChurnCase{Subscribers: 10, Churners: 5, Rate: 100, Duration: 500 * time.Millisecond}),
+			Vanish(20, 0),
 			MuxMemory([]int{20, 50}, 10),
 			MuxFanout([]FanoutCase{
 				{Subscribers: 20, Size: 64, Deliveries: 20_000},
@@ -64,6 +65,7 @@ func (m Mode) Scenarios(capacity int) []Scenario {
 			Poll([]PacedCase{{Subscribers: 100, Rate: 50, Duration: time.Second, Size: 64, PollInterval: 100 * time.Millisecond}}),
 			Slow(SlowCase{Subscribers: 50, Rate: 1000, Duration: time.Second, Size: 1024}),
 			Churn(ChurnCase{Subscribers: 50, Churners: 20, Rate: 100, Duration: time.Second}),
+			Vanish(1000, 0),
 			MuxMemory([]int{100, 500}, 10),
 			MuxFanout([]FanoutCase{
 				{Subscribers: 1000, Size: 64, Deliveries: 300_000},
@@ -85,6 +87,7 @@ func (m Mode) Scenarios(capacity int) []Scenario {
 		Poll([]PacedCase{{Subscribers: 1000, Rate: 50, Duration: 2 * time.Second, Size: 64, PollInterval: 100 * time.Millisecond}}),
 		Slow(SlowCase{Subscribers: 50, Rate: 1000, Duration: 2500 * time.Millisecond, Size: 1024}),
 		Churn(ChurnCase{Subscribers: 200, Churners: 50, Rate: 100, Duration: 1500 * time.Millisecond}),
+		Vanish(10000, 3),
 		MuxMemory([]int{1000, 2000, 3000}, 10),
 		MuxFanout([]FanoutCase{
 			{Subscribers: 1000, Size: 64, Deliveries: 400_000},

@@ -3,7 +3,6 @@ package servers
 import (
 	"context"
 	"net/http"
-	"os"
 
 	"github.com/rxstream/rxstream/adapters"
 	"github.com/rxstream/rxstream/adapters/sse"
@@ -14,7 +13,12 @@ import (
 const Topic = "bench"
 
 func init() {
-	register(Contender{Name: "rxstream-sse", Transport: SSE, Kind: Rxstream, Mux: true, New: newRxSSE})
+	// rxstream-sse keeps every stream on net/http's goroutines
+	// (sse.Options.DisableParking), as before parking was the default, so
+	// that its figures stay comparable from run to run;
+	// rxstream-sse-parked is the library's default.
+	register(Contender{Name: "rxstream-sse", Transport: SSE, Kind: Rxstream, Mux: true, New: func() (Server, error) { return newRxSSE(false) }})
+	register(Contender{Name: "rxstream-sse-parked", Transport: SSE, Kind: Rxstream, New: func() (Server, error) { return newRxSSE(true) }})
 }
 
 // rxHub is what the rxstream contenders share: a default Hub and a
@@ -87,12 +91,14 @@ func unlimited() *adapters.Gate {
 	return g
 }
 
-func newRxSSE() (Server, error) {
+// newRxSSE serves the topic on adapters/sse, its idle streams parked or
+// (sse.Options.DisableParking) kept on net/http's goroutines.
+func newRxSSE(park bool) (Server, error) {
 	h, err := newRxHub()
 	if err != nil {
 		return nil, err
 	}
-	s, err := sse.New(&sse.Options{Gate: unlimited(), WriteDelay: writeDelay(), Park: os.Getenv(EnvPark) != ""})
+	s, err := sse.New(&sse.Options{Gate: unlimited(), WriteDelay: writeDelay(), Heartbeat: heartbeat(), DisableParking: !park})
 	if err != nil {
 		return nil, err
 	}

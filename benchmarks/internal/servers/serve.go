@@ -41,9 +41,17 @@ func writeDelay() time.Duration {
 	return d
 }
 
-// EnvPark, when set, turns parking on in the rxstream SSE server
-// (sse.Options.Park), off by default as in the library.
-const EnvPark = "RXBENCH_PARK"
+// EnvHeartbeat, when set to a duration ("1s"), is the Heartbeat of the
+// rxstream SSE servers instead of their default (the vanish scenario
+// waits a few of them).
+const EnvHeartbeat = "RXBENCH_HEARTBEAT"
+
+// heartbeat returns the Heartbeat that EnvHeartbeat asks for, 0 (the
+// default) when it is unset or malformed.
+func heartbeat() time.Duration {
+	d, _ := time.ParseDuration(os.Getenv(EnvHeartbeat))
+	return d
+}
 
 // streamCounter is a server that counts its open streams itself: one that
 // parks idle streams, whose handlers return once they are parked.
@@ -63,6 +71,9 @@ type Stats struct {
 	Inflight int64 `json:"inflight"`
 	// Requests counts the requests to /sub served so far.
 	Requests int64 `json:"requests"`
+	// FDs is the process's open descriptors (the entries of
+	// /proc/self/fd), -1 where it cannot be read.
+	FDs int `json:"fds"`
 	// StackInuse and HeapInuse are runtime.MemStats' figures, with ?mem=1.
 	StackInuse uint64 `json:"stackInuse,omitempty"`
 	HeapInuse  uint64 `json:"heapInuse,omitempty"`
@@ -122,7 +133,7 @@ func Serve(name string, out io.Writer) error {
 		sub.ServeHTTP(w, r)
 	})
 	mux.HandleFunc("GET /debug/stats", func(w http.ResponseWriter, r *http.Request) {
-		st := Stats{Goroutines: runtime.NumGoroutine(), Inflight: inflight.Load(), Requests: requests.Load()}
+		st := Stats{Goroutines: runtime.NumGoroutine(), Inflight: inflight.Load(), Requests: requests.Load(), FDs: openFDs()}
 		if c, ok := srv.(streamCounter); ok {
 			if n, ok := c.Streams(); ok {
 				st.Inflight = int64(n) // parked streams' handlers have returned
@@ -197,6 +208,16 @@ func Serve(name string, out io.Writer) error {
 		return err
 	}
 	return nil
+}
+
+// openFDs counts the process's open descriptors, the one reading the
+// directory included, or returns -1.
+func openFDs() int {
+	ents, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		return -1
+	}
+	return len(ents)
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
