@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -79,7 +80,8 @@ func BenchmarkPublishBesideFanout(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			h := newHub(b, &HubOptions{QueueSize: 1024, Overflow: OverflowDropOldest})
 			if busy {
-				defer fanOut(b, h, "hot", 10000)()
+				stop, _ := fanOut(b, h, "hot", 10000, 2)
+				defer stop()
 			}
 			ctx := context.Background()
 			ev := Event{Data: make([]byte, 64)}
@@ -93,11 +95,40 @@ func BenchmarkPublishBesideFanout(b *testing.B) {
 	}
 }
 
+// BenchmarkJoinDuringFanout measures a join and leave of a topic that
+// fans out to 10,000 subscribers (readers draining, one publisher
+// publishing without pause): ns/join is one Subscribe and Close of that
+// topic on average (p999-ns/join its 99.9th percentile, max-ns/join the
+// slowest), publishes/s the publisher's rate meanwhile. A join that waits
+// for the whole fan-out of the publish in progress shows as a tail near
+// the fan-out's duration (1/publishes/s).
+func BenchmarkJoinDuringFanout(b *testing.B) {
+	h := newHub(b, &HubOptions{QueueSize: 1024, Overflow: OverflowDropOldest})
+	stop, published := fanOut(b, h, "hot", 10000, 0)
+	defer stop()
+	from := published.Load()
+	var took []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		s, err := h.Subscribe("hot", "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+		took = append(took, time.Since(start))
+	}
+	b.ReportMetric(float64(published.Load()-from)/b.Elapsed().Seconds(), "publishes/s")
+	slices.Sort(took)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/join")
+	b.ReportMetric(float64(took[len(took)*999/1000].Nanoseconds()), "p999-ns/join")
+	b.ReportMetric(float64(took[len(took)-1].Nanoseconds()), "max-ns/join")
+}
+
 // fanOut keeps topic busy: n subscribers, each drained by its own reader,
-// one publisher, and two goroutines that subscribe and leave again. Every
-// loop ends by itself after a minute at most; the returned function ends
-// them sooner and waits for them.
-func fanOut(b *testing.B, h *Hub, topic string, n int) (stop func()) {
+// one publisher, and churn goroutines that subscribe and leave again. Every
+// loop ends by itself after a minute at most; stop ends them sooner and
+// waits for them. published counts the publisher's events.
+func fanOut(b *testing.B, h *Hub, topic string, n, churn int) (stop func(), published *atomic.Int64) {
 	b.Helper()
 	deadline := time.Now().Add(time.Minute)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -117,7 +148,7 @@ func fanOut(b *testing.B, h *Hub, topic string, n int) (stop func()) {
 		})
 	}
 	data := make([]byte, 64)
-	var published atomic.Int64
+	published = new(atomic.Int64)
 	wg.Go(func() {
 		for ctx.Err() == nil {
 			if _, err := h.Publish(ctx, topic, Event{Data: data}); err != nil {
@@ -126,7 +157,7 @@ func fanOut(b *testing.B, h *Hub, topic string, n int) (stop func()) {
 			published.Add(1)
 		}
 	})
-	for range 2 {
+	for range churn {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				s, err := h.Subscribe(topic, "")
@@ -143,5 +174,5 @@ func fanOut(b *testing.B, h *Hub, topic string, n int) (stop func()) {
 	return func() {
 		cancel()
 		wg.Wait()
-	}
+	}, published
 }
