@@ -3,6 +3,7 @@ package framework
 import (
 	"context"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -41,7 +42,8 @@ type Subscription struct {
 	hub    *Hub
 	topic  *hubTopic
 	ready  chan struct{} // signalled (never closed) when there is news
-	live   bool          // caught up with history; guarded by topic.mu, written only by the reader
+	live   atomic.Bool   // caught up with history: set by the reader with topic.mu held, read by deliver without it
+	slot   int           // index in topic.subs, -1 once removed; guarded by topic.mu
 	linger time.Duration // SubscribeOptions.Linger
 	notify func()        // SubscribeOptions.Notify
 
@@ -110,7 +112,7 @@ func (s *Subscription) poll(ctx context.Context, limit int) (Batch, error) {
 	if limit <= 0 {
 		limit = DefaultBatchSize
 	}
-	for !s.live {
+	for !s.live.Load() {
 		b, err := s.catchUp(ctx, limit)
 		if err != nil || b.Gap != nil || len(b.Events) > 0 {
 			return b, err
@@ -222,7 +224,7 @@ func (s *Subscription) advance(p Page, after uint64, ahead bool) Batch {
 		s.lastID = p.Tip.String()
 	}
 	if after >= t.last {
-		s.live = true
+		s.live.Store(true)
 	}
 	s.mu.Unlock()
 	t.mu.Unlock()
@@ -257,9 +259,9 @@ func (s *Subscription) take(limit int) Batch {
 	return b
 }
 
-// push queues a live record, applying the overflow policy. The topic's lock
-// (or, for a presence event, Seq 0, the presence lock) is held; push never
-// blocks.
+// push queues a live record, applying the overflow policy. It is called by
+// the topic's deliver (or, for a presence event, Seq 0, with the presence
+// lock held); it never blocks.
 func (s *Subscription) push(r *Record) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
