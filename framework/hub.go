@@ -34,8 +34,9 @@ type HubOptions struct {
 	// default limits, owned (and closed) by the Hub.
 	Broker Broker
 	// QueueSize bounds each subscriber's queue of live events; 0 means
-	// [DefaultQueueSize]. The queue's memory grows with use, so an idle
-	// subscriber holds none.
+	// [DefaultQueueSize]. The queue's memory grows with use, and what a
+	// burst grew is released about a second after the bursts stop, so an
+	// idle subscriber holds little.
 	QueueSize int
 	// Overflow is the policy for a subscriber whose queue is full; 0 means
 	// [OverflowClose].
@@ -103,7 +104,12 @@ type hubTopic struct {
 	// pushes without mu, so that a join or leave waits for a copy, not for
 	// a whole fan-out; fan is deliver's alone, as Follow never calls it
 	// concurrently. Measured with BenchmarkJoinDuringFanout (10,000
-	// subscribers, 2 shared cores): see deliver.
+	// subscribers, one publisher, 6 interleaved runs on 2 shared cores,
+	// medians (min-max)), the whole fan-out under mu against this: a join
+	// and leave 39.6 µs (20.3-93.5) against 9.9 µs (7.3-15.1), its 99.9th
+	// percentile 155 µs (30-2130) against 43 µs (31-64), 17 (9-28)
+	// against 31 (22-56) publishes/s meanwhile; BenchmarkFanout at 1,000
+	// subscribers 1338 (619-4562) against 661 (269-2561) ns/delivery.
 	subs    []*Subscription
 	fan     []*Subscription
 	changed bool
