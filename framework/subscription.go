@@ -11,25 +11,26 @@ import (
 // most when asked for max <= 0.
 const DefaultBatchSize = 128
 
-// What an idle subscription keeps of its buffers: idleKeep events of its
-// batch buffer (1 KiB) and idleSlots slots of its queue (512 bytes).
-// Releasing more at once when idle, rather than keeping every buffer:
-// measured with BenchmarkFanout/subscribers=1000 (3 runs on 2 shared
-// cores), whose readers go idle between batches: keeping every buffer,
-// 143-164 ns/delivery and 5 allocs per publish; releasing the batch buffer
-// past 8 events and the queue past 8 slots, 186-352 ns and 85-198 allocs;
-// these, 158-189 ns and 17-24 allocs.
+// What an idle subscription keeps of its buffers for good: idleKeep events
+// of its batch buffer (1 KiB) and idleSlots slots of its queue (512
+// bytes); trim releases what a burst grew past them. The bounds were
+// measured when buffers past them were released as soon as the reader was
+// idle, with BenchmarkFanout/subscribers=1000 (3 runs on 2 shared cores),
+// whose readers go idle between batches: keeping every buffer, 143-164
+// ns/delivery and 5 allocs per publish; releasing the batch buffer past 8
+// events and the queue past 8 slots, 186-352 ns and 85-198 allocs; these,
+// 158-189 ns and 17-24 allocs.
 const (
 	idleKeep  = 16
 	idleSlots = 64
 )
 
 // trimAfter is how long buffers grown past those bounds are kept after the
-// subscription went idle: they are released once a whole trimAfter passed
-// in which the queue never held more than a quarter of them, so that
-// bursts that come back within it find their buffers instead of growing
-// them again each time. Measured with BenchmarkBurst (bursts of 256
-// events, 100 subscribers idle in between): see trim.
+// subscription went idle: each is released once a whole trimAfter passed
+// in which no more than a quarter of it was used, so that bursts that come
+// back within it find their buffers instead of growing them again each
+// time. Measured with BenchmarkBurst (bursts of 256 events, 100
+// subscribers idle in between): see trimmed.
 const trimAfter = time.Second
 
 // Batch is what [Subscription.Next] returns: an optional gap notice followed
@@ -193,7 +194,7 @@ func (s *Subscription) trimmed() {
 
 // reuse empties the batch buffer for n events: the previous batch's events
 // are cleared, so that none stays reachable, and a buffer too small (or
-// released by idle) is allocated once at the size needed.
+// released by trim) is allocated once at the size needed.
 func (s *Subscription) reuse(n int) {
 	clear(s.out)
 	s.out = s.out[:0]
