@@ -2,6 +2,7 @@ package framework
 
 import (
 	"context"
+	"slices"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -69,7 +70,9 @@ func BenchmarkPublish(b *testing.B) {
 // topic, idle and while another topic fans out to 10,000 subscribers whose
 // readers drain and who join and leave continuously. Compare the two
 // sub-benchmarks' ns/publish: a Hub-wide lock held across one topic's
-// fan-out shows as a ratio far above 1.
+// fan-out shows as a ratio far above 1. hot-publishes/s is the busy
+// topic's rate meanwhile: the quiet topic's share of the two cores falls
+// as it rises.
 func BenchmarkPublishBesideFanout(b *testing.B) {
 	for _, busy := range []bool{false, true} {
 		name := "idle"
@@ -78,9 +81,13 @@ func BenchmarkPublishBesideFanout(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			h := newHub(b, &HubOptions{QueueSize: 1024, Overflow: OverflowDropOldest})
+			hot := new(atomic.Int64)
 			if busy {
-				defer fanOut(b, h, "hot", 10000)()
+				stop, published := fanOut(b, h, "hot", 10000, 2)
+				defer stop()
+				hot = published
 			}
+			from := hot.Load()
 			ctx := context.Background()
 			ev := Event{Data: make([]byte, 64)}
 			for b.Loop() {
@@ -89,15 +96,45 @@ func BenchmarkPublishBesideFanout(b *testing.B) {
 				}
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/publish")
+			b.ReportMetric(float64(hot.Load()-from)/b.Elapsed().Seconds(), "hot-publishes/s")
 		})
 	}
 }
 
+// BenchmarkJoinDuringFanout measures a join and leave of a topic that
+// fans out to 10,000 subscribers (readers draining, one publisher
+// publishing without pause): ns/join is one Subscribe and Close of that
+// topic on average (p999-ns/join its 99.9th percentile, max-ns/join the
+// slowest), publishes/s the publisher's rate meanwhile. A join that waits
+// for the whole fan-out of the publish in progress shows as a tail near
+// the fan-out's duration (1/publishes/s).
+func BenchmarkJoinDuringFanout(b *testing.B) {
+	h := newHub(b, &HubOptions{QueueSize: 1024, Overflow: OverflowDropOldest})
+	stop, published := fanOut(b, h, "hot", 10000, 0)
+	defer stop()
+	from := published.Load()
+	var took []time.Duration
+	for b.Loop() {
+		start := time.Now()
+		s, err := h.Subscribe("hot", "")
+		if err != nil {
+			b.Fatal(err)
+		}
+		s.Close()
+		took = append(took, time.Since(start))
+	}
+	b.ReportMetric(float64(published.Load()-from)/b.Elapsed().Seconds(), "publishes/s")
+	slices.Sort(took)
+	b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N), "ns/join")
+	b.ReportMetric(float64(took[len(took)*999/1000].Nanoseconds()), "p999-ns/join")
+	b.ReportMetric(float64(took[len(took)-1].Nanoseconds()), "max-ns/join")
+}
+
 // fanOut keeps topic busy: n subscribers, each drained by its own reader,
-// one publisher, and two goroutines that subscribe and leave again. Every
-// loop ends by itself after a minute at most; the returned function ends
-// them sooner and waits for them.
-func fanOut(b *testing.B, h *Hub, topic string, n int) (stop func()) {
+// one publisher, and churn goroutines that subscribe and leave again. Every
+// loop ends by itself after a minute at most; stop ends them sooner and
+// waits for them. published counts the publisher's events.
+func fanOut(b *testing.B, h *Hub, topic string, n, churn int) (stop func(), published *atomic.Int64) {
 	b.Helper()
 	deadline := time.Now().Add(time.Minute)
 	ctx, cancel := context.WithDeadline(context.Background(), deadline)
@@ -117,7 +154,7 @@ func fanOut(b *testing.B, h *Hub, topic string, n int) (stop func()) {
 		})
 	}
 	data := make([]byte, 64)
-	var published atomic.Int64
+	published = new(atomic.Int64)
 	wg.Go(func() {
 		for ctx.Err() == nil {
 			if _, err := h.Publish(ctx, topic, Event{Data: data}); err != nil {
@@ -126,7 +163,7 @@ func fanOut(b *testing.B, h *Hub, topic string, n int) (stop func()) {
 			published.Add(1)
 		}
 	})
-	for range 2 {
+	for range churn {
 		wg.Go(func() {
 			for ctx.Err() == nil {
 				s, err := h.Subscribe(topic, "")
@@ -143,5 +180,5 @@ func fanOut(b *testing.B, h *Hub, topic string, n int) (stop func()) {
 	return func() {
 		cancel()
 		wg.Wait()
-	}
+	}, published
 }

@@ -27,8 +27,8 @@ func waitGoroutine(t *testing.T, state, fn string) {
 }
 
 // TestJoinDuringFanoutHoldsUpNoOtherTopic: while one topic's lock is held
-// (as its deliver holds it for a whole fan-out), a join and a leave wait
-// for it, and other topics publish and subscribe as usual.
+// (as its deliver holds it to copy the subscriber list), a join and a
+// leave wait for it, and other topics publish and subscribe as usual.
 func TestJoinDuringFanoutHoldsUpNoOtherTopic(t *testing.T) {
 	h := newHub(t, nil)
 	leaving, err := h.Subscribe("hot", "")
@@ -138,5 +138,76 @@ func TestLastLeavesWhileOneJoins(t *testing.T) {
 	}
 	if st := h.Stats(); st.Topics != 0 || st.Subscribers != 0 {
 		t.Fatalf("after every Close: %+v", st)
+	}
+}
+
+// TestJoinDuringFanout: while a fan-out is stopped half-way (in one
+// subscriber's Notify), subscribers join and leave the same topic; the
+// publish in progress reaches those who were there (the one that left
+// meanwhile aside), the next one reaches those who joined.
+func TestJoinDuringFanout(t *testing.T) {
+	h := newHub(t, nil)
+	ctx := context.Background()
+	inside, release := make(chan struct{}), make(chan struct{})
+	var once sync.Once
+	stuck, err := h.SubscribeWith("t", "", &SubscribeOptions{Notify: func() {
+		once.Do(func() { close(inside); <-release })
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer stuck.Close()
+	var before []*Subscription
+	for range 3 {
+		s, err := h.Subscribe("t", "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer s.Close()
+		before = append(before, s)
+	}
+	published := make(chan string, 1)
+	go func() {
+		id, err := h.Publish(ctx, "t", Event{Data: []byte("first")})
+		if err != nil {
+			t.Error(err)
+		}
+		published <- id
+	}()
+	<-inside
+	left := before[len(before)-1]
+	var joined *Subscription
+	done := make(chan error, 1)
+	go func() {
+		left.Close()
+		s, err := h.Subscribe("t", "")
+		joined = s
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		if err != nil {
+			close(release)
+			t.Fatal(err)
+		}
+	case <-time.After(10 * time.Second): // a deadlock, not a speed bound
+		close(release)
+		<-done
+		t.Fatal("a join or leave waited for the fan-out in progress")
+	}
+	defer joined.Close()
+	close(release)
+	first := <-published
+	second := publishN(t, h, "t", 0, 0)[0]
+	for i, s := range append([]*Subscription{stuck}, before[:len(before)-1]...) {
+		if data, gaps := collect(t, s, 2); len(gaps) != 0 || len(data) != 2 || data[0] != "first" || data[1] != "0" {
+			t.Fatalf("subscriber %d, there before the publish, got %q %v", i, data, gaps)
+		}
+	}
+	if b, err := next(t, joined, 0); err != nil || len(b.Events) != 1 || b.Events[0].ID != second {
+		t.Fatalf("the joiner got %+v, %v; want only %s, not %s", b, err, second, first)
+	}
+	if _, err := left.Poll(ctx, 0); err != ErrClosed {
+		t.Fatalf("the leaver's Poll: %v, want ErrClosed", err)
 	}
 }

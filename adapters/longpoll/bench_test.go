@@ -107,7 +107,7 @@ func BenchmarkParked(b *testing.B) {
 // ns/poll is the whole cycle (request, park, wake, answer) per poll.
 func BenchmarkPublishToParked(b *testing.B) {
 	const n = 1000
-	v := newEnv(b, &Options{BatchWindow: -1}, nil)
+	v := newEnv(b, &Options{BatchWindow: -1, Gate: transport.Unlimited()}, nil) // as BenchmarkParked
 	tr := &http.Transport{MaxIdleConnsPerHost: n, MaxConnsPerHost: n}
 	defer tr.CloseIdleConnections()
 	client := &http.Client{Transport: tr}
@@ -125,7 +125,11 @@ func BenchmarkPublishToParked(b *testing.B) {
 				done <- err
 			}()
 		}
+		deadline := time.Now().Add(10 * time.Second)
 		for v.lp.Connections() < n {
+			if time.Now().After(deadline) {
+				b.Fatalf("%d parked", v.lp.Connections())
+			}
 			time.Sleep(100 * time.Microsecond)
 		}
 		id, err := v.hub.Publish(context.Background(), "t", framework.Event{Data: []byte("x")})

@@ -70,6 +70,14 @@ type waiter struct {
 	wait time.Duration // 0: none
 }
 
+// close ends the session, then the request (its Closed hook), then its
+// pass.
+func (v *waiter) close() {
+	v.sess.Close()
+	v.q.Close()
+	v.q.Pass.Release()
+}
+
 func (v *waiter) serve() {
 	q, ctx := v.q, v.q.Context()
 	full, err := session.Gather(ctx, v.sess, &q.Body, v.st.max)
