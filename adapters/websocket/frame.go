@@ -50,32 +50,38 @@ type frameReader struct {
 	ctl   []byte // the control frame's payload so far
 	msg   []byte // the data message's payload so far
 	msgOp byte   // its opcode (opText or opBinary); 0 between messages
+	drop  bool   // the message went over the limit: its payload is dropped
 }
 
 // feed reads p, the next bytes of the stream, and calls on with each
 // control frame (op opClose, opPing, opPong) and each whole data message
 // (op opText or opBinary) as they complete; data is valid until on
-// returns. It stops at the first error: on's, a protocolError, or
-// websocket.ErrMessageTooBig; the reader is then unusable.
-func (r *frameReader) feed(p []byte, on func(op byte, data []byte) error) error {
+// returns, and a message's is its own. It stops at the first error, and
+// returns the bytes of p it read: on's error; a protocolError, after
+// which the reader is unusable; or websocket.ErrMessageTooBig at the
+// header that takes a message over the limit, after which the reader
+// goes on with the rest of p, dropping that message.
+func (r *frameReader) feed(p []byte, on func(op byte, data []byte) error) (int, error) {
+	n := len(p)
 	for len(p) > 0 || r.body && r.left == 0 {
 		if !r.body {
-			n, err := r.header(p)
+			k, err := r.header(p)
+			p = p[k:]
 			if err != nil {
-				return err
+				return n - len(p), err
 			}
-			p = p[n:]
 			continue
 		}
 		k := int(min(r.left, int64(len(p))))
 		chunk := p[:k]
 		p = p[k:]
-		start := len(r.msg)
-		if r.op >= opClose {
-			start = len(r.ctl)
+		switch {
+		case r.op >= opClose:
+			start := len(r.ctl)
 			r.ctl = append(r.ctl, chunk...)
 			unmask(r.ctl[start:], r.mask, r.off)
-		} else {
+		case !r.drop:
+			start := len(r.msg)
 			r.msg = append(r.msg, chunk...)
 			unmask(r.msg[start:], r.mask, r.off)
 		}
@@ -90,17 +96,20 @@ func (r *frameReader) feed(p []byte, on func(op byte, data []byte) error) error 
 			err := on(r.op, r.ctl)
 			r.ctl = nil
 			if err != nil {
-				return err
+				return n - len(p), err
 			}
 		case r.fin:
-			op, msg := r.msgOp, r.msg
-			r.msg, r.msgOp = nil, 0 // an idle reader holds no buffer
+			op, msg, drop := r.msgOp, r.msg, r.drop
+			r.msg, r.msgOp, r.drop = nil, 0, false // an idle reader holds no buffer
+			if drop {
+				continue
+			}
 			if err := on(op, msg); err != nil {
-				return err
+				return n - len(p), err
 			}
 		}
 	}
-	return nil
+	return n, nil
 }
 
 // header reads what it can of a frame's header from p and returns how
@@ -162,11 +171,12 @@ func (r *frameReader) header(p []byte) (int, error) {
 	default:
 		return took, protocolError("reserved opcode")
 	}
-	if r.op < opClose && int64(n) > r.limit-int64(len(r.msg)) {
-		return took, websocket.ErrMessageTooBig
-	}
 	copy(r.mask[:], r.hdr[need-4:need])
 	r.body, r.left, r.off = true, int64(n), 0
+	if r.op < opClose && !r.drop && int64(n) > r.limit-int64(len(r.msg)) {
+		r.msg, r.drop = nil, true
+		return took, websocket.ErrMessageTooBig
+	}
 	return took, nil
 }
 

@@ -38,7 +38,9 @@ type got struct {
 	data string
 }
 
-// readAll feeds stream to a reader in pieces of at most piece bytes.
+// readAll feeds stream to a reader in pieces of at most piece bytes. A
+// message over the limit is recorded as op 0xFF, and the reading goes on;
+// the first other error ends it.
 func readAll(stream []byte, piece int, limit int64) ([]got, error) {
 	r := frameReader{limit: limit}
 	var out []got
@@ -46,14 +48,24 @@ func readAll(stream []byte, piece int, limit int64) ([]got, error) {
 		out = append(out, got{op, string(data)})
 		return nil
 	}
+	var tooBig error
 	for len(stream) > 0 {
 		k := min(piece, len(stream))
-		if err := r.feed(stream[:k], on); err != nil {
-			return out, err
-		}
+		p := stream[:k]
 		stream = stream[k:]
+		for len(p) > 0 {
+			n, err := r.feed(p, on)
+			p = p[n:]
+			switch {
+			case errors.Is(err, cws.ErrMessageTooBig):
+				out = append(out, got{0xFF, ""})
+				tooBig = err
+			case err != nil:
+				return out, err
+			}
+		}
 	}
-	return out, nil
+	return out, tooBig
 }
 
 func TestFrameReader(t *testing.T) {
@@ -110,6 +122,15 @@ func TestFrameReaderRefuses(t *testing.T) {
 			t.Errorf("%s: %v, want %T %v", c.name, err, c.want, c.want)
 		}
 	}
+	// After a message over the limit, the reader drops its fragments and
+	// reads on: the client's close frame is found.
+	stream := append(clientFrame(opText, false, make([]byte, 11), key), clientFrame(opPing, true, []byte("p"), key)...)
+	stream = append(stream, clientFrame(opContinuation, true, make([]byte, 3), key)...)
+	stream = append(stream, clientFrame(opClose, true, []byte{0x03, 0xE8}, key)...)
+	out, err := readAll(stream, 1, 10)
+	if !errors.Is(err, cws.ErrMessageTooBig) || fmt.Sprint(out) != fmt.Sprint([]got{{0xFF, ""}, {opPing, "p"}, {opClose, "\x03\xe8"}}) {
+		t.Errorf("after a message too big: %v, %v", out, err)
+	}
 	// Exactly at the limit is fine.
 	if _, err := readAll(clientFrame(opText, true, make([]byte, 10), key), 1, 10); err != nil {
 		t.Errorf("a message at the limit: %v", err)
@@ -161,6 +182,7 @@ func FuzzFrameReader(f *testing.F) {
 				t.Fatalf("control frame of %d bytes", len(g.data))
 			case g.op < opClose && len(g.data) > int(limit):
 				t.Fatalf("message of %d bytes over the limit %d", len(g.data), limit)
+			case g.op == 0xFF:
 			case g.op != opText && g.op != opBinary && g.op != opClose && g.op != opPing && g.op != opPong:
 				t.Fatalf("opcode %x handed on", g.op)
 			}

@@ -3,6 +3,7 @@ package park
 import (
 	"io"
 	"net"
+	"syscall"
 )
 
 // A connection that also reads (a WebSocket's, whose peer sends pings and
@@ -39,4 +40,15 @@ func (c *Conn) Read(p []byte) (int, error) {
 		return 0, io.EOF
 	}
 	return n, err
+}
+
+// Watchable reports whether the poller can watch nc: a connection with a
+// descriptor (a *net.TCPConn, not a wrapped listener's connection).
+func Watchable(nc net.Conn) bool {
+	sc, ok := nc.(syscall.Conn)
+	if !ok {
+		return false
+	}
+	_, err := sc.SyscallConn()
+	return err == nil
 }
