@@ -14,6 +14,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -343,4 +344,38 @@ func TestParkedUnwatchable(t *testing.T) {
 	}
 	waitFor(t, "the connection to end", func() bool { return s.Connections() == 0 })
 	rec.check(t)
+}
+
+// TestParkedSlowClient: clients that stop reading do not hold the shared
+// writers: with more of them than there are writers, each with a full
+// socket, the live client still receives every event; a stalled one ends
+// when its write fails.
+func TestParkedSlowClient(t *testing.T) {
+	f, hub := parkedFixture(t, &Options{WriteTimeout: time.Hour, PingInterval: -1})
+	var stalled []net.Conn
+	for range runtime.GOMAXPROCS(0) + 1 {
+		c := rawUpgrade(t, f.ts.URL+"/topics/news/ws")
+		_ = c.(*net.TCPConn).SetReadBuffer(4 << 10)
+		stalled = append(stalled, c)
+		waitParked(t, f, len(stalled))
+	}
+	live := f.dial("/topics/news/ws", nil)
+	waitParked(t, f, len(stalled)+1)
+	big := strings.Repeat("x", 32<<10)
+	for range 200 { // 6.4 MB: more than the stalled sockets hold
+		id, err := hub.Publish(context.Background(), "news", framework.Text(big))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, msg := read(t, live); !strings.Contains(msg, `"id":"`+id+`"`) {
+			t.Fatalf("live client: %.60s, want id %s", msg, id)
+		}
+	}
+	for _, c := range stalled {
+		_ = c.(*net.TCPConn).SetLinger(0)
+		c.Close()
+	}
+	waitFor(t, "the stalled connections ended", func() bool { return f.s.Connections() == 1 })
+	_ = live.Close(cws.StatusNormalClosure, "")
+	waitFor(t, "the live connection closed", func() bool { return f.s.Connections() == 0 && f.s.loop().Len() == 0 })
 }
