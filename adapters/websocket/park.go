@@ -243,8 +243,8 @@ func (pk *parked) run(c *park.Conn, why park.Why, in []byte) {
 		return
 	}
 	if why&park.Readable != 0 || pk.more || pk.in != nil {
-		if !pk.read(c, in) {
-			return
+		if !pk.read(c, in) || pk.closing {
+			return // ended, or closing: nothing follows its close frame
 		}
 	}
 	if cn.ctx.Err() != nil {

@@ -195,8 +195,14 @@ type Options struct {
 	// goroutine or buffers of its own: the server answers the handshake
 	// itself on the hijacked connection and hands it to one poller, which
 	// watches every parked socket for the client's frames and hang-up, and
-	// a few shared writers (see the package doc). It is off by default.
-	// What changes on a parked connection: OnMessage and the
+	// a few shared writers (see the package doc): 7.8 KiB and no
+	// goroutine per idle connection instead of 33.5 KiB and two. It is off
+	// by default, like SSE's: a fan-out waits in the shared writers'
+	// queue, p99 53 against 26 ms at 100 subscribers x 64 B and 461
+	// against 371 ms at 1,000 (for 499 k against 522 k and 274 k against
+	// 206 k deliveries/s); at 10,000 it is faster (175 k against 26.7 k
+	// deliveries/s, p99 1.2 against 2.3 s; the benchmarks' fan-out, 3
+	// repetitions, medians). What changes on a parked connection: OnMessage and the
 	// authorization hook of a refresh message run on a shared writer (they
 	// must not block); a ping is sent once the connection has written
 	// nothing for PingInterval, and at its next write after PingInterval
