@@ -143,8 +143,9 @@
 //
 // # Parking
 //
-// With [Options.Park], on Linux, a connection to a single hub topic
-// ([Server.Topic]) over HTTP/1.1 without TLS is held without either: the
+// With [Options.Park], on Linux, a connection to hub topics
+// ([Server.Topic], [Server.Topics]) over HTTP/1.1 without TLS is held
+// without either: the
 // server answers the handshake itself (version 13, the same
 // subprotocols, no extension) on the hijacked connection, and hands the
 // socket to one poller (epoll) that watches every parked socket for the
@@ -152,8 +153,9 @@
 // which run a connection when its topic has news, the client sent a
 // frame, a ping or its pong is due, or its authorization or the server
 // ended it. Its frames are read without a goroutine blocked in a read:
-// pings are answered, the client's close is echoed with its code, refresh
-// messages are served, other messages ignored (after OnMessage), a frame
+// pings are answered, the client's close is echoed with its code, control
+// messages are served (on a single topic's connection refresh alone, the
+// others ignored, after OnMessage), a frame
 // a client must not send (unmasked, a reserved bit or opcode, a
 // fragmented or oversized control frame) is closed with 1002 and a
 // message over the read limit with 1009. Events, batches, close codes,

@@ -22,8 +22,8 @@ import (
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 )
 
-// A parked connection ([Options.Park]) is a single hub topic's
-// connection that the server upgrades itself: it answers the RFC 6455
+// A parked connection ([Options.Park]) is a hub topics' connection
+// that the server upgrades itself: it answers the RFC 6455
 // handshake on the hijacked connection, without coder/websocket, and
 // hands the socket to the server's park loop (adapters/internal/park),
 // which watches it for reads and hang-ups with one poller for all of
@@ -35,14 +35,14 @@ import (
 // (the same session, encoders, close frames and hooks); the differences
 // are in [Options.Park].
 
-// parkable reports whether the connection of r to a hub topic can be
-// parked once upgraded: a single-topic route of a server with Park, on
+// parkable reports whether the connection of r to hub topics can be
+// parked once upgraded: a server with Park, on
 // Linux, HTTP/1.1 without TLS over TCP, a request context without a
 // deadline (a parked connection no longer sees it), and a version 13
 // handshake with a valid key (any other is answered by today's path, as
 // before).
 func (s *Server) parkable(r *http.Request, o session.Options) bool {
-	if !park.Supported || !s.opts.Park || o.Name == nil || r.ProtoMajor != 1 || !r.ProtoAtLeast(1, 1) || r.TLS != nil {
+	if !park.Supported || !s.opts.Park || r.ProtoMajor != 1 || !r.ProtoAtLeast(1, 1) || r.TLS != nil {
 		return false
 	}
 	if _, ok := r.Context().Deadline(); ok {
@@ -85,6 +85,7 @@ type parked struct {
 	out     []byte      // the frames of a run, written at its end; nil between runs
 	stopCtx func() bool // stops the wake at the context's end
 
+	greet    bool        // a multiplexed session's URL topics are still to be acknowledged
 	pings    uint64      // the pings sent; the last one's payload is its number
 	pingAt   time.Time   // when the unanswered ping was sent; zero: none
 	lastPing time.Time   // when the last ping was sent
@@ -148,7 +149,16 @@ func (pk *parked) hand(w http.ResponseWriter, r *http.Request) (bool, http.Respo
 	cn.pk = pk
 	cn.batched = cn.batches && sub == BatchSubprotocol
 	cn.c.Subprotocol = sub
-	cn.cursor = pk.sess.Cursor
+	if cn.mux {
+		pk.greet = true
+		cn.wake = make(chan struct{}, 1)
+		cn.pass.OnTopic(func(topic string) {
+			cn.topicRevoked(topic)
+			pk.c.Wake()
+		})
+	} else {
+		cn.cursor = pk.sess.Cursor // a composite is no use to a client: see Server.Topics
+	}
 	cn.buf, cn.one = nil, nil
 	pk.rd.limit = cn.opts.ReadLimit
 	pk.lastPing = time.Now()
@@ -242,6 +252,13 @@ func (pk *parked) run(c *park.Conn, why park.Why, in []byte) {
 		pk.closeWith(&endError{code: StatusTryAgainLater, text: "try again later", err: errUnwatched})
 		return
 	}
+	if pk.greet { // before any answer or event
+		pk.greet = false
+		names, pos := pk.sess.Topics()
+		for i, name := range names {
+			_ = cn.answer(answer{typ: typeSubscribed, topic: name, cursor: pos[i]})
+		}
+	}
 	if why&park.Readable != 0 || pk.more || pk.in != nil {
 		if !pk.read(c, in) || pk.closing {
 			return // ended, or closing: nothing follows its close frame
@@ -251,6 +268,11 @@ func (pk *parked) run(c *park.Conn, why park.Why, in []byte) {
 		pk.closeWith(cn.ctxEnded())
 		return
 	}
+	select {
+	case <-cn.wake: // nil on a single topic's connection
+		_ = cn.dropRevoked(pk.sess)
+	default:
+	}
 	if !pk.pingAt.IsZero() && time.Since(pk.pingAt) >= cn.opts.PongTimeout {
 		pk.drop(errPongTimeout)
 		return
@@ -258,7 +280,7 @@ func (pk *parked) run(c *park.Conn, why park.Why, in []byte) {
 	for {
 		b, err := pk.sess.Take(cn.ctx, cn.opts.MaxBatch)
 		if len(b.Items) > 0 {
-			_ = cn.writeItems(false, b.Items) // frames into pk.out: written at the end of the run
+			_ = cn.writeItems(cn.mux, b.Items) // frames into pk.out: written at the end of the run
 		}
 		if err != nil {
 			pk.closeWith(sessionEnded(err))
@@ -380,7 +402,7 @@ func (pk *parked) frameIn(op byte, data []byte) error {
 			h(cn.c, Message{Type: typ, Data: data})
 		}
 		m := parseControl(data)
-		if !m.refresh {
+		if !cn.mux && !m.refresh {
 			return nil // a single topic's connection takes only refresh messages
 		}
 		err := cn.control(pk.sess, m)

@@ -24,8 +24,9 @@ import (
 	"github.com/rxstream/rxstream/framework"
 )
 
-// TestParkedSuite runs the tests of hub topics with every connection
-// parked: they see the same events, close codes and hooks.
+// TestParkedSuite runs the tests of hub topics, single and multiplexed,
+// with every connection parked: they see the same events, answers, close
+// codes and hooks.
 func TestParkedSuite(t *testing.T) {
 	testPark = true
 	defer func() { testPark = false }()
@@ -39,6 +40,14 @@ func TestParkedSuite(t *testing.T) {
 		"BatchSubprotocol":     TestBatchSubprotocol,
 		"BatchBytes":           TestBatchBytes,
 		"BrowserClientBatches": TestBrowserClientBatches,
+		"TopicsResume":         TestTopicsResume,
+		"TopicsGap":            TestTopicsGap,
+		"TopicsSubscribe":      TestTopicsSubscribe,
+		"TopicsRefusals":       TestTopicsRefusals,
+		"TopicsURLRefusals":    TestTopicsURLRefusals,
+		"TopicsConcurrent":     TestTopicsConcurrent,
+		"TopicsClose":          TestTopicsClose,
+		"MultiClientRefused":   TestMultiClientRefused,
 	} {
 		t.Run(name, test)
 	}

@@ -190,8 +190,8 @@ type Options struct {
 	// Logger receives a line per connection that ends abnormally; nil means
 	// slog.Default().
 	Logger *slog.Logger
-	// Park, when set, holds each connection to a single hub topic
-	// ([Server.Topic]) over HTTP/1.1 without TLS, on Linux, without a
+	// Park, when set, holds each connection to hub topics ([Server.Topic],
+	// [Server.Topics]) over HTTP/1.1 without TLS, on Linux, without a
 	// goroutine or buffers of its own: the server answers the handshake
 	// itself on the hijacked connection and hands it to one poller, which
 	// watches every parked socket for the client's frames and hang-up, and
@@ -202,15 +202,18 @@ type Options struct {
 	// against 371 ms at 1,000 (for 499 k against 522 k and 274 k against
 	// 206 k deliveries/s); at 10,000 it is faster (175 k against 26.7 k
 	// deliveries/s, p99 1.2 against 2.3 s; the benchmarks' fan-out, 3
-	// repetitions, medians). What changes on a parked connection: OnMessage and the
-	// authorization hook of a refresh message run on a shared writer (they
-	// must not block); a ping is sent once the connection has written
-	// nothing for PingInterval, and at its next write after PingInterval
-	// otherwise; no extension is negotiated (nor on today's path:
-	// permessage-deflate is never offered back); WriteDelay is not
-	// applied. A connection the poller cannot watch (a wrapped
-	// listener's), one whose handshake today's path refuses, and
-	// [Server.Topics] keep today's path.
+	// repetitions, medians).
+	//
+	// What changes on a parked connection: OnMessage, and the
+	// authorization hook of a subscribe or refresh message, run on a
+	// shared writer (they must not block); control messages are served as
+	// they are read rather than one between two batches; a ping is sent
+	// once the connection has written nothing for PingInterval, and at its
+	// next write after PingInterval otherwise; no extension is negotiated
+	// (nor on today's path: permessage-deflate is never offered back);
+	// WriteDelay is not applied. A connection the poller cannot watch (a
+	// wrapped listener's), and one whose handshake today's path refuses,
+	// keep today's path.
 	Park bool
 }
 

@@ -4,10 +4,9 @@ import "github.com/rxstream/rxstream/adapters/websocket"
 
 func init() {
 	register(Contender{Name: "rxstream-websocket", Transport: WebSocket, Kind: Rxstream, Mux: true, New: newRxWebSocket(false)})
-	// The same server with websocket.Options.Park: its single-topic
-	// connections are parked; its multiplexed ones are those of
-	// rxstream-websocket, measured there.
-	register(Contender{Name: "rxstream-websocket-parked", Transport: WebSocket, Kind: Rxstream, New: newRxWebSocket(true)})
+	// The same server with websocket.Options.Park: its connections are
+	// parked.
+	register(Contender{Name: "rxstream-websocket-parked", Transport: WebSocket, Kind: Rxstream, Mux: true, New: newRxWebSocket(true)})
 }
 
 func newRxWebSocket(park bool) func() (Server, error) {
