@@ -90,7 +90,11 @@ func newAuthEnv(t *testing.T, gate *adapters.GateOptions) *authEnv {
 	s := must(sse.New(&sse.Options{Gate: v.gate, Hooks: hooks}))
 	lp := must(longpoll.New(&longpoll.Options{Gate: v.gate, Hooks: hooks}))
 	sp := must(shortpoll.New(&shortpoll.Options{Gate: v.gate, Hooks: hooks, Interval: 50 * time.Millisecond}))
-	ws := must(rxws.New(&rxws.Options{Gate: v.gate, Hooks: hooks}))
+	// Under TestParkedWebSocket (park_test.go) the WebSocket server parks
+	// its single-topic connections; the name, not a variable, says so,
+	// because the tests run their cases in parallel.
+	parkWS := strings.HasPrefix(t.Name(), "TestParkedWebSocket/")
+	ws := must(rxws.New(&rxws.Options{Gate: v.gate, Hooks: hooks, Park: parkWS}))
 	v.ep = must(adapters.New(&adapters.Options{SSE: s, LongPoll: lp, ShortPoll: sp, WebSocket: ws, Authorize: tokenHook}))
 	mux := http.NewServeMux()
 	mux.Handle("/rooms/{room}", v.ep.Topic(v.hub, adapters.Param("room")))

@@ -39,8 +39,13 @@ func (c *batchConn) Write(p []byte) (int, error) {
 	return c.Conn.Write(p)
 }
 
-// hold starts a batch: writes are gathered until flush.
+// hold starts a batch: writes are gathered until flush. On a nil
+// batchConn (a parked connection's, which gathers its frames itself) hold
+// and flush do nothing.
 func (c *batchConn) hold() {
+	if c == nil {
+		return
+	}
 	c.mu.Lock()
 	c.held = true
 	c.mu.Unlock()
@@ -48,6 +53,9 @@ func (c *batchConn) hold() {
 
 // flush ends a batch: what it gathered goes out in one write.
 func (c *batchConn) flush() error {
+	if c == nil {
+		return nil
+	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.held = false

@@ -113,30 +113,42 @@ func BenchmarkEchoRoundTrip(b *testing.B) {
 // BenchmarkIdleConnection opens b.N idle hub-topic connections (at most
 // 4,000: the process holds both ends of each, and may open 20,000 files)
 // from raw TCP clients, whose own cost is a socket, and reports the heap,
-// stack and goroutines per connection. Run it with -benchtime=2000x.
+// stack and goroutines per connection, on the handler's goroutine and
+// parked (Options.Park). Run it with -benchtime=2000x.
 func BenchmarkIdleConnection(b *testing.B) {
-	n := min(b.N, 4000)
-	hub := newHub(b)
-	defer hub.Close()
-	f := newFixture(b, nil)
-	f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
-	url := f.url("/topics/idle/ws")
-	f.dial("/topics/idle/ws", nil) // warm-up: the topic and the pools exist
-	heap0, stack0, g0 := memory()
-	conns := make([]net.Conn, 0, n)
-	for range n {
-		conns = append(conns, rawUpgrade(b, url))
-	}
-	waitFor(b, "every connection to be served", func() bool { return f.s.Connections() == n+1 })
-	time.Sleep(50 * time.Millisecond) // let the handlers park
-	heap1, stack1, g1 := memory()
-	per := func(d float64) float64 { return d / float64(n) }
-	b.ReportMetric(per(float64(heap1+stack1)-float64(heap0+stack0)), "B/conn")
-	b.ReportMetric(per(float64(heap1)-float64(heap0)), "heapB/conn")
-	b.ReportMetric(per(float64(stack1)-float64(stack0)), "stackB/conn")
-	b.ReportMetric(per(float64(g1-g0)), "goroutines/conn")
-	for _, c := range conns {
-		c.Close()
+	for _, parked := range []bool{false, true} {
+		name := "today"
+		if parked {
+			name = "parked"
+		}
+		b.Run(name, func(b *testing.B) {
+			n := min(b.N, 4000)
+			hub := newHub(b)
+			defer hub.Close()
+			f := newFixture(b, &Options{Park: parked, Gate: transport.Unlimited()}) // n from one address: past the default limits
+			f.mux.Handle("GET /topics/{topic}/ws", f.s.Topic(hub, topicName))
+			url := f.url("/topics/idle/ws")
+			f.dial("/topics/idle/ws", nil) // warm-up: the topic, the pools and the park loop exist
+			heap0, stack0, g0 := memory()
+			conns := make([]net.Conn, 0, n)
+			for range n {
+				conns = append(conns, rawUpgrade(b, url))
+			}
+			waitFor(b, "every connection to be served", func() bool { return f.s.Connections() == n+1 })
+			if parked {
+				waitFor(b, "every connection to be parked", func() bool { return f.s.loop().Len() == n+1 })
+			}
+			time.Sleep(50 * time.Millisecond) // let the handlers park
+			heap1, stack1, g1 := memory()
+			per := func(d float64) float64 { return d / float64(n) }
+			b.ReportMetric(per(float64(heap1+stack1)-float64(heap0+stack0)), "B/conn")
+			b.ReportMetric(per(float64(heap1)-float64(heap0)), "heapB/conn")
+			b.ReportMetric(per(float64(stack1)-float64(stack0)), "stackB/conn")
+			b.ReportMetric(per(float64(g1-g0)), "goroutines/conn")
+			for _, c := range conns {
+				c.Close()
+			}
+		})
 	}
 }
 

@@ -47,6 +47,13 @@ type conn struct {
 	// envelopes); batched is set when the client took it.
 	batches, batched bool
 
+	// pk is set once the connection is parked (see park.go): its frames
+	// go to pk instead of ws.
+	pk *parked
+	// stopReq, for a connection that may be parked, stops the request's
+	// context from ending ctx (see Server.prepare).
+	stopReq func() bool
+
 	in       chan Message // inbound messages for a Handler; nil otherwise
 	ctl      chan control // control messages of a hub topic or a producer; nil otherwise
 	mux      bool         // a multiplexed session: every control message is served
@@ -71,7 +78,12 @@ type conn struct {
 // shutting down; it answers a request that fails them and returns false.
 // Otherwise it registers the connection, which the caller releases, and
 // returns r with the connection's context.
-func (s *Server) prepare(w http.ResponseWriter, r *http.Request) (*conn, *http.Request, bool) {
+//
+// The context of a connection that may be parked does not end with the
+// request's, which ends when the handler returns: the request's context
+// ends it only until it is parked (see conn.stopReq). It keeps the
+// request's values, for the guard of refresh messages.
+func (s *Server) prepare(w http.ResponseWriter, r *http.Request, parking bool) (*conn, *http.Request, bool) {
 	opts := s.options()
 	if err := opts.check(r); err != nil {
 		transport.WriteError(w, err, 0)
@@ -82,19 +94,27 @@ func (s *Server) prepare(w http.ResponseWriter, r *http.Request) (*conn, *http.R
 		(&conn{opts: opts}).limited(w, r, err)
 		return nil, nil, false
 	}
-	ctx, done, ok := s.conns.Open(r.Context())
+	parent, stopReq := r.Context(), func() bool { return true }
+	if parking {
+		var cancel context.CancelFunc
+		parent, cancel = context.WithCancel(context.WithoutCancel(r.Context()))
+		stopReq = context.AfterFunc(r.Context(), cancel)
+	}
+	ctx, done, ok := s.conns.Open(parent)
 	if !ok {
+		stopReq()
 		pass.Release()
 		transport.WriteError(w, ErrShutdown, transport.DefaultRetryAfter)
 		return nil, nil, false
 	}
 	s.served.Add(1)
 	release := func() {
+		stopReq()
 		done()
 		pass.Release()
 		s.served.Add(-1)
 	}
-	return &conn{opts: opts, ctx: ctx, release: release, inDone: make(chan struct{}), pass: pass}, r.WithContext(ctx), true
+	return &conn{opts: opts, ctx: ctx, release: release, stopReq: stopReq, inDone: make(chan struct{}), pass: pass}, r.WithContext(ctx), true
 }
 
 // admit asks the Gate to admit the connection once the hook allowed it
@@ -234,11 +254,7 @@ func (cn *conn) serve(write writer) {
 	if drop != nil {
 		_ = cn.ws.CloseNow()
 	} else {
-		code, text := closeFrame(why)
-		if cn.cursor != nil && code != StatusNormalClosure {
-			text = reasonWithCursor(cn.cursor(), text)
-		}
-		cn.close(code, text)
+		cn.close(cn.closeFrame(why))
 	}
 	var ce websocket.CloseError
 	if rerr := g.Wait(); drop != nil && errors.As(rerr, &ce) {
@@ -250,18 +266,22 @@ func (cn *conn) serve(write writer) {
 	cn.finish(why)
 }
 
+// closeFrame is the close frame the server sends for why, a hub topic's
+// reason led by the cursor to resume from.
+func (cn *conn) closeFrame(why error) (StatusCode, string) {
+	code, text := closeFrame(why)
+	if cn.cursor != nil && code != StatusNormalClosure {
+		text = reasonWithCursor(cn.cursor(), text)
+	}
+	return code, text
+}
+
 // ended is why a write loop stopped by its context ended: the server
 // shutting down (or the request's context ending), an oversized inbound
 // message, or, as drop, the error that ended the read loop or a ping.
 func (cn *conn) ended(ctx context.Context) (why, drop error) {
 	if cn.ctx.Err() != nil {
-		if transport.ShuttingDown(cn.ctx) {
-			return ErrShutdown, nil
-		}
-		if err := transport.AuthEnded(cn.ctx); err != nil {
-			return err, nil // ErrExpired, ErrRevoked
-		}
-		return &endError{code: StatusGoingAway, text: "server shutting down", err: context.Cause(cn.ctx)}, nil
+		return cn.ctxEnded(), nil
 	}
 	cause := context.Cause(ctx)
 	if cn.readFailed() {
@@ -277,6 +297,18 @@ func (cn *conn) ended(ctx context.Context) (why, drop error) {
 		return &endError{code: StatusMessageTooBig, text: "message too big", err: cause}, nil
 	}
 	return nil, cause
+}
+
+// ctxEnded is why the connection's context ended: the server shutting
+// down (or the request's context ending), or its authorization.
+func (cn *conn) ctxEnded() error {
+	if transport.ShuttingDown(cn.ctx) {
+		return ErrShutdown
+	}
+	if err := transport.AuthEnded(cn.ctx); err != nil {
+		return err // ErrExpired, ErrRevoked
+	}
+	return &endError{code: StatusGoingAway, text: "server shutting down", err: context.Cause(cn.ctx)}
 }
 
 // close performs the closing handshake with code and reason, bounded by
@@ -420,5 +452,9 @@ func (cn *conn) ping(ctx context.Context, g *errgroup.Group) {
 // send writes one message, under the write deadline the connection's
 // batchConn keeps.
 func (cn *conn) send(typ MessageType, p []byte) error {
+	if cn.pk != nil {
+		cn.pk.frame(byte(typ), p)
+		return nil
+	}
 	return cn.ws.Write(context.Background(), typ, p)
 }

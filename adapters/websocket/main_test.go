@@ -28,6 +28,10 @@ func TestMain(m *testing.M) {
 	goleak.VerifyTestMain(m)
 }
 
+// testPark turns Options.Park on in every fixture: TestParkedSuite runs
+// tests of hub topics with it (see park_test.go).
+var testPark bool
+
 // fixture is a ServeMux behind a real loopback server, with one websocket
 // Server whose hooks are recorded and checked when the test ends: every
 // upgraded connection opened once, then at most one Error, then closed
@@ -48,6 +52,7 @@ func newFixture(t testing.TB, opts *Options) *fixture {
 	if opts != nil {
 		f.opts = *opts
 	}
+	f.opts.Park = f.opts.Park || testPark
 	f.opts.Hooks = f.rec.hooks(f.opts.Hooks)
 	user := f.opts.OnMessage
 	f.opts.OnMessage = func(c *Conn, m Message) {

@@ -4,11 +4,13 @@ import (
 	"errors"
 	"log/slog"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/reactivex/rxgo/v2"
 
+	"github.com/rxstream/rxstream/adapters/internal/park"
 	"github.com/rxstream/rxstream/adapters/internal/session"
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/framework"
@@ -188,6 +190,31 @@ type Options struct {
 	// Logger receives a line per connection that ends abnormally; nil means
 	// slog.Default().
 	Logger *slog.Logger
+	// Park, when set, holds each connection to hub topics ([Server.Topic],
+	// [Server.Topics]) over HTTP/1.1 without TLS, on Linux, without a
+	// goroutine or buffers of its own: the server answers the handshake
+	// itself on the hijacked connection and hands it to one poller, which
+	// watches every parked socket for the client's frames and hang-up, and
+	// a few shared writers (see the package doc): 7.8 KiB and no
+	// goroutine per idle connection instead of 33.5 KiB and two. It is off
+	// by default, like SSE's: a fan-out waits in the shared writers'
+	// queue, p99 53 against 26 ms at 100 subscribers x 64 B and 461
+	// against 371 ms at 1,000 (for 499 k against 522 k and 274 k against
+	// 206 k deliveries/s); at 10,000 it is faster (175 k against 26.7 k
+	// deliveries/s, p99 1.2 against 2.3 s; the benchmarks' fan-out, 3
+	// repetitions, medians).
+	//
+	// What changes on a parked connection: OnMessage, and the
+	// authorization hook of a subscribe or refresh message, run on a
+	// shared writer (they must not block); control messages are served as
+	// they are read rather than one between two batches; a ping is sent
+	// once the connection has written nothing for PingInterval, and at its
+	// next write after PingInterval otherwise; no extension is negotiated
+	// (nor on today's path: permessage-deflate is never offered back);
+	// WriteDelay is not applied. A connection the poller cannot watch (a
+	// wrapped listener's), and one whose handshake today's path refuses,
+	// keep today's path.
+	Park bool
 }
 
 // Server serves WebSocket connections as net/http handlers: per-request
@@ -204,6 +231,9 @@ type Server struct {
 	// streams at Close, while their handlers still run.
 	served atomic.Int64
 	gate   transport.Gate // when Options.Gate is nil
+
+	loopOnce sync.Once
+	parkLoop *park.Loop // see Server.loop
 }
 
 // New returns a Server with the given options; opts may be nil. It fails
@@ -312,7 +342,7 @@ type Handler func(r *http.Request, in rxgo.Observable) (rxgo.Observable, error)
 // messages are its handler's, and it ends at the expiry.
 func (s *Server) Stream(p Producer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cn, r, ok := s.prepare(w, r)
+		cn, r, ok := s.prepare(w, r, false)
 		if !ok {
 			return
 		}
@@ -342,7 +372,7 @@ func (s *Server) Stream(p Producer) http.Handler {
 // answered as a [Producer] is by [Server.Stream].
 func (s *Server) Duplex(h Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cn, r, ok := s.prepare(w, r)
+		cn, r, ok := s.prepare(w, r, false)
 		if !ok {
 			return
 		}
@@ -432,25 +462,53 @@ func (s *Server) Topics(hub *framework.Hub) http.Handler {
 func (s *Server) topics(hub *framework.Hub, o session.Options) http.Handler {
 	o.Retry = transport.DefaultRetryAfter
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cn, r, ok := s.prepare(w, r)
+		parking := s.parkable(r, o)
+		cn, r, ok := s.prepare(w, r, parking)
 		if !ok {
 			return
 		}
-		defer cn.release()
-		sess, cursor, err := session.Open(r, hub, o)
+		// handed is set once the connection is parked: its loop then
+		// does what these defers do.
+		handed := false
+		defer func() {
+			if !handed {
+				cn.release()
+			}
+		}()
+		so := o
+		var pk *parked
+		if parking {
+			pk = &parked{cn: cn}
+			pk.c = s.loop().Hold(pk)
+			so.Notify = pk.c.Wake
+		}
+		sess, cursor, err := session.Open(r, hub, so)
 		if err != nil {
 			transport.WriteError(w, err, o.Retry)
 			return
 		}
-		defer sess.Close()
+		defer func() {
+			if !handed {
+				sess.Close()
+			}
+		}()
 		names, _ := sess.Topics()
 		if !cn.admit(w, r, names) {
 			return
 		}
 		cn.open(r, cursor, names)
 		cn.mux = sess.Multi()
-		cn.ctl = make(chan control, controlQueue) // subscribe, unsubscribe, refresh
 		cn.batches = cn.opts.Format == FormatEnvelope
+		if pk != nil {
+			pk.sess = sess
+			if handed, w = pk.hand(w, r); handed {
+				return
+			}
+			if hj, ok := w.(*hijacked); ok {
+				defer hj.nc.Close() // today's path closes it once upgraded, but not a refusal
+			}
+		}
+		cn.ctl = make(chan control, controlQueue) // subscribe, unsubscribe, refresh
 		if cn.accept(w, r) {
 			// The handler returns after serve: r stays valid for the
 			// guard of subscribe and refresh messages.

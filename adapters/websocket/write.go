@@ -103,23 +103,9 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 		tick, stop := cn.pinger()
 		defer stop()
 		err, werr := session.Pump(ctx, sess, session.Stream[control]{
-			Max:   cn.opts.MaxBatch,
-			Delay: cn.opts.WriteDelay,
-			Write: func(items []session.Item) error {
-				if cn.batched {
-					return cn.sendBatch(multi, items)
-				}
-				cn.batch.hold()
-				for _, it := range items {
-					if typ, p := cn.encodeItem(multi, it); p != nil {
-						if err := cn.send(typ, p); err != nil {
-							cn.batch.flush()
-							return err
-						}
-					}
-				}
-				return cn.batch.flush()
-			},
+			Max:     cn.opts.MaxBatch,
+			Delay:   cn.opts.WriteDelay,
+			Write:   func(items []session.Item) error { return cn.writeItems(multi, items) },
 			Tick:    tick,
 			Beat:    func() error { cn.ping(ctx, g); return nil },
 			Idle:    func() { cn.buf = transport.Idle(cn.buf) },
@@ -134,11 +120,36 @@ func (cn *conn) sessionWriter(sess *session.Session) writer {
 			return cw.why, nil
 		case werr != nil:
 			return nil, werr
-		case errors.Is(err, framework.ErrClosed):
-			return &endError{code: StatusGoingAway, text: "hub closed", err: err}, nil
 		}
-		return err, nil
+		return sessionEnded(err), nil
 	}
+}
+
+// sessionEnded is why a session's error ends its connection: the hub
+// closing (1001), or the error (an overflow: 1013).
+func sessionEnded(err error) error {
+	if errors.Is(err, framework.ErrClosed) {
+		return &endError{code: StatusGoingAway, text: "hub closed", err: err}
+	}
+	return err
+}
+
+// writeItems sends a batch of a session's items, in one write: as JSON
+// arrays under BatchSubprotocol, else a message each.
+func (cn *conn) writeItems(multi bool, items []session.Item) error {
+	if cn.batched {
+		return cn.sendBatch(multi, items)
+	}
+	cn.batch.hold()
+	for _, it := range items {
+		if typ, p := cn.encodeItem(multi, it); p != nil {
+			if err := cn.send(typ, p); err != nil {
+				cn.batch.flush()
+				return err
+			}
+		}
+	}
+	return cn.batch.flush()
 }
 
 // BatchSubprotocol is the subprotocol under which a hub topic's

@@ -8,7 +8,9 @@
 //
 //   - one poller (Linux epoll, EPOLLRDHUP) that watches every parked
 //     socket for the peer's hang-up (a FIN, or a reset) and reports it at
-//     once;
+//     once, and, for a connection that reads ([Conn.WatchReads]: a
+//     WebSocket's), for something to read (EPOLLIN, [Readable]), which it
+//     then reads without waiting ([Conn.Read]);
 //   - one heartbeat list, ordered by each connection's last write, and one
 //     timer over it: a connection is told to beat once it has written
 //     nothing for Heartbeat;

@@ -23,8 +23,12 @@ const (
 	// HungUp: the peer hung up, or a write of what the socket had not
 	// taken failed ([Conn.Err] says how).
 	HungUp
+	// Readable: the socket of a connection that watches reads (see
+	// [Conn.WatchReads]) has something to read, or was hung up on (its
+	// read says which).
+	Readable
 
-	whyMask = Woken | Beat | HungUp
+	whyMask = Woken | Beat | HungUp | Readable
 )
 
 // The state bits of a Conn beside its pending reasons.
@@ -88,6 +92,7 @@ type Conn struct {
 	fd   int
 	id   uint64
 	own  bool   // Run is on a goroutine of the connection's own
+	read bool   // the poller reports readability as Readable (see WatchReads)
 	rest []byte // what the socket did not take
 	err  error  // the write error that ended the connection
 
@@ -145,7 +150,7 @@ func (c *Conn) Park(nc net.Conn) error {
 	e.touchLocked(c, time.Now())
 	e.mu.Unlock()
 	if c.rc != nil {
-		fd, err := e.p.add(c.rc, c.id)
+		fd, err := e.p.add(c.rc, c.id, c.read)
 		if err != nil {
 			c.rc = nil // held without the poller
 		}
@@ -488,13 +493,16 @@ func (c *Conn) Close() {
 }
 
 // poll is the poller's goroutine: it wakes each connection whose peer
-// hung up, until the poller is closed.
+// hung up, or that has something to read, until the poller is closed.
 func (e *engine) poll() {
 	e.p.wait(func(id uint64) {
 		e.mu.Lock()
 		c := e.conns[id]
 		e.mu.Unlock()
-		if c != nil {
+		switch {
+		case c != nil && c.read:
+			c.wake(Readable) // its read sees the hang-up
+		case c != nil:
 			c.wake(HungUp)
 		}
 	})

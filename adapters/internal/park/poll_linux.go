@@ -36,10 +36,14 @@ func newPoller() (*poller, error) {
 }
 
 // add watches the socket of rc for hang-up (EPOLLRDHUP: the peer's FIN;
-// EPOLLHUP and EPOLLERR, always reported: a reset), reported once
-// (edge-triggered) with id. It returns the socket's descriptor for del.
-func (p *poller) add(rc syscall.RawConn, id uint64) (fd int, err error) {
+// EPOLLHUP and EPOLLERR, always reported: a reset), and with in for
+// readability (EPOLLIN), reported (edge-triggered: once per change) with
+// id. It returns the socket's descriptor for del.
+func (p *poller) add(rc syscall.RawConn, id uint64, in bool) (fd int, err error) {
 	ev := unix.EpollEvent{Events: unix.EPOLLRDHUP | unix.EPOLLET, Fd: int32(uint32(id)), Pad: int32(uint32(id >> 32))}
+	if in {
+		ev.Events |= unix.EPOLLIN
+	}
 	cerr := rc.Control(func(s uintptr) {
 		fd = int(s)
 		err = unix.EpollCtl(p.epfd, unix.EPOLL_CTL_ADD, fd, &ev)
@@ -59,7 +63,8 @@ func (p *poller) close() {
 	_, _ = unix.Write(p.evfd, one[:])
 }
 
-// wait reports the id of each socket that hung up, until close.
+// wait reports the id of each socket that hung up or became readable,
+// until close.
 func (p *poller) wait(hup func(id uint64)) {
 	defer unix.Close(p.evfd)
 	defer unix.Close(p.epfd)

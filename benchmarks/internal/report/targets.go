@@ -116,6 +116,16 @@ func Targets(r *Report) []Target {
 	}
 	out = append(out, t)
 
+	// A parked WebSocket topic subscriber (websocket.Options.Park): the
+	// issue's target, far below net/http's own.
+	t = Target{Name: "idle WebSocket topic subscriber, parked (rxstream-websocket-parked)", Want: "<= 10 KiB (RSS slope) and <= 1 goroutine", Met: "n/a", Got: "not measured"}
+	if m, ok := find(r, "idle", "rxstream-websocket-parked", "kib_per_conn", func(map[string]float64) bool { return true }); ok {
+		g, _ := find(r, "idle", "rxstream-websocket-parked", "goroutines_per_conn", nil)
+		t.Got = fmt.Sprintf("%s KiB, %.2f goroutines", Num(m.Median), g.Median)
+		t.Met = met(m.Median <= 10 && g.Median <= 1.02)
+	}
+	out = append(out, t)
+
 	// Idle capacity of one process.
 	t = Target{Name: "19,000 idle connections in one server process", Want: "held, 0 errors", Met: "n/a", Got: "not measured (full mode only)"}
 	var got []string

@@ -1,0 +1,7 @@
+//go:build !linux
+
+package park
+
+import "syscall"
+
+func readNow(syscall.RawConn, []byte) (int, error) { return 0, ErrUnsupported }
