@@ -13,7 +13,10 @@
 //     then reads without waiting ([Conn.Read]);
 //   - one heartbeat list, ordered by each connection's last write, and one
 //     timer over it: a connection is told to beat once it has written
-//     nothing for Heartbeat;
+//     nothing for Heartbeat. A peer gone without a word (its host down)
+//     never acknowledges the beat: its socket's TCP_USER_TIMEOUT, the
+//     longer of Heartbeat and WriteTimeout, ends it, and the poller
+//     reports the hang-up, within about two heartbeats of its going;
 //   - a fixed pool of writers (GOMAXPROCS) that run the connections that
 //     have something due.
 //

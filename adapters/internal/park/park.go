@@ -155,6 +155,15 @@ func (c *Conn) Park(nc net.Conn) error {
 			c.rc = nil // held without the poller
 		}
 		c.fd = fd
+		if err == nil && l.Heartbeat > 0 {
+			// A peer that vanished without a reset (its host gone, a
+			// black hole) never answers the heartbeat, which the
+			// kernel would retransmit for about 15 minutes
+			// (tcp_retries2): give up after a heartbeat interval (or the
+			// write timeout, if longer) of unacknowledged data instead,
+			// which the poller then reports as a hang-up.
+			unacked(c.rc, max(l.Heartbeat, l.WriteTimeout))
+		}
 	}
 	if !c.release(false) {
 		c.e.enqueue(c) // reasons came while it was held

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+	"golang.org/x/sys/unix"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -108,5 +109,45 @@ func TestLoop(t *testing.T) {
 			}
 			waitFor(t, "the connection closed", func() bool { return l.Len() == 0 })
 		})
+	}
+}
+
+// TestUnacked: a parked TCP socket gives up on data its peer leaves
+// unacknowledged after the heartbeat interval or the write timeout,
+// whichever is longer (TCP_USER_TIMEOUT), so that a peer that vanished
+// without a reset is let go within two heartbeats, not the kernel's
+// quarter of an hour.
+func TestUnacked(t *testing.T) {
+	for _, tc := range []struct {
+		heartbeat, writeTimeout time.Duration
+		want                    int // milliseconds; 0 is the kernel's default
+	}{
+		{3 * time.Second, 5 * time.Second, 5000},
+		{15 * time.Second, 10 * time.Second, 15000},
+		{0, 10 * time.Second, 0},
+	} {
+		l := &Loop{Heartbeat: tc.heartbeat, WriteTimeout: tc.writeTimeout}
+		c := l.Hold(&echoTask{})
+		server, client := pair(t, false)
+		if err := c.Park(server); err != nil {
+			t.Fatal(err)
+		}
+		rc, err := server.(*net.TCPConn).SyscallConn()
+		if err != nil {
+			t.Fatal(err)
+		}
+		var got int
+		var gerr error
+		if err := rc.Control(func(fd uintptr) {
+			got, gerr = unix.GetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT)
+		}); err != nil || gerr != nil {
+			t.Fatal(err, gerr)
+		}
+		if got != tc.want {
+			t.Errorf("heartbeat %v, write timeout %v: TCP_USER_TIMEOUT %d ms, want %d", tc.heartbeat, tc.writeTimeout, got, tc.want)
+		}
+		_ = client.(*net.TCPConn).SetLinger(0)
+		client.Close()
+		waitFor(t, "the connection closed", func() bool { return l.Len() == 0 })
 	}
 }

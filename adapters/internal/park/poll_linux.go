@@ -4,6 +4,7 @@ package park
 
 import (
 	"syscall"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -52,6 +53,15 @@ func (p *poller) add(rc syscall.RawConn, id uint64, in bool) (fd int, err error)
 		err = cerr
 	}
 	return fd, err
+}
+
+// unacked sets the socket's TCP_USER_TIMEOUT to d: the kernel ends the
+// connection with ETIMEDOUT once data it sent has gone unacknowledged for
+// that long. A socket that is not TCP keeps its defaults.
+func unacked(rc syscall.RawConn, d time.Duration) {
+	_ = rc.Control(func(s uintptr) {
+		_ = unix.SetsockoptInt(int(s), unix.IPPROTO_TCP, unix.TCP_USER_TIMEOUT, int(d.Milliseconds()))
+	})
 }
 
 // del stops watching fd; it must be called before fd is closed.
