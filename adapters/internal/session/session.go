@@ -114,11 +114,11 @@ type Options struct {
 	Notify func()
 	// Read, above 0, makes a session that reads the topics' history
 	// instead of subscribing (a short poll): Open reads each topic's
-	// first page, of up to Read events ([framework.Hub.Read]), and Take
-	// delivers it, reading on while a topic's history holds more.
-	// Nothing is followed, so a distributed broker starts no feed for
-	// it; Linger and Notify do not apply, and Ready is signalled once,
-	// by Open.
+	// first page ([framework.Hub.Read]), of its fair share of Read
+	// events, and Take delivers it, reading on while a topic's history
+	// holds more. Nothing is followed, so a distributed broker starts no
+	// feed for it; Linger and Notify do not apply, and Ready is
+	// signalled once, by Open.
 	Read int
 }
 
@@ -170,7 +170,7 @@ func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, err
 		// A topic with a position ignores its rewind: the cursor wins.
 		var sub source
 		if o.Read > 0 {
-			sub, err = newReading(r.Context(), hub, n, pos[i], min(o.Read, (o.Read+len(names)-1)/len(names)), s.options(r, rw[i]))
+			sub, err = newReading(r.Context(), hub, n, pos[i], (o.Read+len(names)-1)/len(names), s.options(r, rw[i]))
 		} else {
 			sub, err = hub.SubscribeWith(n, pos[i], s.options(r, rw[i]))
 		}
