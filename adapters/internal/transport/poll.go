@@ -41,9 +41,9 @@ type PollBody struct {
 // session package's BenchmarkPollAnswer (16 events of 512 bytes of JSON,
 // 6 interleaved runs on 2 shared cores, medians), against envelopes
 // built per request and json.Marshal: an answer of live events shared by
-// 100 polls, 58.1 us (40.3-64.5) -> 17.7 us (9.5-42.0), 24.8 -> 14.2 KB,
-// 28 -> 7 allocations; one read from history, 87.9 us (61.9-111.6) ->
-// 48.7 us (29.2-64.2), 29.8 -> 19.0 KB, 48 -> 26 allocations.
+// 100 polls, 41.6 us (37.7-43.0) -> 7.9 us (7.8-12.1), 24.9 -> 14.2 KB,
+// 28 -> 7 allocations; one read from history, 47.8 us (45.0-52.3) ->
+// 32.7 us (30.1-34.9), 29.7 -> 19.0 KB, 48 -> 26 allocations.
 type PollAnswer struct {
 	Cursor string
 	Gap    *framework.Gap
