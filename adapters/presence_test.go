@@ -376,3 +376,37 @@ func TestPresenceRoute(t *testing.T) {
 		t.Errorf("POST presence: %d", resp.StatusCode)
 	}
 }
+
+// TestPresenceShortPoll: a short poll reads without subscribing, and its
+// user is present for the instant of its request: a watcher sees it join
+// and (without a coalescing window) leave; presence=true on the poll
+// itself is accepted and answers no presence event.
+func TestPresenceShortPoll(t *testing.T) {
+	v := newPresenceEnv(t)
+	w := presenceWatchers()[0] // sse
+	ctx, cancel := context.WithCancel(context.Background())
+	events := make(chan string, 64)
+	done := make(chan struct{})
+	go func() { defer close(done); w.watch(t, ctx, v.srv.URL, events) }()
+	defer func() { cancel(); <-done }()
+	eventually(t, "the watcher held", func() bool { return v.hub.Stats().Subscribers == w.subs })
+	resp, err := http.Get(v.srv.URL + "/rooms/room?transport=poll&user=ann&presence=true")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || strings.Contains(string(body), "join") {
+		t.Fatalf("short poll: %d %s", resp.StatusCode, body)
+	}
+	for _, want := range []string{"join ann", "leave ann"} {
+		select {
+		case got := <-events:
+			if got != want {
+				t.Fatalf("got %q, want %q", got, want)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("no %q", want)
+		}
+	}
+}

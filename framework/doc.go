@@ -23,6 +23,8 @@
 //     Since): a late joiner's last events.
 //   - history.go: [Hub.History], pages of a topic's history backward or
 //     forward, without subscribing.
+//   - read.go: [Hub.Read], a subscription's first batch read from the
+//     history without subscribing: a short poll's answer.
 //   - errors.go: sentinel errors and [CursorError].
 //   - presence.go: who is on a topic ([Hub.Presence], [Member]): one
 //     entry per user with its connections, the anonymous count, join and

@@ -244,7 +244,7 @@ type SubscribeOptions struct {
 	Since time.Duration
 	// Linger keeps the topic followed for that long after this
 	// subscription closes when it was the topic's last one, so that a
-	// subscriber that comes and goes (a short poll) does not make the
+	// subscriber that comes and goes (a long poll) does not make the
 	// broker start and stop following the topic each time (a NATS
 	// JetStream consumer, say). 0 stops following at once.
 	Linger time.Duration

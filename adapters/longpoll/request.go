@@ -85,7 +85,7 @@ func (v *waiter) serve() {
 		v.failed(err)
 		return
 	}
-	if len(q.Body.Events) > 0 {
+	if q.Body.Len() > 0 {
 		q.Answer() // retained events: at once
 		return
 	}
@@ -95,7 +95,7 @@ func (v *waiter) serve() {
 	// follows yet.
 	timeout, stopTimeout := poll.After(v.wait)
 	defer stopTimeout()
-	for len(q.Body.Events) == 0 {
+	for q.Body.Len() == 0 {
 		select {
 		case <-v.sess.Ready():
 		case <-timeout:

@@ -5,6 +5,8 @@ import (
 	"net/http/httptest"
 	"strconv"
 	"testing"
+
+	"github.com/rxstream/rxstream/adapters/internal/transport"
 )
 
 // BenchmarkEmptyPoll measures a short-poll with nothing new over loopback
@@ -17,7 +19,7 @@ func BenchmarkEmptyPoll(b *testing.B) {
 			name = "304"
 		}
 		b.Run(name, func(b *testing.B) {
-			v := newEnv(b, nil, 1000)
+			v := newEnv(b, &Options{Gate: transport.Unlimited()}, 1000) // polls in a loop: past the default connect rate
 			id := v.publish(b, "t", "x")
 			req, _ := http.NewRequest(http.MethodGet, v.url("t", id), nil)
 			want := http.StatusOK
@@ -37,7 +39,7 @@ func BenchmarkEmptyPoll(b *testing.B) {
 }
 
 // BenchmarkHandler measures the handler alone, without HTTP, for an empty
-// poll: subscribe, poll, close, and the 304 or the JSON answer.
+// poll: the history read, and the 304 or the JSON answer.
 func BenchmarkHandler(b *testing.B) {
 	for _, conditional := range []bool{false, true} {
 		name := "200"
@@ -45,7 +47,7 @@ func BenchmarkHandler(b *testing.B) {
 			name = "304"
 		}
 		b.Run(name, func(b *testing.B) {
-			v := newEnv(b, nil, 1000)
+			v := newEnv(b, &Options{Gate: transport.Unlimited()}, 1000)
 			id := v.publish(b, "t", "x")
 			h := v.sp.Topic(v.hub, func(*http.Request) string { return "t" })
 			req := httptest.NewRequest(http.MethodGet, "/t?cursor="+id, nil)

@@ -35,6 +35,9 @@
 // [Server.Topics] names each event's topic, carries gap notices among the
 // events, and a composite cursor.
 //
+// A poll reads the topics' history and subscribes to none, so that on a
+// NATS broker polls create no JetStream consumer (see [Server.Topic]).
+//
 // Each answer carries the cursor as its ETag (quoted) and in X-Cursor
 // ([CursorHeader]); a request with If-None-Match holding it is answered 304
 // Not Modified, without a body, when nothing is new. Answers have

@@ -136,6 +136,14 @@ func (s *Server) Gate() *Gate {
 // Every answer carries an ETag, the quoted cursor: a request whose
 // If-None-Match holds it is answered 304 Not Modified, without a body, when
 // nothing is new.
+//
+// A poll reads the topic's history from the hub's broker and subscribes
+// to nothing ([framework.Hub.Read]): on a distributed broker it starts no
+// feed (no NATS JetStream consumer), however many clients poll. The
+// user that the authorization hook names (adapters.SetUser) is present on
+// the topic for the instant of the poll; presence=true is accepted and
+// carries no join or leave event, as a poll holds no subscription in
+// which one could happen: poll clients list the members instead.
 func (s *Server) Topic(hub *framework.Hub, name func(*http.Request) string) http.Handler {
 	return s.serve(hub, session.Options{Name: name})
 }
@@ -202,16 +210,14 @@ func (s *Server) Stream(p Producer) http.Handler {
 	})
 }
 
-// minLinger is the least a topic stays followed after its last poll.
-const minLinger = time.Second
-
 func (s *Server) serve(hub *framework.Hub, so session.Options) http.Handler {
 	o := s.options()
 	so.Retry = o.Interval
-	// A topic stays followed between two polls: without it, a short poll
-	// on a node with no other subscriber of the topic starts and stops
-	// the broker's feed (a NATS JetStream consumer) every time.
-	so.Linger = max(2*o.Interval, minLinger)
+	// A poll reads the topics' history and subscribes to none: on a node
+	// with no other subscriber of a topic, a subscription started and
+	// stopped the broker's feed (a NATS JetStream consumer) for every
+	// poll, or kept it going between polls.
+	so.Read = o.MaxEvents
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-cache")

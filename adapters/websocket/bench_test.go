@@ -168,7 +168,7 @@ func BenchmarkEnvelope(b *testing.B) {
 		b.ReportAllocs()
 		var buf []byte
 		for b.Loop() {
-			buf = appendEnvelope(buf[:0], "", benchEvent)
+			buf = transport.AppendEnvelope(buf[:0], "", benchEvent)
 		}
 	})
 	b.Run("json.Marshal", func(b *testing.B) {

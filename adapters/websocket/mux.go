@@ -163,15 +163,15 @@ func (cn *conn) answer(r answer) error {
 // cursor of a subscribed, the status and message of an error.
 func appendAnswer(b []byte, r answer) []byte {
 	b = append(b, `{"type":`...)
-	b = appendJSONString(b, r.typ)
+	b = transport.AppendJSONString(b, r.typ)
 	if r.topic != "" {
 		b = append(b, `,"topic":`...)
-		b = appendJSONString(b, validUTF8(r.topic))
+		b = transport.AppendJSONString(b, transport.ValidUTF8(r.topic))
 	}
 	switch r.typ {
 	case typeSubscribed:
 		b = append(b, `,"cursor":`...)
-		b = appendJSONString(b, validUTF8(r.cursor))
+		b = transport.AppendJSONString(b, transport.ValidUTF8(r.cursor))
 	case typeRefreshed:
 		if !r.expires.IsZero() {
 			b = append(b, `,"expires":"`...)
@@ -182,7 +182,7 @@ func appendAnswer(b []byte, r answer) []byte {
 		b = append(b, `,"status":`...)
 		b = strconv.AppendInt(b, int64(r.status), 10)
 		b = append(b, `,"message":`...)
-		b = appendJSONString(b, validUTF8(r.message))
+		b = transport.AppendJSONString(b, transport.ValidUTF8(r.message))
 	}
 	return append(b, '}')
 }

@@ -2,12 +2,9 @@ package websocket
 
 import (
 	"context"
-	"encoding/base64"
 	"errors"
 	"fmt"
 	"slices"
-	"strconv"
-	"strings"
 	"time"
 	"unicode/utf8"
 
@@ -206,11 +203,11 @@ func (cn *conn) appendItem(b []byte, multi bool, it session.Item) []byte {
 	}
 	switch {
 	case it.Gap != nil:
-		return appendGap(b, topic, *it.Gap, it.Pos)
+		return transport.AppendGap(b, topic, *it.Gap, it.Pos)
 	case multi:
-		return it.Event.AppendEncoded(b, muxEnvelope, it.Topic)
+		return it.Event.AppendEncoded(b, transport.MuxEnvelope, it.Topic)
 	}
-	return it.Event.AppendEncoded(b, ownEnvelope, it.Topic)
+	return it.Event.AppendEncoded(b, transport.OwnEnvelope, it.Topic)
 }
 
 // encodeItem frames one item of a session; a nil p means nothing to send
@@ -261,7 +258,7 @@ func (cn *conn) encodeGap(g framework.Gap) (MessageType, []byte, error) {
 	if cn.opts.Format != FormatEnvelope {
 		return 0, nil, nil
 	}
-	cn.buf = appendGap(cn.buf[:0], "", g, "")
+	cn.buf = transport.AppendGap(cn.buf[:0], "", g, "")
 	return MessageText, cn.buf, nil
 }
 
@@ -275,7 +272,7 @@ func (cn *conn) encodeEvent(ev framework.Event) (MessageType, []byte) {
 	case FormatBinary:
 		return MessageBinary, ev.Data
 	}
-	cn.buf = appendEnvelope(cn.buf[:0], "", ev)
+	cn.buf = transport.AppendEnvelope(cn.buf[:0], "", ev)
 	return MessageText, cn.buf
 }
 
@@ -284,113 +281,4 @@ func messageType(m Message) MessageType {
 		return MessageBinary
 	}
 	return MessageText
-}
-
-// ownEnvelope and muxEnvelope are the shared encodings of hub events (see
-// [framework.Event.AppendEncoded]): the envelope of a topic's own
-// connection, and the one of a multiplexed connection, which names the
-// topic.
-var (
-	ownEnvelope = framework.NewEncoding(func(dst []byte, _ string, ev framework.Event) []byte {
-		return appendEnvelope(dst, "", ev)
-	})
-	muxEnvelope = framework.NewEncoding(appendEnvelope)
-)
-
-// appendEnvelope appends the JSON envelope of ev ({"id","event","data"},
-// as transport.NewEnvelope makes it), led by "topic" when topic is not
-// empty, without reflection or allocation.
-func appendEnvelope(b []byte, topic string, ev framework.Event) []byte {
-	b = append(b, '{')
-	if topic != "" {
-		b = append(b, `"topic":`...)
-		b = appendJSONString(b, validUTF8(topic))
-		b = append(b, ',')
-	}
-	if ev.ID != "" {
-		b = append(b, `"id":`...)
-		b = appendJSONString(b, validUTF8(ev.ID))
-		b = append(b, ',')
-	}
-	if ev.Name != "" {
-		b = append(b, `"event":`...)
-		b = appendJSONString(b, validUTF8(ev.Name))
-		b = append(b, ',')
-	}
-	b = append(b, `"data":`...)
-	if utf8.Valid(ev.Data) {
-		b = appendJSONString(b, ev.Data)
-	} else {
-		b = append(b, '"')
-		b = base64.StdEncoding.AppendEncode(b, ev.Data)
-		b = append(b, `","base64":true`...)
-	}
-	if ms := ev.Retry.Milliseconds(); ms != 0 {
-		b = append(b, `,"retry":`...)
-		b = strconv.AppendInt(b, ms, 10)
-	}
-	return append(b, '}')
-}
-
-// appendGap appends the gap notice as transport.GapEnvelope makes it, with
-// topic and id when given.
-func appendGap(b []byte, topic string, g framework.Gap, id string) []byte {
-	// {"last":..,"next":..} as data: cursors are ASCII, but escape anyway.
-	var inner [2 * (framework.MaxCursorLen + 8)]byte
-	d := append(inner[:0], `{"last":`...)
-	d = appendJSONString(d, validUTF8(g.Last))
-	d = append(d, `,"next":`...)
-	d = appendJSONString(d, validUTF8(g.Next))
-	d = append(d, '}')
-	return appendEnvelope(b, topic, framework.Event{ID: id, Name: "gap", Data: d})
-}
-
-func validUTF8(s string) string {
-	if utf8.ValidString(s) {
-		return s
-	}
-	return strings.ToValidUTF8(s, "\uFFFD")
-}
-
-const hexDigits = "0123456789abcdef"
-
-// appendJSONString appends s, valid UTF-8, as a JSON string. It escapes
-// what JSON requires, and U+2028 and U+2029 as encoding/json does.
-func appendJSONString[T string | []byte](b []byte, s T) []byte {
-	b = append(b, '"')
-	start := 0
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case c >= 0x20 && c != '"' && c != '\\' && c != 0xE2:
-			continue
-		case c == 0xE2:
-			// U+2028 and U+2029 are E2 80 A8 and E2 80 A9.
-			if i+2 >= len(s) || s[i+1] != 0x80 || s[i+2]&^1 != 0xA8 {
-				continue
-			}
-			b = append(b, s[start:i]...)
-			b = append(b, `\u202`...)
-			b = append(b, hexDigits[s[i+2]&1+8])
-			i += 2
-			start = i + 1
-			continue
-		}
-		b = append(b, s[start:i]...)
-		switch c {
-		case '"', '\\':
-			b = append(b, '\\', c)
-		case '\n':
-			b = append(b, '\\', 'n')
-		case '\r':
-			b = append(b, '\\', 'r')
-		case '\t':
-			b = append(b, '\\', 't')
-		default:
-			b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
-		}
-		start = i + 1
-	}
-	b = append(b, s[start:]...)
-	return append(b, '"')
 }

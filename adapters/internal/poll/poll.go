@@ -19,7 +19,6 @@ package poll
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"time"
@@ -46,7 +45,7 @@ type Request struct {
 	W http.ResponseWriter
 	R *http.Request
 	// Body is the answer so far; Body.Cursor the cursor to send next.
-	Body transport.PollBody
+	Body transport.PollAnswer
 	// Retry is the base of the jittered Retry-After of a 503.
 	Retry time.Duration
 	// Prepare, when set, is called before every answer, refusals at
@@ -66,7 +65,7 @@ type Request struct {
 
 // NewRequest returns the Request of r, with an empty list of events.
 func NewRequest(w http.ResponseWriter, r *http.Request, retry time.Duration) *Request {
-	return &Request{W: w, R: r, Retry: retry, Body: transport.PollBody{Events: []transport.Envelope{}}}
+	return &Request{W: w, R: r, Retry: retry}
 }
 
 // Open accepts the request: it registers it with reg and calls
@@ -117,7 +116,7 @@ func (q *Request) End(reason error) {
 }
 
 // Empty reports whether the answer holds neither events nor a gap.
-func (q *Request) Empty() bool { return len(q.Body.Events) == 0 && q.Body.Gap == nil }
+func (q *Request) Empty() bool { return q.Body.Len() == 0 && q.Body.Gap == nil }
 
 func (q *Request) prepare() {
 	if q.Prepare != nil {
@@ -129,11 +128,7 @@ func (q *Request) prepare() {
 // when the write fails, with its client gone.
 func (q *Request) Answer() {
 	q.prepare()
-	raw, err := json.Marshal(&q.Body)
-	if err != nil { // cannot happen: strings, numbers and a Gap
-		q.Error(err, transport.Status(http.StatusInternalServerError, err))
-		return
-	}
+	raw := q.Body.JSON()
 	h := q.W.Header()
 	h.Set("Content-Type", "application/json")
 	q.W.WriteHeader(http.StatusOK)

@@ -70,7 +70,7 @@ var errNoObservable = errors.New("rxstream: producer returned no observable")
 // from a string, a []byte or a json.RawMessage; an error value is an
 // error. Anything else is an error naming its type: a poll never guesses
 // an encoding.
-func Produce(ctx context.Context, r *http.Request, p transport.Producer, cursor string, b *transport.PollBody, pol Policy) (Outcome, error) {
+func Produce(ctx context.Context, r *http.Request, p transport.Producer, cursor string, b *transport.PollAnswer, pol Policy) (Outcome, error) {
 	pctx, cancel := context.WithCancel(ctx)
 	defer cancel()
 	obs, err := p(r.WithContext(pctx), cursor)
@@ -148,12 +148,12 @@ func After(d time.Duration) (<-chan time.Time, func()) {
 	return t.C, func() { t.Stop() }
 }
 
-func empty(b *transport.PollBody) bool { return len(b.Events) == 0 && b.Gap == nil }
+func empty(b *transport.PollAnswer) bool { return b.Len() == 0 && b.Gap == nil }
 
 // add appends one item to b. It reports full when the answer must go now
 // (it holds max events, or a gap follows its events: the gap is dropped),
 // and the error of an error item or of an item that is no event.
-func add(b *transport.PollBody, it rxgo.Item, max int) (full bool, err error) {
+func add(b *transport.PollAnswer, it rxgo.Item, max int) (full bool, err error) {
 	if it.E != nil {
 		return false, it.E
 	}
@@ -170,14 +170,14 @@ func add(b *transport.PollBody, it rxgo.Item, max int) (full bool, err error) {
 	if err != nil {
 		return false, err
 	}
-	b.Events = append(b.Events, transport.NewEnvelope(ev))
+	b.Add("", ev, false)
 	if ev.ID != "" {
 		b.Cursor = ev.ID
 	}
-	return max > 0 && len(b.Events) >= max, nil
+	return max > 0 && b.Len() >= max, nil
 }
 
-func addGap(b *transport.PollBody, g framework.Gap) bool {
+func addGap(b *transport.PollAnswer, g framework.Gap) bool {
 	if !empty(b) {
 		return true
 	}

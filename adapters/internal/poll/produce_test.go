@@ -65,11 +65,11 @@ func TestProduceGrace(t *testing.T) {
 		}
 		var logged bytes.Buffer
 		log := slog.New(slog.NewTextHandler(&logged, nil))
-		b := transport.PollBody{Events: []transport.Envelope{}}
+		var b transport.PollAnswer
 		start := time.Now()
 		out, err := Produce(context.Background(), httptest.NewRequest("GET", "/p", nil), stubborn, "", &b, Policy{Logger: log})
-		if out != Answered || err != nil || len(b.Events) != 1 || b.Events[0].Data != "x" {
-			t.Errorf("Produce = %v, %v, %+v", out, err, b)
+		if body := decode(t, &b); out != Answered || err != nil || len(body.Events) != 1 || body.Events[0].Data != "x" {
+			t.Errorf("Produce = %v, %v, %+v", out, err, body)
 		}
 		if d := time.Since(start); d != Grace {
 			t.Errorf("answered after %v, want %v", d, Grace)
@@ -121,11 +121,11 @@ func TestProducePolicy(t *testing.T) {
 						}
 					}}), nil
 				}
-				b := transport.PollBody{Events: []transport.Envelope{}}
+				var b transport.PollAnswer
 				start := time.Now()
 				out, err := Produce(context.Background(), httptest.NewRequest("GET", "/p", nil), p, "", &b, tt.pol)
 				var data []string
-				for _, e := range b.Events {
+				for _, e := range decode(t, &b).Events {
 					data = append(data, e.Data)
 				}
 				if out != tt.out || err != nil || !slices.Equal(data, tt.data) || (b.Gap != nil) != tt.gap {
@@ -137,4 +137,14 @@ func TestProducePolicy(t *testing.T) {
 			})
 		})
 	}
+}
+
+// decode returns the answer as a client decodes it.
+func decode(t *testing.T, a *transport.PollAnswer) transport.PollBody {
+	t.Helper()
+	var b transport.PollBody
+	if err := json.Unmarshal(a.JSON(), &b); err != nil {
+		t.Fatalf("answer %s: %v", a.JSON(), err)
+	}
+	return b
 }

@@ -19,9 +19,10 @@ import (
 // it keeps them all.
 //
 // An error is the session's end: b holds what was taken before it.
-func Gather(ctx context.Context, sess *Session, b *transport.PollBody, max int) (full bool, err error) {
-	for len(b.Events) < max {
-		batch, err := sess.Take(ctx, max-len(b.Events))
+func Gather(ctx context.Context, sess *Session, b *transport.PollAnswer, max int) (full bool, err error) {
+	for b.Len() < max {
+		batch, err := sess.Take(ctx, max-b.Len())
+		b.Grow(Size(batch.Items))
 		for _, it := range batch.Items {
 			if !add(sess.multi, b, it) {
 				return true, nil
@@ -35,27 +36,23 @@ func Gather(ctx context.Context, sess *Session, b *transport.PollBody, max int) 
 }
 
 // add appends it to b; false when it does not fit a single-topic answer.
-func add(multi bool, b *transport.PollBody, it Item) bool {
+func add(multi bool, b *transport.PollAnswer, it Item) bool {
 	switch {
 	case multi && it.Gap != nil:
-		e := transport.GapEnvelope(*it.Gap)
-		e.Topic = it.Topic
-		b.Events = append(b.Events, e)
+		b.AddGap(it.Topic, *it.Gap)
 	case multi:
-		e := transport.NewEnvelope(it.Event)
-		e.Topic = it.Topic
-		b.Events = append(b.Events, e)
+		b.Add(it.Topic, it.Event, true)
 	case it.Gap != nil:
-		if b.Gap != nil || len(b.Events) > 0 {
+		if b.Gap != nil || b.Len() > 0 {
 			return false // b ends before it
 		}
 		g := *it.Gap
 		b.Gap = &g
 	default:
-		if b.Gap != nil && b.Gap.Next == "" && len(b.Events) == 0 {
+		if b.Gap != nil && b.Gap.Next == "" && b.Len() == 0 {
 			b.Gap.Next = it.Event.ID // a gap held until its next event
 		}
-		b.Events = append(b.Events, transport.NewEnvelope(it.Event))
+		b.Add(it.Topic, it.Event, false)
 	}
 	if it.Cursor != "" {
 		b.Cursor = it.Cursor

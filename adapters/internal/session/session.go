@@ -14,6 +14,10 @@
 //	        -> the transport's encoder (SSE frames, JSON envelopes, a poll
 //	           answer)
 //
+// A session that answers at once (a short poll, [Options.Read]) reads
+// each topic's history instead of subscribing: its items are those the
+// subscriptions would have given, and nothing is followed.
+//
 // A single topic is the one-element case: its cursor is the topic's own
 // ("EPOCH-SEQ"). A multiplexed session's cursor is composite (see
 // parseCursor): it names every topic's position, so the last cursor a
@@ -78,8 +82,16 @@ type Session struct {
 
 type topic struct {
 	name string
-	sub  *framework.Subscription
+	sub  source
 	pos  string // the cursor after the last item taken
+}
+
+// source is where a topic's items come from: a [*framework.Subscription],
+// or a [reading] of its history.
+type source interface {
+	Poll(ctx context.Context, limit int) (framework.Batch, error)
+	Cursor() string
+	Close()
 }
 
 // Options says what a request follows.
@@ -100,6 +112,14 @@ type Options struct {
 	// goroutine that has news (see [framework.SubscribeOptions]): it must
 	// not block.
 	Notify func()
+	// Read, above 0, makes a session that reads the topics' history
+	// instead of subscribing (a short poll): Open reads each topic's
+	// first page ([framework.Hub.Read]), of its fair share of Read
+	// events, and Take delivers it, reading on while a topic's history
+	// holds more. Nothing is followed, so a distributed broker starts no
+	// feed for it; Linger and Notify do not apply, and Ready is
+	// signalled once, by Open.
+	Read int
 }
 
 // Open is the front end of a request for hub topics: each topic is checked
@@ -148,7 +168,12 @@ func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, err
 	}
 	for i, n := range names {
 		// A topic with a position ignores its rewind: the cursor wins.
-		sub, err := hub.SubscribeWith(n, pos[i], s.options(r, rw[i]))
+		var sub source
+		if o.Read > 0 {
+			sub, err = newReading(r.Context(), hub, n, pos[i], (o.Read+len(names)-1)/len(names), s.options(r, rw[i]))
+		} else {
+			sub, err = hub.SubscribeWith(n, pos[i], s.options(r, rw[i]))
+		}
 		if err != nil {
 			s.Close()
 			return nil, "", transport.Refuse(fmt.Errorf("topic %s: %w", n, err), o.Retry)

@@ -1,9 +1,14 @@
 package transport
 
 import (
+	"encoding/json"
 	"net/http"
+	"reflect"
 	"testing"
 	"time"
+	"unicode/utf8"
+
+	"github.com/rxstream/rxstream/framework"
 )
 
 func TestBackoff(t *testing.T) {
@@ -44,4 +49,58 @@ func TestRetryAfter(t *testing.T) {
 	if got := ParseRetryAfter(time.Now().Add(time.Hour).UTC().Format(http.TimeFormat)); got < 59*time.Minute || got > time.Hour {
 		t.Errorf("ParseRetryAfter(date in an hour) = %v", got)
 	}
+}
+
+// FuzzPollAnswer: an answer's JSON decodes to the PollBody that the
+// envelopes of its events make (NewEnvelope, gapEnvelope), on a topic's
+// own answer and on a multiplexed one, with or without a gap and retry.
+func FuzzPollAnswer(f *testing.F) {
+	f.Add("t", "e-1", "name", []byte("data"), int64(0), "e-1", "", "", false)
+	f.Add("a.b", "", "", []byte("\u2028\x00\"\\<&>"), int64(1500), "c:1,2", "e-0", "e-3", true)
+	f.Add("t", "e-2", "n", []byte{0xe2, 0x80, 0xa8, 0xff}, int64(-3), "", "e-1", "", false)
+	f.Fuzz(func(t *testing.T, topic, id, name string, data []byte, retryMS int64, cursor, last, next string, multi bool) {
+		for _, s := range []string{topic, id, name, cursor, last, next} {
+			if !utf8.ValidString(s) {
+				t.Skip() // replaced by U+FFFD, as checkEnvelope allows
+			}
+		}
+		for _, c := range []string{last, next} {
+			if _, _, err := framework.ParseCursor(c); err != nil {
+				t.Skip() // a gap names cursors
+			}
+		}
+		ev := framework.Event{ID: id, Name: name, Data: data, Retry: time.Duration(retryMS) * time.Millisecond}
+		var a PollAnswer
+		want := PollBody{Events: []Envelope{}, Cursor: cursor}
+		if last != "" {
+			g := framework.Gap{Last: last, Next: next}
+			if multi {
+				a.AddGap(topic, g)
+				e := gapEnvelope(g)
+				e.Topic = topic
+				want.Events = append(want.Events, e)
+			} else {
+				a.Gap, want.Gap = &g, &g
+			}
+		}
+		for range 2 {
+			a.Add(topic, ev, multi)
+			e := NewEnvelope(ev)
+			if multi {
+				e.Topic = topic
+			}
+			want.Events = append(want.Events, e)
+		}
+		a.Cursor = cursor
+		if retryMS >= 0 {
+			a.Retry, want.Retry = &retryMS, &retryMS
+		}
+		var got PollBody
+		if err := json.Unmarshal(a.JSON(), &got); err != nil {
+			t.Fatalf("%s: %v", a.JSON(), err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Fatalf("%s decodes to\n%+v, want\n%+v", a.JSON(), got, want)
+		}
+	})
 }
