@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/rxstream/rxstream/adapters/internal/transport"
 	"github.com/rxstream/rxstream/broker/natsbroker"
@@ -158,18 +160,61 @@ func TestPollsCreateNoConsumer(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer nc.Close()
-	var created atomic.Int64
-	if _, err := nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED."+natsbroker.DefaultStream+".>", func(*nats.Msg) { created.Add(1) }); err != nil {
+	var (
+		mu      sync.Mutex
+		created []string // the advisories' bodies, each naming its consumer's filter subject
+	)
+	if _, err := nc.Subscribe("$JS.EVENT.ADVISORY.CONSUMER.CREATED."+natsbroker.DefaultStream+".>", func(m *nats.Msg) {
+		mu.Lock()
+		created = append(created, string(m.Data))
+		mu.Unlock()
+	}); err != nil {
 		t.Fatal(err)
 	}
-	// consumers returns the consumers created so far: the server sends an
-	// advisory before it answers the creation, so a round trip of nc
-	// after the answer has received it.
-	consumers := func() int64 {
-		if err := nc.Flush(); err != nil {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// mark subscribes to a topic of its own, which creates a consumer,
+	// and returns the consumers created until its own: the server sends
+	// its advisories in order, so any created before it has arrived by
+	// then.
+	marks := 0
+	mark := func(hub *framework.Hub) int {
+		t.Helper()
+		marks++
+		topic := "mark" + strconv.Itoa(marks)
+		sub, err := hub.Subscribe(topic, "")
+		if err != nil {
 			t.Fatal(err)
 		}
-		return created.Load()
+		defer sub.Close()
+		subject, _ := natsbroker.Subject(natsbroker.DefaultPrefix, topic)
+		st, err := js.Stream(context.Background(), natsbroker.DefaultStream)
+		if err != nil {
+			t.Fatal(err)
+		}
+		name := ""
+		list := st.ListConsumers(context.Background())
+		for ci := range list.Info() {
+			if ci.Config.FilterSubject == subject || slices.Contains(ci.Config.FilterSubjects, subject) {
+				name = ci.Name
+			}
+		}
+		if name == "" {
+			t.Fatalf("no consumer follows %s: %v", subject, list.Err())
+		}
+		for end := time.Now().Add(10 * time.Second); ; time.Sleep(time.Millisecond) {
+			mu.Lock()
+			n := slices.IndexFunc(created, func(a string) bool { return strings.Contains(a, `"consumer":"`+name+`"`) })
+			mu.Unlock()
+			if n >= 0 {
+				return n + 1
+			}
+			if time.Now().After(end) {
+				t.Fatalf("no advisory of the consumer of %s after 10 s: %q", topic, created)
+			}
+		}
 	}
 	b, err := natsbroker.New(context.Background(), &natsbroker.Options{URL: natsURL})
 	if err != nil {
@@ -183,12 +228,7 @@ func TestPollsCreateNoConsumer(t *testing.T) {
 	defer hub.Close()
 	base := readEnv(t, hub)
 
-	sub, err := hub.Subscribe("seen", "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	sub.Close()
-	if n := consumers(); n != 1 {
+	if n := mark(hub); n != 1 {
 		t.Fatalf("%d consumers created for a subscription, want 1", n)
 	}
 	for _, topics := range [][]string{{"a"}, {"b", "c"}} {
@@ -211,7 +251,7 @@ func TestPollsCreateNoConsumer(t *testing.T) {
 			}
 		}
 	}
-	if n := consumers(); n != 1 {
-		t.Fatalf("%d consumers created by short polls", n-1)
+	if n := mark(hub); n != 2 {
+		t.Fatalf("%d consumers created by short polls", n-2)
 	}
 }
