@@ -173,6 +173,23 @@ func Targets(r *Report) []Target {
 	}
 	out = append(out, t)
 
+	// A stalled subscriber beside 1,000 live ones, on the parked default:
+	// no shared writer waits for it.
+	t = Target{Name: "1 stalled + 1,000 live SSE subscribers (parked)", Want: "the live ones at full pace (>= 95%), 0 lost", Met: "n/a", Got: "not measured (full mode only)"}
+	slow := func(ps map[string]float64) bool { return ps["N"] == 1000 }
+	if d, ok := find(r, "slow", "rxstream-sse", "deliveries_per_s", slow); ok {
+		for _, res := range r.Results {
+			if res.Scenario != "slow" || res.Contender != "rxstream-sse" || !slow(res.Params) {
+				continue
+			}
+			full := res.Params["N"] * res.Params["rate"]
+			lost, _ := res.Metric("lost")
+			t.Got = fmt.Sprintf("%s of %s deliveries/s (%.0f%%), %s lost", Num(d.Median), Num(full), 100*d.Median/full, Num(lost.Max))
+			t.Met = met(d.Median >= 0.95*full && lost.Max == 0)
+		}
+	}
+	out = append(out, t)
+
 	// p99 latency at 1,000 subscribers x 100 events/s.
 	t = Target{Name: "SSE p99 latency, 1,000 subscribers x 100 events/s", Want: "<= 1.2x raw net/http", Met: "n/a", Got: "not measured (full mode only)"}
 	p := func(ps map[string]float64) bool { return ps["N"] == 1000 && ps["rate"] == 100 }

@@ -85,7 +85,12 @@ func (m Mode) Scenarios(capacity int) []Scenario {
 		}),
 		Paced([]PacedCase{{Subscribers: 1000, Rate: 100, Duration: 2 * time.Second, Size: 64}}),
 		Poll([]PacedCase{{Subscribers: 1000, Rate: 50, Duration: 2 * time.Second, Size: 64, PollInterval: 100 * time.Millisecond}}),
-		Slow(SlowCase{Subscribers: 50, Rate: 1000, Duration: 2500 * time.Millisecond, Size: 1024}),
+		Slow(
+			SlowCase{Subscribers: 50, Rate: 1000, Duration: 2500 * time.Millisecond, Size: 1024},
+			// 1,000 live subscribers beside the stalled one: 100 k
+			// deliveries/s, what a shared writer must keep up with.
+			SlowCase{Subscribers: 1000, Rate: 100, Duration: 2500 * time.Millisecond, Size: 1024},
+		),
 		Churn(ChurnCase{Subscribers: 200, Churners: 50, Rate: 100, Duration: 1500 * time.Millisecond}),
 		Vanish(10000, 3),
 		MuxMemory([]int{1000, 2000, 3000}, 10),

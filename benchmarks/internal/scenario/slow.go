@@ -27,18 +27,18 @@ type SlowCase struct {
 	Size        int
 }
 
-// Slow runs a paced stream to N readers and one subscriber that never
-// reads.
-func Slow(sc SlowCase) Scenario {
-	return Scenario{
+// Slow runs, for each case, a paced stream to N readers and one
+// subscriber that never reads.
+func Slow(cases ...SlowCase) Scenario {
+	s := Scenario{
 		ScenarioInfo: report.ScenarioInfo{
 			Name:  "slow",
 			Title: "Slow consumer",
 			About: fmt.Sprintf("N readers and one subscriber that stops reading (a 4 KiB receive buffer, never read) while "+
-				"the server publishes %d B events at %d/s for %v; the server's sockets have a fixed %d KiB send buffer "+
+				"the server publishes events at the case's size and rate; the server's sockets have a fixed %d KiB send buffer "+
 				"so the stalled one backs up within a second. The readers must get everything, at the same pace; "+
 				"the run gives up %v after the last publish is due. Peak RSS is sampled every 50 ms, above the "+
-				"RSS before publishing.", sc.Size, sc.Rate, sc.Duration, slowSendBuffer>>10, slowGrace),
+				"RSS before publishing.", slowSendBuffer>>10, slowGrace),
 			Key: "deliveries_per_s",
 			Metrics: []report.MetricSpec{
 				{Key: "deliveries_per_s", Title: "others' deliveries/s", Better: report.Higher},
@@ -49,15 +49,18 @@ func Slow(sc SlowCase) Scenario {
 			},
 		},
 		For: transports(servers.SSE, servers.WebSocket),
-		Cases: []Case{{
+	}
+	for _, sc := range cases {
+		s.Cases = append(s.Cases, Case{
 			Name:      fmt.Sprintf("N=%d+1 %dB %d/s", sc.Subscribers, sc.Size, sc.Rate),
 			Params:    map[string]float64{"N": float64(sc.Subscribers), "rate": float64(sc.Rate)},
 			ServerEnv: []string{fmt.Sprintf("%s=%d", servers.EnvSendBuffer, slowSendBuffer)},
 			Run: func(ctx context.Context, env *Env, p *load.Proc, c servers.Contender) (Sample, error) {
 				return runSlow(ctx, env, p, c, sc)
 			},
-		}},
+		})
 	}
+	return s
 }
 
 func runSlow(ctx context.Context, env *Env, p *load.Proc, c servers.Contender, sc SlowCase) (Sample, error) {
