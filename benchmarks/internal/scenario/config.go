@@ -74,7 +74,7 @@ func (m Mode) Scenarios(capacity int) []Scenario {
 		}
 	}
 	// Five repetitions of everything but holding the 19,000 connections
-	// (once): about 14 minutes on a 2-core machine.
+	// (once): about 25 minutes on a 2-core machine.
 	return []Scenario{
 		Idle([]int{1000, 5000, 10000}, capacity),
 		Fanout([]FanoutCase{
