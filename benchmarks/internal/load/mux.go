@@ -135,7 +135,7 @@ func sseTopicsOnce(ctx context.Context, d *Dialer, addr, path string, m *muxRout
 }
 
 func readSSETopics(conn net.Conn, m *muxRouter, lastID *string) error {
-	return readSSEBlocks(conn, lastID, m.envelope, nil)
+	return readSSEBlocks(conn, lastID, m.envelope, nil, nil)
 }
 
 // WebSocketTopics is the multiplexed WebSocket client: one upgrade of GET

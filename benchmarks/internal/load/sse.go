@@ -56,13 +56,14 @@ func readSSE(conn net.Conn, s *Sub, lastID *string) error {
 		if !gap {
 			s.Payload(bytes.TrimPrefix(data, []byte(" ")))
 		}
-	}, s.Gap)
+	}, s.Gap, func() { s.beats.Add(1) })
 }
 
 // readSSEBlocks reads an SSE response from conn, handing each data line to
 // data (with whether its block is a gap notice), calling gap at each
-// "event: gap", and keeping the last id in lastID.
-func readSSEBlocks(conn net.Conn, lastID *string, data func(line []byte, gap bool), gap func()) error {
+// "event: gap" and beat at each comment (a heartbeat), and keeping the
+// last id in lastID.
+func readSSEBlocks(conn net.Conn, lastID *string, data func(line []byte, gap bool), gap, beat func()) error {
 	br := bufio.NewReader(conn)
 	resp, err := http.ReadResponse(br, nil)
 	if err != nil {
@@ -87,6 +88,10 @@ func readSSEBlocks(conn net.Conn, lastID *string, data func(line []byte, gap boo
 			inGap = true
 			if gap != nil {
 				gap()
+			}
+		case line[0] == ':':
+			if beat != nil {
+				beat()
 			}
 		case bytes.HasPrefix(line, []byte("data:")):
 			data(line[5:], inGap)

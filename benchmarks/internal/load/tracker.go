@@ -34,8 +34,12 @@ type Sub struct {
 	dup, ooo int
 	bad      int
 	gaps     int
-	lat      []int64 // ns
+	lat      []int64      // ns
+	beats    atomic.Int64 // SSE comments (heartbeats) read
 }
+
+// Beats returns the SSE comment lines (heartbeats) the subscriber read.
+func (s *Sub) Beats() int64 { return s.beats.Load() }
 
 // NewSub adds a subscriber.
 func (t *Tracker) NewSub() *Sub {

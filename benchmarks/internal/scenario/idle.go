@@ -35,6 +35,7 @@ func Idle(levels []int, capacity int) Scenario {
 				{Key: "held", Title: "held at top"},
 				{Key: "errors", Title: "errors", Better: report.Lower},
 				{Key: "rss_top_mib", Title: "RSS at top", Unit: "MiB", Better: report.Lower},
+				{Key: "beaten", Title: "SSE streams beaten (hold)", Better: report.Higher},
 			},
 		},
 		For: transports(servers.SSE, servers.LongPoll, servers.WebSocket),
@@ -43,24 +44,32 @@ func Idle(levels []int, capacity int) Scenario {
 		Name:   fmt.Sprintf("N=%v", levels),
 		Params: map[string]float64{"N": float64(levels[len(levels)-1])},
 		Run: func(ctx context.Context, env *Env, p *load.Proc, c servers.Contender) (Sample, error) {
-			return runIdle(ctx, env, p, c, levels)
+			return runIdle(ctx, env, p, c, levels, false)
 		},
 	})
 	if capacity > 0 {
 		s.Cases = append(s.Cases, Case{
-			Name:   fmt.Sprintf("hold %d", capacity),
-			Params: map[string]float64{"N": float64(capacity)},
-			Reps:   1,
-			Only:   func(c servers.Contender) bool { return c.Kind != servers.Peer },
+			Name:      fmt.Sprintf("hold %d", capacity),
+			Params:    map[string]float64{"N": float64(capacity)},
+			Reps:      1,
+			Only:      func(c servers.Contender) bool { return c.Kind != servers.Peer },
+			ServerEnv: []string{servers.EnvHeartbeat + "=" + holdHeartbeat.String()},
 			Run: func(ctx context.Context, env *Env, p *load.Proc, c servers.Contender) (Sample, error) {
-				return runIdle(ctx, env, p, c, []int{capacity})
+				return runIdle(ctx, env, p, c, []int{capacity}, c.Transport == servers.SSE && c.Kind == servers.Rxstream)
 			},
 		})
 	}
 	return s
 }
 
-func runIdle(ctx context.Context, env *Env, p *load.Proc, c servers.Contender, levels []int) (Sample, error) {
+// holdHeartbeat is the heartbeat interval of the servers holding the
+// capacity case, whose SSE streams must each get a beat.
+const holdHeartbeat = time.Second
+
+// runIdle holds the connections of each level in turn; with beats, it
+// then checks that every stream gets a heartbeat comment within 2.5
+// intervals of holdHeartbeat ("beaten": the streams that did).
+func runIdle(ctx context.Context, env *Env, p *load.Proc, c servers.Contender, levels []int, beats bool) (Sample, error) {
 	s := newSample()
 	top := levels[len(levels)-1]
 	rss0, st0, err := settleMem(ctx, p, 50*time.Millisecond)
@@ -105,6 +114,24 @@ func runIdle(ctx context.Context, env *Env, p *load.Proc, c servers.Contender, l
 	s.Values["held"] = float64(st.Inflight)
 	s.Values["errors"] = float64(g.C.Errors.Load())
 	s.Values["rss_top_mib"] = rss[len(rss)-1] / (1 << 20)
+	if beats {
+		before := make([]int64, len(g.subs))
+		for i, sub := range g.subs {
+			before[i] = sub.Beats()
+		}
+		select {
+		case <-time.After(holdHeartbeat * 5 / 2):
+		case <-ctx.Done():
+			return s, ctx.Err()
+		}
+		n := 0
+		for i, sub := range g.subs {
+			if sub.Beats() > before[i] {
+				n++
+			}
+		}
+		s.Values["beaten"] = float64(n)
+	}
 	if e := g.C.FirstError(); e != "" {
 		s.note("first client error: %s", e)
 	}
