@@ -50,8 +50,9 @@
 //
 // # Parked streams
 //
-// By default (see [Options.DisableParking]), an idle hub-backed stream
-// ([Server.Topic], [Server.Topics]) costs no goroutine and no buffer of
+// By default (see [Options.DisableParking]), an idle stream of a hub
+// topic ([Server.Topic]; a multiplexed [Server.Topics] stream keeps
+// net/http's goroutine for now) costs no goroutine and no buffer of
 // its own: once the stream has nothing to send, its connection is taken
 // over from net/http (http.Hijacker; net/http's goroutines end and its
 // read, write and chunking buffers are dropped) and held by the
