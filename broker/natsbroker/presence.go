@@ -3,7 +3,6 @@ package natsbroker
 import (
 	"context"
 	"fmt"
-	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -26,7 +25,7 @@ import (
 
 // DefaultPresenceTTL is the default bound within which the members of a
 // node that died are gone from every other node ([Options.PresenceTTL]).
-const DefaultPresenceTTL = 30 * time.Second
+const DefaultPresenceTTL = presence.DefaultTTL
 
 var _ framework.PresenceBroker = (*Broker)(nil)
 

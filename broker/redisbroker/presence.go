@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 
@@ -32,7 +31,7 @@ import (
 
 // DefaultPresenceTTL is the default bound within which the members of a
 // node that died are gone from every other node ([Options.PresenceTTL]).
-const DefaultPresenceTTL = 30 * time.Second
+const DefaultPresenceTTL = presence.DefaultTTL
 
 var _ framework.PresenceBroker = (*Broker)(nil)
 

@@ -40,6 +40,10 @@ import (
 
 // Backend is the store of a [Node]. Its methods are called from the
 // Node's one goroutine.
+// DefaultTTL is the brokers' default bound within which the members of a
+// node that died are gone from every other node.
+const DefaultTTL = 30 * time.Second
+
 type Backend interface {
 	// Open prepares the store and follows it: the feed first sends an
 	// Update for every key it holds, then one with Loaded set, then every

@@ -16,7 +16,8 @@
 //     nothing for Heartbeat. A peer gone without a word (its host down)
 //     never acknowledges the beat: its socket's TCP_USER_TIMEOUT, the
 //     longer of Heartbeat and WriteTimeout, ends it, and the poller
-//     reports the hang-up, within about two heartbeats of its going;
+//     reports the hang-up (the option is tested; a peer that answers
+//     nothing at all is not simulated);
 //   - a fixed pool of writers (GOMAXPROCS) that run the connections that
 //     have something due.
 //
