@@ -43,6 +43,7 @@ type Config struct {
 	Pin        bool
 	Scenarios  []string // empty: all
 	Contenders []string // empty: all
+	Cases      []string // case names to run, as the tables title them; empty: all
 	Timeout    time.Duration
 	Command    string
 }
@@ -58,6 +59,7 @@ func Parse(args []string, stderr io.Writer) (Config, error) {
 	pin := fs.Bool("pin", false, "pin the server to CPU 0 and the load generator to the other CPUs (taskset)")
 	only := fs.String("scenarios", "", "comma-separated scenarios to run: idle,fanout,paced,poll,slow,churn,vanish,muxmem,muxfanout (default all)")
 	cons := fs.String("contenders", "", "comma-separated contenders to run (default all)")
+	cases := fs.String("cases", "", "comma-separated case names to run, as the tables title them, for example 'N=1000 1024B' (default all)")
 	timeout := fs.Duration("timeout", 30*time.Minute, "give up after this long")
 	list := fs.Bool("list", false, "list the contenders and exit")
 	if err := fs.Parse(args); err != nil {
@@ -86,7 +88,7 @@ func Parse(args []string, stderr io.Writer) (Config, error) {
 		}
 		return strings.Split(s, ",")
 	}
-	c.Scenarios, c.Contenders = split(*only), split(*cons)
+	c.Scenarios, c.Contenders, c.Cases = split(*only), split(*cons), split(*cases)
 	return c, nil
 }
 
@@ -126,12 +128,19 @@ func Run(ctx context.Context, cfg Config, stderr io.Writer) (*report.Report, err
 		}
 	}
 	for _, sc := range cfg.Mode.Scenarios(hold) {
-		if len(cfg.Scenarios) == 0 || slices.Contains(cfg.Scenarios, sc.Name) {
-			suite.Scenarios = append(suite.Scenarios, sc)
+		if len(cfg.Scenarios) > 0 && !slices.Contains(cfg.Scenarios, sc.Name) {
+			continue
 		}
+		if len(cfg.Cases) > 0 {
+			sc.Cases = slices.DeleteFunc(sc.Cases, func(c scenario.Case) bool { return !slices.Contains(cfg.Cases, c.Name) })
+			if len(sc.Cases) == 0 {
+				continue
+			}
+		}
+		suite.Scenarios = append(suite.Scenarios, sc)
 	}
 	if len(suite.Scenarios) == 0 || len(suite.Contenders) == 0 {
-		return nil, errors.New("rxbench: no scenario or no contender selected")
+		return nil, errors.New("rxbench: no scenario, case or contender selected")
 	}
 	suite.Progress.Note("rxbench %s mode: %d scenarios, %d contenders, %d repetitions", cfg.Mode, len(suite.Scenarios), len(suite.Contenders), cfg.Reps)
 	if err := suite.Run(ctx, r); err != nil {
