@@ -35,7 +35,10 @@
 // every event after its cursor, in order, once, or an explicit [Gap] when
 // the history no longer holds them; history is bounded by count and age,
 // and by size per topic and in total; a subscriber's queue is bounded and a
-// slow subscriber never delays others; a subscriber costs no goroutine.
+// slow subscriber never delays others; a subscriber costs no goroutine. A
+// publisher is paced to the topic's subscribers as a whole, never to one:
+// while their mean backlog is over [HubOptions.PaceBacklog], Publish waits
+// (at most [HubOptions.PaceWait]) for them to take it.
 //
 // Presence follows the same rules: its state is proportional to the
 // current members (a user's entry goes when its leave is announced), a

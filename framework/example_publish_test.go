@@ -29,7 +29,7 @@ func ExampleHub_PublishWith() {
 	// false false
 	// true true
 	// rxstream: invalid idempotency key: byte 0x09 at 3 is not printable ASCII (space to tilde)
-	// {Published:1 Repeats:1 Delivered:0 Overflows:0 Gaps:0 Topics:0 Subscribers:0 Members:0}
+	// {Published:1 Repeats:1 Paced:0 Delivered:0 Overflows:0 Gaps:0 Topics:0 Subscribers:0 Members:0}
 }
 
 // Keys are remembered for a window and up to a count, both set on the

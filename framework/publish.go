@@ -124,6 +124,7 @@ func (h *Hub) PublishWith(ctx context.Context, topic string, ev Event, opts *Pub
 		h.stats.repeats.Add(1)
 	} else {
 		h.stats.published.Add(1)
+		h.pace(ctx, topic)
 	}
 	return c.String(), repeat, nil
 }

@@ -3,7 +3,7 @@ package framework
 import "sync/atomic"
 
 // HubStats is a snapshot of a [Hub]'s counters, for metrics. The counters
-// (Published, Repeats, Delivered, Overflows, Gaps) only grow; Topics and Subscribers
+// (Published, Repeats, Paced, Delivered, Overflows, Gaps) only grow; Topics and Subscribers
 // are current values.
 type HubStats struct {
 	// Published counts the events published through the Hub.
@@ -12,6 +12,9 @@ type HubStats struct {
 	// seen on their topic within its key window: answered with the
 	// earlier publish's ID, they stored nothing ([Hub.PublishWith]).
 	Repeats uint64
+	// Paced counts the publishes that waited for their topic's
+	// subscribers to take their backlog ([HubOptions.PaceBacklog]).
+	Paced uint64
 	// Delivered counts the events handed to subscribers' readers (history
 	// and live), one per event per subscriber.
 	Delivered uint64
@@ -38,11 +41,11 @@ type HubStats struct {
 // a cache line of its own, so that readers on other cores do not contend
 // with the publisher's counters.
 type hubCounters struct {
-	published, repeats, overflows, gaps atomic.Uint64
-	subscribers                         atomic.Int64
-	_                                   [64]byte
-	delivered                           atomic.Uint64
-	_                                   [56]byte
+	published, repeats, paced, overflows, gaps atomic.Uint64
+	subscribers                                atomic.Int64
+	_                                          [64]byte
+	delivered                                  atomic.Uint64
+	_                                          [56]byte
 }
 
 // Stats returns a snapshot of the Hub's counters. It is cheap (one lock for
@@ -51,6 +54,7 @@ func (h *Hub) Stats() HubStats {
 	return HubStats{
 		Published:   h.stats.published.Load(),
 		Repeats:     h.stats.repeats.Load(),
+		Paced:       h.stats.paced.Load(),
 		Delivered:   h.stats.delivered.Load(),
 		Overflows:   h.stats.overflows.Load(),
 		Gaps:        h.stats.gaps.Load(),

@@ -64,7 +64,8 @@ type Subscription struct {
 	gapPending bool      // the next batch opens with a Gap
 	queue      []*Record // shared by every subscriber of the topic
 	head, n    int
-	err        error // ends the subscription once the queue is drained
+	queued     atomic.Int64 // bytes of Data in queue, read by Hub.pace without mu
+	err        error        // ends the subscription once the queue is drained
 	closed     bool
 
 	// trim, once started, releases the buffers grown by a burst (see
@@ -301,6 +302,7 @@ func (s *Subscription) take(limit int) Batch {
 		s.queue[s.head] = nil
 		s.head = (s.head + 1) % len(s.queue)
 		s.n--
+		s.queued.Add(-int64(len(r.Event.Data)))
 		s.out = append(s.out, r.Event)
 		if r.Seq != 0 { // a presence event has no position
 			s.after, s.lastID = r.Seq, r.Event.ID
@@ -314,23 +316,24 @@ func (s *Subscription) take(limit int) Batch {
 	return b
 }
 
-// push queues a live record, applying the overflow policy. It is called by
-// the topic's deliver (or, for a presence event, Seq 0, with the presence
-// lock held); it never blocks.
-func (s *Subscription) push(r *Record) {
+// push queues a live record, applying the overflow policy, and returns the
+// bytes queued. It is called by the topic's deliver (or, for a presence
+// event, Seq 0, with the presence lock held); it never blocks.
+func (s *Subscription) push(r *Record) int {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.err != nil || (r.Seq <= s.after && r.Seq != 0) {
-		return
+		return int(s.queued.Load())
 	}
 	limit := s.hub.opts.QueueSize
 	if s.n == limit {
 		s.hub.stats.overflows.Add(1)
 		if s.hub.opts.Overflow != OverflowDropOldest {
 			s.failLocked(ErrOverflow)
-			return
+			return 0
 		}
 		s.gapPending = s.gapPending || s.queue[s.head].Seq != 0 // a presence event lost is no gap
+		s.queued.Add(-int64(len(s.queue[s.head].Event.Data)))
 		s.queue[s.head] = nil
 		s.head = (s.head + 1) % len(s.queue)
 		s.n--
@@ -344,8 +347,10 @@ func (s *Subscription) push(r *Record) {
 	}
 	s.queue[(s.head+s.n)%len(s.queue)] = r
 	s.n++
+	q := s.queued.Add(int64(len(r.Event.Data)))
 	s.peak = max(s.peak, s.n)
 	s.signal()
+	return int(q)
 }
 
 func (s *Subscription) signal() {
@@ -370,6 +375,7 @@ func (s *Subscription) failLocked(err error) {
 		s.err = err
 	}
 	s.queue, s.head, s.n, s.gapPending = nil, 0, 0, false
+	s.queued.Store(0)
 	if s.trim != nil {
 		s.trim.Stop()
 	}

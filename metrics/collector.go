@@ -29,7 +29,7 @@ type Collector struct {
 	src        Sources
 	transports []string // sorted keys of src.Open
 
-	open, published, delivered, overflows, gaps,
+	open, published, paced, delivered, overflows, gaps,
 	topics, subscribers, retainedTopics, retainedEvents, retainedBytes *prometheus.Desc
 }
 
@@ -52,6 +52,7 @@ func NewCollector(src Sources) *Collector {
 	}
 	c.open = desc("open_streams", "Streams open now, per transport (held long-polls, SSE streams, WebSocket connections).", "transport")
 	c.published = desc("events_published_total", "Events published through the hub.")
+	c.paced = desc("publishes_paced_total", "Publishes that waited for their topic's subscribers to take their backlog (HubOptions.PaceBacklog).")
 	c.delivered = desc("events_delivered_total", "Events handed to subscribers, one per event per subscriber.")
 	c.overflows = desc("overflows_total", "Times a subscriber's queue was full when an event arrived.")
 	c.gaps = desc("gaps_total", "Gap notices sent to subscribers whose cursor was older than the history.")
@@ -69,7 +70,7 @@ func (c *Collector) Describe(ch chan<- *prometheus.Desc) {
 		ch <- c.open
 	}
 	if c.src.Hub != nil {
-		for _, d := range []*prometheus.Desc{c.published, c.delivered, c.overflows, c.gaps, c.topics, c.subscribers} {
+		for _, d := range []*prometheus.Desc{c.published, c.paced, c.delivered, c.overflows, c.gaps, c.topics, c.subscribers} {
 			ch <- d
 		}
 	}
@@ -88,6 +89,7 @@ func (c *Collector) Collect(ch chan<- prometheus.Metric) {
 	if h := c.src.Hub; h != nil {
 		st := h.Stats()
 		ch <- prometheus.MustNewConstMetric(c.published, prometheus.CounterValue, float64(st.Published))
+		ch <- prometheus.MustNewConstMetric(c.paced, prometheus.CounterValue, float64(st.Paced))
 		ch <- prometheus.MustNewConstMetric(c.delivered, prometheus.CounterValue, float64(st.Delivered))
 		ch <- prometheus.MustNewConstMetric(c.overflows, prometheus.CounterValue, float64(st.Overflows))
 		ch <- prometheus.MustNewConstMetric(c.gaps, prometheus.CounterValue, float64(st.Gaps))

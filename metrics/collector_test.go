@@ -72,6 +72,9 @@ rxstream_open_streams{transport="websocket"} 1
 # HELP rxstream_overflows_total Times a subscriber's queue was full when an event arrived.
 # TYPE rxstream_overflows_total counter
 rxstream_overflows_total 0
+# HELP rxstream_publishes_paced_total Publishes that waited for their topic's subscribers to take their backlog (HubOptions.PaceBacklog).
+# TYPE rxstream_publishes_paced_total counter
+rxstream_publishes_paced_total 0
 # HELP rxstream_retained_bytes Size of the events the broker retains over all topics, as counted against its MaxBytes.
 # TYPE rxstream_retained_bytes gauge
 rxstream_retained_bytes %d

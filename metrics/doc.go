@@ -12,6 +12,7 @@
 //
 //	open_streams{transport}   gauge    streams open now
 //	events_published_total    counter  events published through the hub
+//	publishes_paced_total     counter  publishes that waited for subscribers
 //	events_delivered_total    counter  events handed to subscribers
 //	overflows_total           counter  subscriber queues found full
 //	gaps_total                counter  gap notices sent

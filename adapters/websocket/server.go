@@ -206,7 +206,9 @@ type Options struct {
 	//
 	// What changes on a parked connection: OnMessage, and the
 	// authorization hook of a subscribe or refresh message, run on a
-	// shared writer (they must not block); control messages are served as
+	// shared writer (they must not block, and a Hub.Publish there may
+	// wait up to HubOptions.PaceWait while its topic's subscribers are
+	// behind: publish from a goroutine of your own); control messages are served as
 	// they are read rather than one between two batches; a ping is sent
 	// once the connection has written nothing for PingInterval, and at its
 	// next write after PingInterval otherwise; no extension is negotiated
