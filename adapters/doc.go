@@ -77,9 +77,11 @@
 // The user a hook names ([SetUser]) and its info ([SetInfo], at most
 // 1 KiB of JSON) make each of its subscriptions a connection of that
 // user to the topic; without a user it is anonymous and only counted.
-// [Endpoint.Presence] lists a topic's members as JSON, in pages. On every
-// transport, presence=true (or "presence":true in a WebSocket subscribe
-// message) makes the topics' streams carry their join and leave events,
+// [Endpoint.Presence] lists a topic's members as JSON, in pages. On SSE,
+// WebSocket and long-poll, presence=true (or "presence":true in a WebSocket
+// subscribe message) makes the topics' streams carry their join and leave
+// events (a long-poll those that happen while it is held; a short poll
+// holds no subscription and sees none: poll clients read the list),
 // events named "join" and "leave" without an ID: they move no cursor, are
 // never a gap, and are not replayed on resume, so a client lists the
 // members again after each (re)connection. A leave is announced after the
