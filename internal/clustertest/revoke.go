@@ -72,7 +72,8 @@ func startGateNode(t *testing.T, b RelayBroker) *gateNode {
 // Revoke is the cross-node revocation test: two nodes, each a Hub on a
 // broker of its own (newBroker's) and a Gate relayed over it. Revoking a
 // user on one node ends their streams on both nodes, on every transport,
-// with the revocation's reasons; another user's stream goes on.
+// with the revocation's reasons; another user's stream goes on. Revoking a
+// topic on one node ends its streams on the other; another topic's go on.
 func Revoke(t *testing.T, newBroker func(t *testing.T) RelayBroker) {
 	t.Helper()
 	node1, node2 := startGateNode(t, newBroker(t)), startGateNode(t, newBroker(t))
@@ -136,6 +137,26 @@ func Revoke(t *testing.T, newBroker func(t *testing.T) RelayBroker) {
 	}
 	if name, data := bobSSE.next(t); name != "" || data != "for bob" || bobSSE.id != id {
 		t.Fatalf("bob's stream got %q %q", name, data)
+	}
+
+	// A topic revoked on node 1 ends bob's stream of it on node 2; carol's
+	// stream of another topic there goes on.
+	carolSSE := openSSE(t, ctx, node2.srv.URL+"/sse/sports?user=carol")
+	if n, err := node1.gate.RevokeTopic(ctx, "news"); n != 0 || err != nil {
+		t.Fatalf("RevokeTopic: %d here, %v", n, err)
+	}
+	if name, data := bobSSE.next(t); name != sse.EventRevoked || !strings.Contains(data, `"cursor":"`+id+`"`) {
+		t.Fatalf("bob's SSE on node 2 after the topic's revocation: event %q %s", name, data)
+	}
+	if reason := <-node2.closed; !errors.Is(reason, adapters.ErrRevoked) {
+		t.Errorf("node 2 told %v", reason)
+	}
+	id, err = node1.hub.Publish(ctx, "sports", framework.Text("for carol"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if name, data := carolSSE.next(t); name != "" || data != "for carol" || carolSSE.id != id {
+		t.Fatalf("carol's stream got %q %q", name, data)
 	}
 }
 
