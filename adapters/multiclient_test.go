@@ -337,6 +337,46 @@ func TestMultiClientTopics(t *testing.T) {
 	}
 }
 
+// TestMultiClientTopicsObservedInTurn: the topics of one connection are
+// observed independently. An observer that waits for a's events before it
+// looks at b gets them, though the server sent b's first; the connection
+// did not wait for b's observer.
+func TestMultiClientTopicsObservedInTurn(t *testing.T) {
+	for _, tr := range muxTransports() {
+		t.Run(tr.name, func(t *testing.T) {
+			s := newMuxServer(t, tr, 1000)
+			seedA, seedB := s.publish(t, "a", "seed").ID, s.publish(t, "b", "seed").ID
+			var want []framework.Event
+			for i := range 3 {
+				want = append(want, s.publish(t, "b", fmt.Sprintf("b %d", i)))
+			}
+			wantA := s.publish(t, "a", "a 0")
+			c := must(tr.client(s.url()))
+			defer c.Close()
+			subB, subA := must(c.Subscribe("b", seedB)), must(c.Subscribe("a", seedA))
+			a, b := subA.Events().Observe(), subB.Events().Observe()
+			select {
+			case it := <-a:
+				if ev, ok := it.V.(framework.Event); !ok || ev.ID != wantA.ID {
+					t.Fatalf("a: %+v, want %s", it, wantA.ID)
+				}
+			case <-time.After(5 * time.Second):
+				t.Fatal("a's event did not come while b's observer waited")
+			}
+			for _, w := range want {
+				select {
+				case it := <-b:
+					if ev, ok := it.V.(framework.Event); !ok || ev.ID != w.ID {
+						t.Fatalf("b: %+v, want %s", it, w.ID)
+					}
+				case <-time.After(5 * time.Second):
+					t.Fatalf("b: no %s", w.ID)
+				}
+			}
+		})
+	}
+}
+
 func TestMultiClientSubscribeMidStream(t *testing.T) {
 	for _, tr := range muxTransports() {
 		t.Run(tr.name, func(t *testing.T) {

@@ -50,10 +50,9 @@
 //
 // # Parked streams
 //
-// By default (see [Options.DisableParking]), an idle stream of a hub
-// topic ([Server.Topic]; a multiplexed [Server.Topics] stream keeps
-// net/http's goroutine for now) costs no goroutine and no buffer of
-// its own: once the stream has nothing to send, its connection is taken
+// By default (see [Options.DisableParking]), an idle stream of hub
+// topics ([Server.Topic], [Server.Topics]) costs no goroutine and no
+// buffer of its own: once the stream has nothing to send, its connection is taken
 // over from net/http (http.Hijacker; net/http's goroutines end and its
 // read, write and chunking buffers are dropped) and held by the
 // server's park loop, with every other parked stream, until something

@@ -72,9 +72,7 @@ func TestParkedDelivers(t *testing.T) {
 	a.mux.Handle("GET /topics/{topic}", a.s.Topic(a.hub, pathTopic))
 	a.mux.Handle("GET /topics", a.s.Topics(a.hub))
 	one := parkedStream(t, a, "/topics/news", 1)
-	// A multiplexed stream is not parked (see Server.Topic's park).
-	multi := openRaw(t, a.ts.URL+"/topics?topic=news&topic=sport", nil)
-	waitFor(t, "both streams open", func() bool { return a.s.Connections() == 2 })
+	multi := parkedStream(t, a, "/topics?topic=news&topic=sport", 2)
 	var ids []string
 	for i := range 3 {
 		ids = append(ids, a.publish(t, "news", fmt.Sprint("event ", i)))
@@ -97,8 +95,8 @@ func TestParkedDelivers(t *testing.T) {
 			break
 		}
 	}
-	if n := a.s.loop().Len(); n != 1 {
-		t.Fatalf("%d parked, want 1", n)
+	if n := a.s.loop().Len(); n != 2 {
+		t.Fatalf("%d parked, want 2", n)
 	}
 	a.s.Close()
 	for _, rs := range []*rawStream{one, multi} {

@@ -85,8 +85,8 @@ type Options struct {
 	// process so that its limits count every transport.
 	Gate *Gate
 	// DisableParking keeps every stream on net/http's goroutines. By
-	// default each idle stream of a hub topic ([Server.Topic]; a
-	// multiplexed [Server.Topics] stream is not parked yet) over HTTP/1.x
+	// default each idle stream of hub topics ([Server.Topic],
+	// [Server.Topics]) over HTTP/1.x
 	// without TLS, on Linux, is parked:
 	// its connection is taken over from net/http after its headers
 	// (http.Hijacker) and held without a goroutine or buffers of its own
@@ -348,12 +348,7 @@ func (s *Server) serve(hub *framework.Hub, opts session.Options) http.Handler {
 			pk.release = func() { st.done(); sess.Close(); pass.Release() }
 			refused := false // once: then today's path
 			park = func() bool {
-				// A multiplexed stream keeps net/http's goroutine: parked,
-				// one opened as its client re-subscribed (examples/stdlib's
-				// TestEveryTransport, sse.MultiClient subscribing twice)
-				// missed its first two events in about 1 run in 50; not
-				// parked, 0 in 80.
-				if !refused && !sess.Multi() {
+				if !refused {
 					handed = pk.hand(st.stopReq)
 					refused = !handed
 				}

@@ -221,7 +221,7 @@ func (m *MultiClient) sync(ctx context.Context, conn *websocket.Conn, cn *wsConn
 		}
 		for _, s := range subs {
 			if cn.asked[s.Topic()] == nil {
-				msgs = append(msgs, controlMsg{Type: "subscribe", Topic: s.Topic(), Cursor: s.Cursor()})
+				msgs = append(msgs, controlMsg{Type: "subscribe", Topic: s.Topic(), Cursor: s.Resume()})
 				cn.asked[s.Topic()] = s
 			}
 		}

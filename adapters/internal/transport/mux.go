@@ -84,7 +84,7 @@ func (m *Mux) Subscribe(topic, cursor string) (*Subscription, error) {
 			return nil, fmt.Errorf("%w: %q", ErrSubscribed, topic)
 		}
 	}
-	s := &Subscription{m: m, topic: topic, pos: cursor, items: make(chan delivery), taken: make(chan struct{}, 1), done: make(chan struct{})}
+	s := &Subscription{m: m, topic: topic, pos: cursor, ready: make(chan struct{}, 1), room: make(chan struct{}, 1), done: make(chan struct{})}
 	m.subs = append(m.subs, s)
 	m.changedLocked()
 	return s, nil
@@ -98,11 +98,12 @@ func (m *Mux) Snapshot() ([]*Subscription, context.Context) {
 	return append([]*Subscription(nil), m.subs...), m.cur
 }
 
-// Fail ends subs with err as their last item: the serving loop gives them
-// up (an answer that retrying will not fix).
+// Fail ends subs with err as their last item, after the items queued for
+// their observers: the serving loop gives them up (an answer that
+// retrying will not fix).
 func (m *Mux) Fail(subs []*Subscription, err error) {
 	for _, s := range subs {
-		s.end(err)
+		s.end(err, true)
 	}
 }
 
@@ -114,7 +115,7 @@ func (m *Mux) Close() {
 	subs := m.subs
 	m.mu.Unlock()
 	for _, s := range subs {
-		s.end(nil)
+		s.end(nil, false)
 	}
 	m.end()
 	<-m.done
@@ -122,26 +123,41 @@ func (m *Mux) Close() {
 
 // Subscription is one topic of a multiplexed client: its cursor and the
 // stream of its items. Its methods may be called concurrently.
+//
+// Each has a queue of up to [SubscriptionQueue] items for its observer, so
+// that the topics of one connection are observed independently: an
+// observer that reads one topic and then another gets both, whatever
+// order the server interleaved them in, and the connection waits for an
+// observer only once its queue is full. A connection resumes after what
+// was queued (the queue outlives it); [Subscription.Cursor] names what
+// the observer took.
 type Subscription struct {
 	m     *Mux
 	topic string
-	items chan delivery // unbuffered: the connection waits for the observer
-	taken chan struct{} // the observer moved the cursor to what it took
+	ready chan struct{} // an item was queued
+	room  chan struct{} // an item was taken from a full queue
 	done  chan struct{} // closed by end
 
 	once     sync.Once
 	err      error // set before done is closed
 	observed atomic.Bool
 
-	pos   string // guarded by m.mu: the cursor to resume from
-	ended bool   // guarded by m.mu: the server's positions apply no more
+	// guarded by m.mu
+	queue []delivery // for the observer, in order
+	pos   string     // the cursor a connection resumes from: after the last item queued
+	ended bool       // the server's positions apply no more
+	drain bool       // ended by the server: the observer gets what is queued first
 }
 
-// delivery is an item on its way to the observer, and its topic's cursor
-// after it.
+// SubscriptionQueue is how many items a [Subscription] holds for its
+// observer before its connection waits for it.
+const SubscriptionQueue = 256
+
+// delivery is an item on its way to the observer, its topic's cursor
+// after it, and the cursor before it.
 type delivery struct {
-	it  rxgo.Item
-	pos string
+	it          rxgo.Item
+	pos, before string
 }
 
 // Topic returns the subscription's topic.
@@ -151,6 +167,17 @@ func (s *Subscription) Topic() string { return s.topic }
 // its observer took (or the position the server reported since), or the
 // cursor given to Subscribe.
 func (s *Subscription) Cursor() string {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	if len(s.queue) > 0 {
+		return s.queue[0].before
+	}
+	return s.pos
+}
+
+// Resume returns the cursor a connection resumes s from: after the last
+// item queued for its observer (see [Subscription.Cursor] for what it took).
+func (s *Subscription) Resume() string {
 	s.m.mu.Lock()
 	defer s.m.mu.Unlock()
 	return s.pos
@@ -169,13 +196,18 @@ func SetCursor(s *Subscription, pos string) {
 	s.m.mu.Unlock()
 }
 
-// Close removes the subscription from the set; its observable completes.
-func (s *Subscription) Close() { s.end(nil) }
+// Close removes the subscription from the set; its observable completes,
+// without the items still queued for it.
+func (s *Subscription) Close() { s.end(nil, false) }
 
-func (s *Subscription) end(err error) {
+// end ends s with err; with drain, its observer gets what is queued first.
+func (s *Subscription) end(err error, drain bool) {
 	s.once.Do(func() {
 		s.m.mu.Lock()
-		s.ended = true
+		s.ended, s.drain = true, drain
+		if !drain && len(s.queue) > 0 {
+			s.pos, s.queue = s.queue[0].before, nil // what the observer took
+		}
 		for i, x := range s.m.subs {
 			if x == s {
 				s.m.subs = append(s.m.subs[:i:i], s.m.subs[i+1:]...)
@@ -189,22 +221,65 @@ func (s *Subscription) end(err error) {
 	})
 }
 
-// Deliver hands it to the observer of s and moves the cursor of s to pos
-// (when not empty) as the observer takes it: when Deliver returns true,
-// the cursor names it, so a connection opened next resumes after it. It
-// returns false when ctx ended first: the item was not delivered and the
-// cursor did not move. An ended subscription drops the item. Only the
-// loop serving s may call Deliver, SetCursor and SetComposite for it.
+// Deliver queues it for the observer of s and moves the cursor a
+// connection resumes s from to pos (when not empty): when Deliver returns
+// true, a connection opened next resumes after it. It waits while the
+// queue is full, and returns false when ctx ended first: the item was not
+// queued and the cursor did not move. An ended subscription drops the
+// item. Only the loop serving s may call Deliver, SetCursor and
+// SetComposite for it.
 func Deliver(ctx context.Context, s *Subscription, it rxgo.Item, pos string) bool {
-	select {
-	case s.items <- delivery{it, pos}:
-		<-s.taken // the observer moved the cursor
-		return true
-	case <-s.done:
-		return true
-	case <-ctx.Done():
-		return false
+	for {
+		s.m.mu.Lock()
+		if s.ended {
+			s.m.mu.Unlock()
+			return true
+		}
+		if len(s.queue) < SubscriptionQueue {
+			s.queue = append(s.queue, delivery{it, pos, s.pos})
+			if pos != "" {
+				s.pos = pos
+			}
+			s.m.mu.Unlock()
+			signal(s.ready)
+			return true
+		}
+		s.m.mu.Unlock()
+		select {
+		case <-s.room:
+		case <-s.done:
+		case <-ctx.Done():
+			return false
+		}
 	}
+}
+
+// signal sets a channel of capacity one that says something changed.
+func signal(c chan struct{}) {
+	select {
+	case c <- struct{}{}:
+	default:
+	}
+}
+
+// next takes the first item queued for the observer; ok is false when
+// there is none.
+func (s *Subscription) next() (d delivery, ok bool) {
+	s.m.mu.Lock()
+	defer s.m.mu.Unlock()
+	if len(s.queue) == 0 {
+		return delivery{}, false
+	}
+	d = s.queue[0]
+	s.queue[0] = delivery{}
+	s.queue = s.queue[1:]
+	if len(s.queue) == 0 {
+		s.queue = nil // let a burst's array go
+	}
+	if len(s.queue) == SubscriptionQueue-1 {
+		signal(s.room)
+	}
+	return d, true
 }
 
 // Events returns the observable of the subscription's items. It may be
@@ -217,19 +292,23 @@ func (s *Subscription) Events() rxgo.Observable {
 			return
 		}
 		for {
-			select {
-			case d := <-s.items:
-				s.m.mu.Lock()
-				if d.pos != "" {
-					s.pos = d.pos // even once ended: the observer took it
-				}
-				s.m.mu.Unlock()
-				s.taken <- struct{}{}
+			if d, ok := s.next(); ok {
 				if !d.it.SendContext(ctx, next) {
 					s.Close()
 					return
 				}
+				continue
+			}
+			select {
+			case <-s.ready:
 			case <-s.done:
+				if d, ok := s.next(); ok { // queued before the server ended s
+					if !d.it.SendContext(ctx, next) {
+						s.Close()
+						return
+					}
+					continue
+				}
 				if s.err != nil {
 					rxgo.Error(s.err).SendContext(ctx, next)
 				}
@@ -258,7 +337,7 @@ func Composite(subs []*Subscription) string {
 	pos := make([]string, len(subs))
 	any := false
 	for i, s := range subs {
-		pos[i] = s.Cursor()
+		pos[i] = s.Resume()
 		any = any || pos[i] != ""
 	}
 	if !any {
