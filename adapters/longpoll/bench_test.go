@@ -7,6 +7,7 @@ import (
 	"net"
 	"net/http"
 	"runtime"
+	"runtime/metrics"
 	"testing"
 	"time"
 
@@ -65,7 +66,10 @@ func BenchmarkParked(b *testing.B) {
 	const n = 1000
 	v := newEnv(b, &Options{Gate: transport.Unlimited()}, nil) // 1,000 at once from one address: past the default limits
 	addr := v.srv.Listener.Addr().String()
-	var heap, stack float64
+	var heap, stack, starting float64
+	// The runtime starts goroutines with the average stack in use at the
+	// last GC: the waiting requests' depth decides every new stack's size.
+	start := []metrics.Sample{{Name: "/gc/stack/starting-size:bytes"}}
 	for b.Loop() {
 		var m0, m1 runtime.MemStats
 		runtime.GC()
@@ -90,6 +94,8 @@ func BenchmarkParked(b *testing.B) {
 		runtime.ReadMemStats(&m1)
 		heap += float64(int64(m1.HeapAlloc)-int64(m0.HeapAlloc)) / n
 		stack += float64(int64(m1.StackInuse)-int64(m0.StackInuse)) / n
+		metrics.Read(start)
+		starting += float64(start[0].Value.Uint64())
 		for _, c := range conns {
 			c.Close()
 		}
@@ -99,6 +105,7 @@ func BenchmarkParked(b *testing.B) {
 	}
 	b.ReportMetric(heap/float64(b.N), "heapB/parked")
 	b.ReportMetric(stack/float64(b.N), "stackB/parked")
+	b.ReportMetric(starting/float64(b.N), "startB")
 	b.ReportMetric(0, "ns/op")
 }
 

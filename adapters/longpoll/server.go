@@ -240,7 +240,9 @@ func (s *Server) serve(hub *framework.Hub, o session.Options) http.Handler {
 	// with every answer.
 	o.Linger = linger
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if v := s.open(st, hub, &o, w, r); v != nil {
+		var v *waiter
+		transport.Aside(func() { v = s.open(st, hub, &o, w, r) })
+		if v != nil {
 			defer v.close()
 			v.serve()
 		}
@@ -248,13 +250,17 @@ func (s *Server) serve(hub *framework.Hub, o session.Options) http.Handler {
 }
 
 // open admits r and opens its session and request: the waiter of r, or
-// nil when r was answered (refused). It is apart from the wait so that its
-// frame (336 bytes, the admission's locals) is off the stack while the
-// request gathers and waits. In the handler's one frame (464 bytes) the
-// first Gather went a few bytes past the handler goroutine's 4 KiB stack,
-// which then grew to 8 KiB and stayed so while parked: BenchmarkParked,
-// 11.1-11.8 KB of stack per parked request, against 7.0-7.7 KB now (and
-// 7.2-7.8 KB before the Gate).
+// nil when r was answered (refused). The handler runs it aside
+// (transport.Aside): its calls reach past the 4 KiB stack a goroutine
+// starts with, and the handler's goroutine, had it run them, would wait
+// with the 8 KiB stack they grew, since it waits more than 2 KiB deep and
+// the runtime shrinks only a stack less than a quarter used. In the
+// benchmarks' idle scenario (10,000 held long-polls, one run each, side
+// by side with raw net/http's 16.3 KiB and 6.0 KiB): 24.7 -> 22.3 KiB
+// per connection, its stacks 10.0 -> 8.0 KiB. The rest of the stacks.
+// excess is the runtime's: it starts goroutines with the average stack in
+// use at the last GC, which the requests' deep calls raise (6.0 KiB with
+// GODEBUG=adaptivestackstart=0).
 func (s *Server) open(st *settings, hub *framework.Hub, o *session.Options, w http.ResponseWriter, r *http.Request) *waiter {
 	q, wait, ok := st.begin(w, r)
 	if !ok {

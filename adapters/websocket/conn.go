@@ -230,17 +230,9 @@ func (cn *conn) accept(w http.ResponseWriter, r *http.Request) bool {
 	// goes when it ends. Benchmarks idle, 3 repetitions: 37.7 -> 33.7 KiB
 	// per connection, stacks 20.0 -> 12.1 KiB (bare coder/websocket 33.8
 	// and 12.0).
-	type accepted struct {
-		ws  *websocket.Conn
-		err error
-	}
-	done := make(chan accepted, 1)
-	go func() {
-		ws, err := websocket.Accept(uw, r, o)
-		done <- accepted{ws, err}
-	}()
-	a := <-done
-	ws, err := a.ws, a.err
+	var ws *websocket.Conn
+	var err error
+	transport.Aside(func() { ws, err = websocket.Accept(uw, r, o) })
 	if err != nil {
 		cn.opts.Logger.Debug("rxstream: websocket: upgrade refused", "err", err, "remote", cn.c.RemoteAddr)
 		return false

@@ -128,3 +128,22 @@ func CanHijack(w http.ResponseWriter) bool {
 	_, ok := w.(http.Hijacker)
 	return ok
 }
+
+// Aside runs f on a short-lived goroutine and waits for it; a panic in f
+// is raised again in the caller's goroutine, as if f had run there.
+//
+// A handler that then waits for long (a held long-poll, a WebSocket's
+// loops) runs its deep calls aside, so that its own goroutine's stack
+// stays small: the runtime never shrinks a stack while a quarter of it is
+// in use, and starts new goroutines with the average stack in use (see
+// longpoll's BenchmarkParked and the benchmarks' idle scenario).
+func Aside(f func()) {
+	done := make(chan any, 1)
+	go func() {
+		defer func() { done <- recover() }()
+		f()
+	}()
+	if p := <-done; p != nil {
+		panic(p)
+	}
+}
