@@ -255,9 +255,9 @@ func (s *Server) serve(hub *framework.Hub, o session.Options) http.Handler {
 // starts with, and the handler's goroutine, had it run them, would wait
 // with the 8 KiB stack they grew, since it waits more than 2 KiB deep and
 // the runtime shrinks only a stack less than a quarter used. In the
-// benchmarks' idle scenario (10,000 held long-polls, one run each, side
+// benchmarks' idle scenario (10,000 held long-polls, two runs each, side
 // by side with raw net/http's 16.3 KiB and 6.0 KiB): 24.7 -> 22.3 KiB
-// per connection, its stacks 10.0 -> 8.0 KiB. The rest of the stacks.
+// per connection, its stacks 10.0 -> 8.0 KiB. The rest of the stacks'
 // excess is the runtime's: it starts goroutines with the average stack in
 // use at the last GC, which the requests' deep calls raise (6.0 KiB with
 // GODEBUG=adaptivestackstart=0).
