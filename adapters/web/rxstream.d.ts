@@ -72,7 +72,12 @@ export interface Options {
   events?: string[];
   /** Milliseconds a transport may take to open before the next is tried. Default 5000. */
   openTimeout?: number;
-  /** Consecutive failures of a transport that once worked before falling back. Default 2. */
+  /**
+   * Consecutive failures of a transport that once worked before falling back. Default 2.
+   * A refusal that says when to try again (a 429 or 503 with Retry-After, a WebSocket
+   * closed 1008 or 1013 "retry in Ns" over a limit) is retried on the same transport,
+   * no sooner; a WebSocket closed at once, before any message, does not count as one that worked.
+   */
   failuresBeforeFallback?: number;
   /** Reconnection backoff bounds in milliseconds (jittered). Defaults 250 and 30000. */
   minBackoff?: number;

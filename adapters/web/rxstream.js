@@ -486,11 +486,13 @@ export class Stream {
     const transport = this.options.transports[this._index];
     const attempt = ++this._attempt;
     let opened = false;
+    let before = null; // the failure count, and whether the transport had worked, before this connection opened
     const timer = setTimeout(() => { if (!opened) fail(new Error(`${transport}: did not open within ${this.options.openTimeout} ms`)); }, this.options.openTimeout);
     const open = () => {
       if (attempt !== this._attempt) return;
       opened = true;
       clearTimeout(timer);
+      before = { failures: this._failures, worked: this._worked.has(transport) };
       this._failures = 0;
       this._worked.add(transport);
       this.transport = transport;
@@ -509,7 +511,10 @@ export class Stream {
       this._failures++;
       const limit = this._worked.has(transport) ? this.options.failuresBeforeFallback : 1;
       let delay = this._backoff(this._failures, retryAfter);
-      if (this._failures >= limit && this._index < this.options.transports.length - 1) {
+      if (retryAfter) {
+        // The server answered and said when to try again (a limit, a
+        // shutdown): the transport works, and another would be told the same.
+      } else if (this._failures >= limit && this._index < this.options.transports.length - 1) {
         this._index++; this._failures = 0; delay = 0; // fall back to the next transport at once
       } else if (this._failures >= limit && !opened && !this._worked.size) {
         this._index = 0; // nothing ever worked: go round again, with backoff
@@ -529,6 +534,14 @@ export class Stream {
     };
     const h = {
       open, fail, expired, attempt,
+      // unopened takes back the open of a connection that the server
+      // closed at once, before any message (a refusal over a limit): it
+      // was no success, and the failures before it still count.
+      unopened: () => {
+        if (!before || attempt !== this._attempt) return;
+        this._failures = before.failures;
+        if (!before.worked) this._worked.delete(transport);
+      },
       token: () => this._token,
       // ended handles the server's end of a stream whose authorization
       // ended: reason 'expired' reconnects at once with a new token;
@@ -605,7 +618,7 @@ export class Stream {
     for (let i = 1; i < n && d < this.options.maxBackoff; i++) d *= 2;
     d = Math.min(d, this.options.maxBackoff);
     if (retryAfter) d = Math.max(d, retryAfter);
-    return d / 2 + Math.random() * d / 2; // jitter: [d/2, d)
+    return Math.max(d / 2 + Math.random() * d / 2, retryAfter || 0); // jitter: [d/2, d), never below the server's retry delay (jittered already)
   }
 }
 
@@ -703,7 +716,9 @@ const TRANSPORTS = {
     const ws = new WebSocket(url, [BATCH_PROTOCOL]);
     const conn = { close: () => { ws.onclose = null; ws.close(1000); } };
     const send = (msg) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
+    let openedAt = 0, received = false;
     ws.onopen = () => {
+      openedAt = Date.now();
       // Changes of the topic set now go as messages.
       if (h.topics) conn.send = send;
       // A new token goes as a message too: the connection stays.
@@ -716,6 +731,7 @@ const TRANSPORTS = {
       if (exp && !tokenExpiry(h.token()) && h.current()) this._setToken(h.token(), exp);
     };
     ws.onmessage = (m) => {
+      received = true;
       if (typeof m.data !== 'string') return; // envelopes are text frames
       let msg;
       try { msg = JSON.parse(m.data); } catch { h.fail(new Error('websocket: frame is not a JSON envelope')); return; }
@@ -749,7 +765,12 @@ const TRANSPORTS = {
       const why = (e.reason || '').replace(/^cursor=[^;]*; /, '');
       if (e.code === 4401) { h.ended('expired', why); return; }
       if (e.code === 4403) { h.ended('revoked', why); return; }
-      h.fail(new Error(`websocket: closed ${e.code} ${e.reason}`));
+      // A connection over a limit of the server is closed at once with
+      // 1008 (the user's connections) or 1013 (the address's), and a
+      // reason that says when to try again: "retry in 7s; ...".
+      const retry = (e.code === 1008 || e.code === 1013) && /^retry in (\d+)s\b/.exec(why);
+      if (!received && Date.now() - openedAt < this.options.openTimeout) h.unopened();
+      h.fail(new Error(`websocket: closed ${e.code} ${e.reason}`), retry ? Number(retry[1]) * 1000 : 0);
     };
     return conn;
   },
