@@ -566,6 +566,18 @@ export class Stream {
       // single topic
       event: (ev) => this._event(ev, attempt),
       gap: (g) => this._gap(g, attempt),
+      // moved sets where a single-topic stream stands, as a poll answer says.
+      moved: (cursor) => { if (cursor && h.current()) this._cursor = cursor; },
+      // resume takes the cursor that the server's end of a stream carries
+      // (a WebSocket's close reason, the data of SSE's expired and revoked
+      // events): the one of a single-topic stream that has seen no event
+      // yet, which would otherwise reopen live and lose what comes while
+      // it reconnects; the composite of a multiplexed one.
+      resume: (cursor) => {
+        if (!cursor) return;
+        if (topics) h.position(cursor);
+        else if (!this._cursor) h.moved(cursor);
+      },
       // several topics
       topics,
       cursor: () => (topics ? compose(order) : this._cursor),
@@ -761,8 +773,12 @@ const TRANSPORTS = {
     ws.onclose = (e) => {
       if (this.closed) return;
       if (e.code === 1000) { h.fail(new Error('websocket: stream completed'), this.options.minBackoff); return; }
-      // 4401: the authorization expired; 4403: revoked (see the websocket package).
-      const why = (e.reason || '').replace(/^cursor=[^;]*; /, '');
+      // Every close of a hub topic but 1000 starts its reason with the
+      // cursor to resume from, "cursor=ID; " (see the websocket package).
+      const m = /^cursor=([^;]*); /.exec(e.reason || '');
+      if (m) h.resume(m[1]);
+      const why = (e.reason || '').slice(m ? m[0].length : 0);
+      // 4401: the authorization expired; 4403: revoked.
       if (e.code === 4401) { h.ended('expired', why); return; }
       if (e.code === 4403) { h.ended('revoked', why); return; }
       // A connection over a limit of the server is closed at once with
@@ -814,6 +830,7 @@ const TRANSPORTS = {
           let d = {};
           try { d = JSON.parse(m.data); } catch { /* a reason without details */ }
           es.close();
+          h.resume(d.cursor);
           h.ended(reason, d.message, d.topic, 'sse');
         });
       }
@@ -833,17 +850,24 @@ const TRANSPORTS = {
         }
       });
     };
-    const fresh = h.topics ? [...h.topics.values()].filter((r) => !r.pos) : [];
-    if (!fresh.length) start();
+    const fresh = h.topics ? [...h.topics.values()].filter((r) => !r.pos) : null;
+    // A single-topic stream without a cursor that renews its token reopens
+    // (see _renew), as a multiplexed one does when its topic set changes.
+    const lacking = fresh ? fresh.length > 0 : !h.cursor() && !!this.options.token;
+    if (!lacking) start();
     else {
       // EventSource cannot read the opening id block that names where a
-      // topic without a position starts, so that a reopen (the topic set
-      // changed) would start it live again and lose what came between:
-      // ask a short poll first where each such topic stands.
-      const u = this._urlFor('poll', fresh.map((r) => r.name));
-      addRewind(u, this.options, new Map(fresh.map((r) => [r.name, r])), '');
+      // topic without a position starts, so that a reopen would start it
+      // live again and lose what came between: ask a short poll first
+      // where each such topic stands, and open from there.
+      const u = this._urlFor('poll', fresh && fresh.map((r) => r.name));
+      addRewind(u, this.options, fresh && new Map(fresh.map((r) => [r.name, r])), '');
       fetch(u, { headers: authHeaders(h, { Accept: 'application/json' }), signal: ctl.signal, cache: 'no-store' })
-        .then((res) => (res.ok ? res.json() : null))
+        .then((res) => {
+          if (res.ok && /json/.test(res.headers.get('Content-Type') || '')) return res.json();
+          if (res.body) res.body.cancel(); // not a poll answer: an SSE handler that ignores ?transport=poll, say
+          return null;
+        })
         .then((body) => { if (body && !stopped) pollAnswer(h, body, fresh, 'poll'); })
         .catch(() => {}) // SSE opens anyway: the topic starts with live events
         .finally(start);
@@ -868,9 +892,15 @@ function authHeaders(h, headers) {
   return headers;
 }
 
-// pollAnswer hands a multiplexed poll answer of recs (the request's topics)
-// to h.
+// pollAnswer hands a poll answer to h: of a single topic when recs is
+// null, else a multiplexed one of recs (the request's topics).
 function pollAnswer(h, body, recs, via) {
+  if (!recs) {
+    if (body.gap) h.gap(body.gap);
+    for (const env of body.events || []) h.event(decodeEnvelope(env));
+    h.moved(body.cursor);
+    return;
+  }
   for (const env of body.events || []) muxEnvelope(h, env, via);
   h.position(body.cursor, recs);
 }
@@ -904,7 +934,7 @@ function pollLoop(url, h, long) {
       if (!opened) { opened = true; h.open(); }
       const c = res.headers.get('X-Cursor');
       if (recs) h.position(c, recs);
-      else if (c && !this._cursor) this._cursor = c;
+      else if (!this._cursor) h.moved(c);
       timer = setTimeout(once, long ? 0 : this.options.pollInterval);
       return;
     }
@@ -925,13 +955,7 @@ function pollLoop(url, h, long) {
     if (stopped) return;
     if (!opened) { opened = true; h.open(); }
     etag = res.headers.get('ETag') || '';
-    if (recs) {
-      pollAnswer(h, body, recs);
-    } else {
-      if (body.gap) h.gap(body.gap);
-      for (const env of body.events || []) h.event(decodeEnvelope(env));
-      if (body.cursor && h.current()) this._cursor = body.cursor;
-    }
+    pollAnswer(h, body, recs);
     const wait = long ? 0 : (body.retry != null ? body.retry : this.options.pollInterval);
     timer = setTimeout(once, (body.events || []).length && !long ? 0 : wait);
   };

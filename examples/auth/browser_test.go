@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -174,5 +175,100 @@ func TestBrowserLimitClose(t *testing.T) {
 	via, _ := chromedp.Run(second, chromedp.Evaluate[string](`document.getElementById('transport').textContent`))
 	if via != "websocket" {
 		t.Errorf("the second tab is served over %q, want websocket: a limit is no reason to fall back", via)
+	}
+}
+
+// TestBrowserResumeQuiet opens the page in headless Chromium on each
+// transport, following a topic that has had no event yet, with a token
+// that lasts 3 s, and holds its POST /token: the WebSocket is closed at
+// exp (its close reason carries the cursor), SSE and the polls are
+// closed to be reopened with the new token. An event published then,
+// before the client has its new token, reaches it once it has, once; and
+// one published after, too.
+func TestBrowserResumeQuiet(t *testing.T) {
+	browser := browsertest.New(t)
+	for _, transport := range []string{"websocket", "sse", "longpoll", "poll"} {
+		t.Run(transport, func(t *testing.T) {
+			asked := make(chan struct{}, 1)
+			release := make(chan struct{})
+			hold := func(next http.Handler) http.Handler {
+				return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					if r.URL.Path == "/token" {
+						select {
+						case asked <- struct{}{}:
+						default:
+						}
+						select {
+						case <-release:
+						case <-r.Context().Done():
+						}
+					}
+					next.ServeHTTP(w, r)
+				})
+			}
+			a, srv := newServerWith(t, adapters.GateOptions{}, hold)
+			defer func() {
+				select {
+				case <-release:
+				default:
+					close(release)
+				}
+			}()
+			tab, cancelTab := chromedp.NewContext(browser)
+			defer cancelTab()
+			ctx, cancel := context.WithTimeout(tab, 30*time.Second)
+			defer cancel()
+			tok := mustMint(t, []string{"news"}, nil, 3*time.Second)
+			if err := chromedp.Do(ctx,
+				chromedp.Navigate(srv.URL+"/?"+url.Values{"token": {tok}, "transport": {transport}}.Encode()),
+				chromedp.Poll[chromedp.Void](`window.opens > 0`),
+			); err != nil {
+				t.Fatal(err)
+			}
+			defer func() {
+				if t.Failed() {
+					lines, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.log`))
+					t.Logf("the page's log:\n%s", strings.Join(lines, "\n"))
+				}
+			}()
+			select { // the client asks for a new token before exp: SSE and the polls have closed their stream
+			case <-asked:
+			case <-ctx.Done():
+				t.Fatal("no POST /token")
+			}
+			if transport == "websocket" { // it stays open until exp
+				if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`window.failures.some((f) => f.what.includes('expired'))`)); err != nil {
+					t.Fatal(err)
+				}
+			}
+			var published []string
+			publish := func(data string) {
+				t.Helper()
+				id, err := a.hub.Publish(ctx, "news", eventOf(data))
+				if err != nil {
+					t.Fatal(err)
+				}
+				published = append(published, id)
+			}
+			received := func() {
+				t.Helper()
+				if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`window.received.length >= `+strconv.Itoa(len(published)))); err != nil {
+					got, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.received`))
+					t.Fatalf("%v: received %q of %q", err, got, published)
+				}
+			}
+			publish("while reconnecting")
+			close(release)
+			received()
+			publish("after")
+			received()
+			got, err := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.received`))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got, published) {
+				t.Fatalf("received %q, published %q", got, published)
+			}
+		})
 	}
 }
