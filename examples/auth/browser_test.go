@@ -180,7 +180,7 @@ func TestBrowserLimitClose(t *testing.T) {
 
 // TestBrowserResumeQuiet opens the page in headless Chromium on each
 // transport, following a topic that has had no event yet, with a token
-// that lasts 3 s, and holds its POST /token: the WebSocket is closed at
+// that lasts 4 s, and holds its POST /token: the WebSocket is closed at
 // exp (its close reason carries the cursor), SSE and the polls are
 // closed to be reopened with the new token. An event published then,
 // before the client has its new token, reaches it once it has, once; and
@@ -218,7 +218,7 @@ func TestBrowserResumeQuiet(t *testing.T) {
 			defer cancelTab()
 			ctx, cancel := context.WithTimeout(tab, 30*time.Second)
 			defer cancel()
-			tok := mustMint(t, []string{"news"}, nil, 3*time.Second)
+			tok := mustMint(t, []string{"news"}, nil, 4*time.Second)
 			if err := chromedp.Do(ctx,
 				chromedp.Navigate(srv.URL+"/?"+url.Values{"token": {tok}, "transport": {transport}}.Encode()),
 				chromedp.Poll[chromedp.Void](`window.opens > 0`),
