@@ -513,7 +513,8 @@ export class Stream {
       let delay = this._backoff(this._failures, retryAfter);
       if (retryAfter) {
         // The server answered and said when to try again (a limit, a
-        // shutdown): the transport works, and another would be told the same.
+        // shutdown; a completed stream, after minBackoff): the transport
+        // works, and another would be told the same.
       } else if (this._failures >= limit && this._index < this.options.transports.length - 1) {
         this._index++; this._failures = 0; delay = 0; // fall back to the next transport at once
       } else if (this._failures >= limit && !opened && !this._worked.size) {
