@@ -49,12 +49,14 @@ func holdSSE(t *testing.T, v *authEnv, ip, user string) {
 }
 
 // attempt is one connection attempt on a transport, as user from ip: the
-// HTTP status, or for a WebSocket that was upgraded 101 and the close
-// code and reason that came first ("" when a message came first: the
-// connection is served).
+// HTTP status, or for a WebSocket that was upgraded 101, the subprotocol
+// it agreed to (it asks for the browser client's, BatchSubprotocol) and
+// the close code and reason that came first ("" when a message came
+// first: the connection is served).
 type attempt struct {
 	status     int
 	retryAfter string
+	protocol   string
 	code       websocket.StatusCode
 	reason     string
 }
@@ -68,7 +70,7 @@ func try(t *testing.T, v *authEnv, transport, ip, user string) attempt {
 	if transport == "websocket" {
 		u := "ws" + strings.TrimPrefix(v.url, "http") + "/topics?topic=x" // answers subscribed at once
 		c, resp, err := websocket.Dial(ctx, u, &websocket.DialOptions{HTTPClient: client,
-			HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}})
+			HTTPHeader: http.Header{"Authorization": {"Bearer " + token}}, Subprotocols: []string{rxws.BatchSubprotocol}})
 		if err != nil {
 			if resp == nil {
 				t.Fatal(err)
@@ -76,7 +78,7 @@ func try(t *testing.T, v *authEnv, transport, ip, user string) attempt {
 			return attempt{status: resp.StatusCode, retryAfter: resp.Header.Get("Retry-After")}
 		}
 		defer c.CloseNow()
-		a := attempt{status: http.StatusSwitchingProtocols}
+		a := attempt{status: http.StatusSwitchingProtocols, protocol: c.Subprotocol()}
 		if _, _, err := c.Read(ctx); err != nil {
 			var ce websocket.CloseError
 			if !errors.As(err, &ce) {
@@ -106,7 +108,8 @@ func try(t *testing.T, v *authEnv, transport, ip, user string) attempt {
 // TestLimits: every limit refuses the connection past it, on every
 // transport, in the way the transport can tell (429 with a Retry-After on
 // HTTP, the WebSocket closed at once with 1013 or 1008 and a reason that
-// says when to try again, or its handshake answered 429 over the connect
+// says when to try again, after agreeing to the subprotocol it asked for
+// as a served one does, or its handshake answered 429 over the connect
 // rate), and leaves every other client alone.
 func TestLimits(t *testing.T) {
 	for _, row := range []struct {
@@ -152,11 +155,11 @@ func TestLimits(t *testing.T) {
 						if s, err := strconv.Atoi(a.retryAfter); a.status != http.StatusTooManyRequests || err != nil || s < 1 {
 							t.Fatalf("%+v, want 429 with a Retry-After in seconds", a)
 						}
-					case a.status != http.StatusSwitchingProtocols || a.code != row.code || !strings.HasPrefix(a.reason, "retry in "):
-						t.Fatalf("%+v, want closed with %d and when to retry", a, row.code)
+					case a.status != http.StatusSwitchingProtocols || a.code != row.code || !strings.HasPrefix(a.reason, "retry in ") || a.protocol != rxws.BatchSubprotocol:
+						t.Fatalf("%+v, want %s agreed, then closed with %d and when to retry", a, rxws.BatchSubprotocol, row.code)
 					}
 					ok := map[string]int{"sse": 200, "longpoll": 204, "poll": 200, "websocket": 101}[tr] // served; the long-poll asked not to wait
-					if b := try(t, v, tr, row.other[0], row.other[1]); b.status != ok || b.code != 0 {
+					if b := try(t, v, tr, row.other[0], row.other[1]); b.status != ok || b.code != 0 || (tr == "websocket" && b.protocol != rxws.BatchSubprotocol) {
 						t.Fatalf("another client: %+v", b)
 					}
 				})

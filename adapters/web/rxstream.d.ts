@@ -72,7 +72,12 @@ export interface Options {
   events?: string[];
   /** Milliseconds a transport may take to open before the next is tried. Default 5000. */
   openTimeout?: number;
-  /** Consecutive failures of a transport that once worked before falling back. Default 2. */
+  /**
+   * Consecutive failures of a transport that once worked before falling back. Default 2.
+   * A refusal that says when to try again (a 429 or 503 with Retry-After, a WebSocket
+   * closed 1008 or 1013 "retry in Ns" over a limit) is retried on the same transport,
+   * no sooner; a WebSocket closed at once, before any message, does not count as one that worked.
+   */
   failuresBeforeFallback?: number;
   /** Reconnection backoff bounds in milliseconds (jittered). Defaults 250 and 30000. */
   minBackoff?: number;
@@ -90,7 +95,10 @@ export interface Options {
    * WebSocket and SSE (which cannot send headers) and in the Authorization
    * header ("Bearer TOKEN") of polls. A WebSocket refreshes with a message
    * and stays open; SSE and polls reopen with the new token from the
-   * cursor. Either way nothing is lost.
+   * cursor. Either way nothing is lost: a single-topic SSE stream without a
+   * cursor first asks a short poll (urls.poll, or the URL with
+   * ?transport=poll) where it stands, since EventSource cannot read it, and
+   * opens from there.
    */
   token?: () => Promise<string> | string;
   /** The query parameter of the token on WebSocket and SSE. Default "access_token". */

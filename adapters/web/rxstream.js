@@ -486,11 +486,13 @@ export class Stream {
     const transport = this.options.transports[this._index];
     const attempt = ++this._attempt;
     let opened = false;
+    let before = null; // the failure count, and whether the transport had worked, before this connection opened
     const timer = setTimeout(() => { if (!opened) fail(new Error(`${transport}: did not open within ${this.options.openTimeout} ms`)); }, this.options.openTimeout);
     const open = () => {
       if (attempt !== this._attempt) return;
       opened = true;
       clearTimeout(timer);
+      before = { failures: this._failures, worked: this._worked.has(transport) };
       this._failures = 0;
       this._worked.add(transport);
       this.transport = transport;
@@ -509,7 +511,11 @@ export class Stream {
       this._failures++;
       const limit = this._worked.has(transport) ? this.options.failuresBeforeFallback : 1;
       let delay = this._backoff(this._failures, retryAfter);
-      if (this._failures >= limit && this._index < this.options.transports.length - 1) {
+      if (retryAfter) {
+        // The server answered and said when to try again (a limit, a
+        // shutdown; a completed stream, after minBackoff): the transport
+        // works, and another would be told the same.
+      } else if (this._failures >= limit && this._index < this.options.transports.length - 1) {
         this._index++; this._failures = 0; delay = 0; // fall back to the next transport at once
       } else if (this._failures >= limit && !opened && !this._worked.size) {
         this._index = 0; // nothing ever worked: go round again, with backoff
@@ -529,6 +535,14 @@ export class Stream {
     };
     const h = {
       open, fail, expired, attempt,
+      // unopened takes back the open of a connection that the server
+      // closed at once, before any message (a refusal over a limit): it
+      // was no success, and the failures before it still count.
+      unopened: () => {
+        if (!before || attempt !== this._attempt) return;
+        this._failures = before.failures;
+        if (!before.worked) this._worked.delete(transport);
+      },
       token: () => this._token,
       // ended handles the server's end of a stream whose authorization
       // ended: reason 'expired' reconnects at once with a new token;
@@ -553,6 +567,18 @@ export class Stream {
       // single topic
       event: (ev) => this._event(ev, attempt),
       gap: (g) => this._gap(g, attempt),
+      // moved sets where a single-topic stream stands, as a poll answer says.
+      moved: (cursor) => { if (cursor && h.current()) this._cursor = cursor; },
+      // resume takes the cursor that the server's end of a stream carries
+      // (a WebSocket's close reason, the data of SSE's expired and revoked
+      // events): the one of a single-topic stream that has seen no event
+      // yet, which would otherwise reopen live and lose what comes while
+      // it reconnects; the composite of a multiplexed one.
+      resume: (cursor) => {
+        if (!cursor) return;
+        if (topics) h.position(cursor);
+        else if (!this._cursor) h.moved(cursor);
+      },
       // several topics
       topics,
       cursor: () => (topics ? compose(order) : this._cursor),
@@ -605,7 +631,7 @@ export class Stream {
     for (let i = 1; i < n && d < this.options.maxBackoff; i++) d *= 2;
     d = Math.min(d, this.options.maxBackoff);
     if (retryAfter) d = Math.max(d, retryAfter);
-    return d / 2 + Math.random() * d / 2; // jitter: [d/2, d)
+    return Math.max(d / 2 + Math.random() * d / 2, retryAfter || 0); // jitter: [d/2, d), never below the server's retry delay (jittered already)
   }
 }
 
@@ -703,7 +729,9 @@ const TRANSPORTS = {
     const ws = new WebSocket(url, [BATCH_PROTOCOL]);
     const conn = { close: () => { ws.onclose = null; ws.close(1000); } };
     const send = (msg) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
+    let openedAt = 0, received = false;
     ws.onopen = () => {
+      openedAt = Date.now();
       // Changes of the topic set now go as messages.
       if (h.topics) conn.send = send;
       // A new token goes as a message too: the connection stays.
@@ -716,6 +744,7 @@ const TRANSPORTS = {
       if (exp && !tokenExpiry(h.token()) && h.current()) this._setToken(h.token(), exp);
     };
     ws.onmessage = (m) => {
+      received = true;
       if (typeof m.data !== 'string') return; // envelopes are text frames
       let msg;
       try { msg = JSON.parse(m.data); } catch { h.fail(new Error('websocket: frame is not a JSON envelope')); return; }
@@ -745,11 +774,20 @@ const TRANSPORTS = {
     ws.onclose = (e) => {
       if (this.closed) return;
       if (e.code === 1000) { h.fail(new Error('websocket: stream completed'), this.options.minBackoff); return; }
-      // 4401: the authorization expired; 4403: revoked (see the websocket package).
-      const why = (e.reason || '').replace(/^cursor=[^;]*; /, '');
+      // Every close of a hub topic but 1000 starts its reason with the
+      // cursor to resume from, "cursor=ID; " (see the websocket package).
+      const m = /^cursor=([^;]*); /.exec(e.reason || '');
+      if (m) h.resume(m[1]);
+      const why = (e.reason || '').slice(m ? m[0].length : 0);
+      // 4401: the authorization expired; 4403: revoked.
       if (e.code === 4401) { h.ended('expired', why); return; }
       if (e.code === 4403) { h.ended('revoked', why); return; }
-      h.fail(new Error(`websocket: closed ${e.code} ${e.reason}`));
+      // A connection over a limit of the server is closed at once with
+      // 1008 (the user's connections) or 1013 (the address's), and a
+      // reason that says when to try again: "retry in 7s; ...".
+      const retry = (e.code === 1008 || e.code === 1013) && /^retry in (\d+)s\b/.exec(why);
+      if (!received && Date.now() - openedAt < this.options.openTimeout) h.unopened();
+      h.fail(new Error(`websocket: closed ${e.code} ${e.reason}`), retry ? Number(retry[1]) * 1000 : 0);
     };
     return conn;
   },
@@ -793,6 +831,7 @@ const TRANSPORTS = {
           let d = {};
           try { d = JSON.parse(m.data); } catch { /* a reason without details */ }
           es.close();
+          h.resume(d.cursor);
           h.ended(reason, d.message, d.topic, 'sse');
         });
       }
@@ -812,17 +851,24 @@ const TRANSPORTS = {
         }
       });
     };
-    const fresh = h.topics ? [...h.topics.values()].filter((r) => !r.pos) : [];
-    if (!fresh.length) start();
+    const fresh = h.topics ? [...h.topics.values()].filter((r) => !r.pos) : null;
+    // A single-topic stream without a cursor that renews its token reopens
+    // (see _renew), as a multiplexed one does when its topic set changes.
+    const lacking = fresh ? fresh.length > 0 : !h.cursor() && !!this.options.token;
+    if (!lacking) start();
     else {
       // EventSource cannot read the opening id block that names where a
-      // topic without a position starts, so that a reopen (the topic set
-      // changed) would start it live again and lose what came between:
-      // ask a short poll first where each such topic stands.
-      const u = this._urlFor('poll', fresh.map((r) => r.name));
-      addRewind(u, this.options, new Map(fresh.map((r) => [r.name, r])), '');
+      // topic without a position starts, so that a reopen would start it
+      // live again and lose what came between: ask a short poll first
+      // where each such topic stands, and open from there.
+      const u = this._urlFor('poll', fresh && fresh.map((r) => r.name));
+      addRewind(u, this.options, fresh && new Map(fresh.map((r) => [r.name, r])), '');
       fetch(u, { headers: authHeaders(h, { Accept: 'application/json' }), signal: ctl.signal, cache: 'no-store' })
-        .then((res) => (res.ok ? res.json() : null))
+        .then((res) => {
+          if (res.ok && /json/.test(res.headers.get('Content-Type') || '')) return res.json();
+          if (res.body) res.body.cancel(); // not a poll answer: an SSE handler that ignores ?transport=poll, say
+          return null;
+        })
         .then((body) => { if (body && !stopped) pollAnswer(h, body, fresh, 'poll'); })
         .catch(() => {}) // SSE opens anyway: the topic starts with live events
         .finally(start);
@@ -847,9 +893,15 @@ function authHeaders(h, headers) {
   return headers;
 }
 
-// pollAnswer hands a multiplexed poll answer of recs (the request's topics)
-// to h.
+// pollAnswer hands a poll answer to h: of a single topic when recs is
+// null, else a multiplexed one of recs (the request's topics).
 function pollAnswer(h, body, recs, via) {
+  if (!recs) {
+    if (body.gap) h.gap(body.gap);
+    for (const env of body.events || []) h.event(decodeEnvelope(env));
+    h.moved(body.cursor);
+    return;
+  }
   for (const env of body.events || []) muxEnvelope(h, env, via);
   h.position(body.cursor, recs);
 }
@@ -883,7 +935,7 @@ function pollLoop(url, h, long) {
       if (!opened) { opened = true; h.open(); }
       const c = res.headers.get('X-Cursor');
       if (recs) h.position(c, recs);
-      else if (c && !this._cursor) this._cursor = c;
+      else if (!this._cursor) h.moved(c);
       timer = setTimeout(once, long ? 0 : this.options.pollInterval);
       return;
     }
@@ -904,13 +956,7 @@ function pollLoop(url, h, long) {
     if (stopped) return;
     if (!opened) { opened = true; h.open(); }
     etag = res.headers.get('ETag') || '';
-    if (recs) {
-      pollAnswer(h, body, recs);
-    } else {
-      if (body.gap) h.gap(body.gap);
-      for (const env of body.events || []) h.event(decodeEnvelope(env));
-      if (body.cursor && h.current()) this._cursor = body.cursor;
-    }
+    pollAnswer(h, body, recs);
     const wait = long ? 0 : (body.retry != null ? body.retry : this.options.pollInterval);
     timer = setTimeout(once, (body.events || []).length && !long ? 0 : wait);
   };

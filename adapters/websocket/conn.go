@@ -77,21 +77,23 @@ type conn struct {
 // method, that the request is an upgrade, its origin, and the server not
 // shutting down; it answers a request that fails them and returns false.
 // Otherwise it registers the connection, which the caller releases, and
-// returns r with the connection's context.
+// returns r with the connection's context. hub is set for a hub topic's
+// connection, whose envelopes may go in batches (see conn.subprotocols).
 //
 // The context of a connection that may be parked does not end with the
 // request's, which ends when the handler returns: the request's context
 // ends it only until it is parked (see conn.stopReq). It keeps the
 // request's values, for the guard of refresh messages.
-func (s *Server) prepare(w http.ResponseWriter, r *http.Request, parking bool) (*conn, *http.Request, bool) {
+func (s *Server) prepare(w http.ResponseWriter, r *http.Request, hub, parking bool) (*conn, *http.Request, bool) {
 	opts := s.options()
 	if err := opts.check(r); err != nil {
 		transport.WriteError(w, err, 0)
 		return nil, nil, false
 	}
+	batches := hub && opts.Format == FormatEnvelope
 	r, pass, err := transport.Enter(s.Gate(), r)
 	if err != nil {
-		(&conn{opts: opts}).limited(w, r, err)
+		(&conn{opts: opts, batches: batches}).limited(w, r, err)
 		return nil, nil, false
 	}
 	parent, stopReq := r.Context(), func() bool { return true }
@@ -114,7 +116,7 @@ func (s *Server) prepare(w http.ResponseWriter, r *http.Request, parking bool) (
 		pass.Release()
 		s.served.Add(-1)
 	}
-	return &conn{opts: opts, ctx: ctx, release: release, stopReq: stopReq, inDone: make(chan struct{}), pass: pass}, r.WithContext(ctx), true
+	return &conn{opts: opts, batches: batches, ctx: ctx, release: release, stopReq: stopReq, inDone: make(chan struct{}), pass: pass}, r.WithContext(ctx), true
 }
 
 // admit asks the Gate to admit the connection once the hook allowed it
@@ -153,7 +155,7 @@ func (cn *conn) limited(w http.ResponseWriter, r *http.Request, err error) {
 	}
 	uw := &upgradeWriter{ResponseWriter: w}
 	ws, aerr := websocket.Accept(uw, r, &websocket.AcceptOptions{
-		Subprotocols:       cn.opts.Subprotocols,
+		Subprotocols:       cn.subprotocols(),
 		InsecureSkipVerify: cn.opts.InsecureSkipVerify,
 		OriginPatterns:     cn.opts.OriginPatterns,
 	})
@@ -207,16 +209,26 @@ func (cn *conn) open(r *http.Request, cursor string, topics []string) {
 	cn.c.User = cn.pass.User()
 }
 
-// accept upgrades the connection. On failure websocket.Accept has answered
-// the request; after a success nothing may write to w.
-func (cn *conn) accept(w http.ResponseWriter, r *http.Request) bool {
-	uw := &upgradeWriter{ResponseWriter: w, timeout: cn.opts.WriteTimeout}
+// subprotocols lists what the upgrade negotiates: [Options.Subprotocols],
+// then BatchSubprotocol for a connection that batches. A refusal over a
+// limit offers the same as a served upgrade: a browser fails a handshake
+// that asked for a subprotocol and got none (close 1006, without the
+// code and reason of the refusal), and the browser client always asks for
+// BatchSubprotocol.
+func (cn *conn) subprotocols() []string {
 	protocols := cn.opts.Subprotocols
 	if cn.batches {
 		protocols = append(protocols[:len(protocols):len(protocols)], BatchSubprotocol)
 	}
+	return protocols
+}
+
+// accept upgrades the connection. On failure websocket.Accept has answered
+// the request; after a success nothing may write to w.
+func (cn *conn) accept(w http.ResponseWriter, r *http.Request) bool {
+	uw := &upgradeWriter{ResponseWriter: w, timeout: cn.opts.WriteTimeout}
 	o := &websocket.AcceptOptions{
-		Subprotocols:       protocols,
+		Subprotocols:       cn.subprotocols(),
 		InsecureSkipVerify: cn.opts.InsecureSkipVerify,
 		OriginPatterns:     cn.opts.OriginPatterns,
 	}

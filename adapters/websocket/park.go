@@ -112,11 +112,7 @@ func (pk *parked) hand(w http.ResponseWriter, r *http.Request) (bool, http.Respo
 	if !park.Watchable(nc) {
 		return false, &hijacked{nc: nc, brw: brw, h: w.Header()}
 	}
-	protocols := cn.opts.Subprotocols
-	if cn.batches {
-		protocols = append(protocols[:len(protocols):len(protocols)], BatchSubprotocol)
-	}
-	sub := selectSubprotocol(r, protocols)
+	sub := selectSubprotocol(r, cn.subprotocols())
 	h := w.Header() // what middleware set goes out with the 101, as net/http sends it
 	h.Set("Upgrade", "websocket")
 	h.Set("Connection", "Upgrade")

@@ -344,7 +344,7 @@ type Handler func(r *http.Request, in rxgo.Observable) (rxgo.Observable, error)
 // messages are its handler's, and it ends at the expiry.
 func (s *Server) Stream(p Producer) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cn, r, ok := s.prepare(w, r, false)
+		cn, r, ok := s.prepare(w, r, false, false)
 		if !ok {
 			return
 		}
@@ -374,7 +374,7 @@ func (s *Server) Stream(p Producer) http.Handler {
 // answered as a [Producer] is by [Server.Stream].
 func (s *Server) Duplex(h Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		cn, r, ok := s.prepare(w, r, false)
+		cn, r, ok := s.prepare(w, r, false, false)
 		if !ok {
 			return
 		}
@@ -465,7 +465,7 @@ func (s *Server) topics(hub *framework.Hub, o session.Options) http.Handler {
 	o.Retry = transport.DefaultRetryAfter
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		parking := s.parkable(r, o)
-		cn, r, ok := s.prepare(w, r, parking)
+		cn, r, ok := s.prepare(w, r, true, parking)
 		if !ok {
 			return
 		}
@@ -500,7 +500,6 @@ func (s *Server) topics(hub *framework.Hub, o session.Options) http.Handler {
 		}
 		cn.open(r, cursor, names)
 		cn.mux = sess.Multi()
-		cn.batches = cn.opts.Format == FormatEnvelope
 		if pk != nil {
 			pk.sess = sess
 			if handed, w = pk.hand(w, r); handed {

@@ -29,8 +29,9 @@ func newServer(t *testing.T) (*app, *httptest.Server) {
 	return newServerWith(t, adapters.GateOptions{})
 }
 
-// newServerWith is newServer with the Gate's options.
-func newServerWith(t *testing.T, gate adapters.GateOptions) (*app, *httptest.Server) {
+// newServerWith is newServer with the Gate's options, its handler
+// wrapped by wrap when given (to watch the requests).
+func newServerWith(t *testing.T, gate adapters.GateOptions, wrap ...func(http.Handler) http.Handler) (*app, *httptest.Server) {
 	t.Helper()
 	a, err := newApp(config{secret: secret, origins: []string{origin}, gate: gate})
 	if err != nil {
@@ -39,6 +40,9 @@ func newServerWith(t *testing.T, gate adapters.GateOptions) (*app, *httptest.Ser
 	srv := httptest.NewUnstartedServer(a.e)
 	srv.Config = a.e.Server
 	srv.Config.Handler = a.e
+	for _, w := range wrap {
+		srv.Config.Handler = w(srv.Config.Handler)
+	}
 	srv.Start()
 	t.Cleanup(func() {
 		srv.Config.Shutdown(t.Context())
