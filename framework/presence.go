@@ -25,6 +25,10 @@ import (
 // ([HubOptions.PresenceWindow], [DefaultPresenceWindow]): a user who comes
 // back within it produces neither event, so that a reconnect storm
 // announces nothing. Until then the user is still listed, with Conns 0.
+// A subscription or read with [SubscribeOptions.PresenceHold] adds that
+// much to its leave's wait: a short poll holds its user for its
+// interval, so a client polling at it joins once and leaves the interval
+// and the window after its last poll.
 //
 // A subscription with [SubscribeOptions.Presence] also receives its
 // topic's joins and leaves, in order per topic (so per user), among its
@@ -163,7 +167,7 @@ func checkMember(user string, info json.RawMessage) error {
 // the noise.
 func (h *Hub) enter(s *Subscription, o *SubscribeOptions) {
 	if o != nil {
-		s.user, s.watch = o.User, o.Presence
+		s.user, s.watch, s.hold = o.User, o.Presence, o.PresenceHold
 	}
 	var info json.RawMessage
 	if o != nil && o.Info != nil {
@@ -258,7 +262,7 @@ func (h *Hub) exit(s *Subscription) {
 			p.share(name, s.user, m.info, m.conns)
 		}
 		if m.conns == 0 {
-			window := h.opts.PresenceWindow
+			window := max(h.opts.PresenceWindow, 0) + max(s.hold, 0)
 			if window <= 0 || h.closed.Load() {
 				p.drop(name, t, s.user, m)
 			} else {
