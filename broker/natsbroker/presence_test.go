@@ -15,10 +15,10 @@ import (
 )
 
 // presenceHub makes the nodes of the presence tests on ns.
-func presenceHub(ns *natsServer) clustertest.NewPresenceHub {
+func presenceHub(ns *natsServer, window time.Duration) clustertest.NewPresenceHub {
 	return func(t *testing.T, ttl time.Duration, dial *clustertest.Cuttable) *framework.Hub {
 		b := newBroker(t, natsbroker.Options{URL: ns.url(), PresenceTTL: ttl, NATSOptions: []nats.Option{nats.SetCustomDialer(dial)}})
-		hub, err := framework.NewHub(&framework.HubOptions{Broker: b, PresenceWindow: -1})
+		hub, err := framework.NewHub(&framework.HubOptions{Broker: b, PresenceWindow: window})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -26,7 +26,11 @@ func presenceHub(ns *natsServer) clustertest.NewPresenceHub {
 	}
 }
 
-func TestPresenceAcrossNodes(t *testing.T) { clustertest.Presence(t, presenceHub(startNATS(t))) }
+func TestPresenceAcrossNodes(t *testing.T) { clustertest.Presence(t, presenceHub(startNATS(t), -1)) }
+
+func TestPresenceWaiting(t *testing.T) {
+	clustertest.PresenceWaiting(t, presenceHub(startNATS(t), time.Hour))
+}
 
 // TestPresenceNATSRestart: the bucket lives in the servers' memory, so a
 // NATS restart loses it; the nodes make it again and put their entries
@@ -34,7 +38,7 @@ func TestPresenceAcrossNodes(t *testing.T) { clustertest.Presence(t, presenceHub
 func TestPresenceNATSRestart(t *testing.T) {
 	const ttl = 800 * time.Millisecond
 	ns := startNATS(t)
-	a, b := clustertest.StartPresenceNode(t, ttl, presenceHub(ns)), clustertest.StartPresenceNode(t, ttl, presenceHub(ns))
+	a, b := clustertest.StartPresenceNode(t, ttl, presenceHub(ns, -1)), clustertest.StartPresenceNode(t, ttl, presenceHub(ns, -1))
 	a.Join(t, "room", "alice", false)
 	carol := b.Join(t, "room", "carol", false)
 	for _, n := range []*clustertest.PresenceNode{a, b} {
@@ -63,9 +67,9 @@ func TestPresenceBucketBounded(t *testing.T) {
 	defer stop()
 	for i := range n {
 		u := "u" + strconv.Itoa(i)
-		for _, c := range []int{1, 0} {
+		for _, c := range []int{1, -1} {
 			b.SetPresence("room", framework.Member{User: u, Conns: c})
-			want := map[int]string{1: framework.EventJoin, 0: framework.EventLeave}[c] + " " + u
+			want := map[int]string{1: framework.EventJoin, -1: framework.EventLeave}[c] + " " + u
 			select {
 			case got := <-events:
 				if got != want {

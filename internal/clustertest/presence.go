@@ -189,3 +189,24 @@ func Presence(t *testing.T, newHub NewPresenceHub) {
 		t.Fatalf("b announced %v, want %s", got, want)
 	}
 }
+
+// PresenceWaiting: a user whose last connection closed, its leave waiting
+// for the hubs' coalescing window (newHub makes hubs with a long one), is
+// listed with 0 connections on every node, and with its connections again
+// once back.
+func PresenceWaiting(t *testing.T, newHub NewPresenceHub) {
+	const ttl = 800 * time.Millisecond
+	a, b := StartPresenceNode(t, ttl, newHub), StartPresenceNode(t, ttl, newHub)
+	alice := a.Join(t, "room", "alice", false)
+	for _, n := range []*PresenceNode{a, b} {
+		n.WaitMembers(t, 10*time.Second, "room", "[alice:1]+0")
+	}
+	alice.Close()
+	for _, n := range []*PresenceNode{a, b} {
+		n.WaitMembers(t, 10*time.Second, "room", "[alice:0]+0")
+	}
+	b.Join(t, "room", "alice", false) // back, on the other node
+	for _, n := range []*PresenceNode{a, b} {
+		n.WaitMembers(t, 10*time.Second, "room", "[alice:1]+0")
+	}
+}
