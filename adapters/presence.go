@@ -17,11 +17,14 @@ import (
 // a connection of its user to its topic ([framework.Hub.Presence]): an
 // SSE stream, a WebSocket (a multiplexed one joins each topic it
 // subscribes, and leaves it on unsubscribe), a held long-poll, a
-// short-poll for the instant of its request. A poll client is therefore
+// short-poll for the instant of its request and the interval its answer
+// suggests ([shortpoll.Options.Interval]). A poll client is therefore
 // present while its requests follow each other within the hub's
 // coalescing window ([framework.HubOptions.PresenceWindow], 2 s by
-// default): a short-poll interval longer than that makes it leave and
-// join again.
+// default) after that: a long-poll client that polls again at once, and
+// a short-poll client that waits the suggested interval, join once; one
+// that waits longer than the interval plus the window leaves and joins
+// again. Between its polls a poll client is listed with conns 0.
 //
 // The query parameter presence=true, on every transport (and the field
 // "presence":true of a WebSocket subscribe message), makes the topics'

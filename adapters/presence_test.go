@@ -8,14 +8,18 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/coder/websocket"
 
 	"github.com/rxstream/rxstream/adapters"
+	"github.com/rxstream/rxstream/adapters/internal/pipenet"
+	"github.com/rxstream/rxstream/adapters/shortpoll"
 	"github.com/rxstream/rxstream/adapters/sse"
 	"github.com/rxstream/rxstream/framework"
 )
@@ -378,8 +382,9 @@ func TestPresenceRoute(t *testing.T) {
 }
 
 // TestPresenceShortPoll: a short poll reads without subscribing, and its
-// user is present for the instant of its request: a watcher sees it join
-// and (without a coalescing window) leave; presence=true on the poll
+// user is present for the instant of its request and the interval it
+// suggests: a watcher sees it join and (without a coalescing window)
+// leave; presence=true on the poll
 // itself is accepted and answers no presence event.
 func TestPresenceShortPoll(t *testing.T) {
 	v := newPresenceEnv(t)
@@ -409,4 +414,62 @@ func TestPresenceShortPoll(t *testing.T) {
 			t.Fatalf("no %q", want)
 		}
 	}
+}
+
+// TestPresenceShortPollHold: at the default settings (a 2 s interval and
+// a 2 s window), a user that short-polls at the interval its answers
+// suggest joins once, and leaves once after it stops.
+func TestPresenceShortPollHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		hub := &framework.Hub{}
+		defer hub.Close()
+		ep := must(adapters.New(&adapters.Options{Authorize: func(r *http.Request, _ string, _ adapters.Action) error {
+			adapters.SetUser(r, r.URL.Query().Get("user"))
+			return nil
+		}}))
+		defer ep.Close()
+		mux := http.NewServeMux()
+		mux.Handle("/rooms/{room}", ep.Topic(hub, adapters.Param("room")))
+		l := pipenet.Listen()
+		srv := &http.Server{Handler: mux}
+		go srv.Serve(l)
+		defer srv.Close()
+		client := l.Client()
+		defer client.CloseIdleConnections()
+		w := must(hub.SubscribeWith("room", "", &framework.SubscribeOptions{Presence: true}))
+		defer w.Close()
+		events := func() (got []string) {
+			for {
+				b, err := w.Poll(context.Background(), 0)
+				if err != nil || len(b.Events) == 0 {
+					return got
+				}
+				for _, ev := range b.Events {
+					var m framework.Member
+					json.Unmarshal(ev.Data, &m)
+					got = append(got, ev.Name+" "+m.User)
+				}
+			}
+		}
+		for range 5 {
+			resp, err := client.Get("http://pipe/rooms/room?transport=poll&user=ann")
+			if err != nil {
+				t.Fatal(err)
+			}
+			io.Copy(io.Discard, resp.Body)
+			resp.Body.Close()
+			ms, err := strconv.Atoi(resp.Header.Get(shortpoll.IntervalHeader))
+			if resp.StatusCode != 200 || err != nil || ms <= 0 {
+				t.Fatalf("short poll: %d, interval %q", resp.StatusCode, resp.Header.Get(shortpoll.IntervalHeader))
+			}
+			time.Sleep(time.Duration(ms)*time.Millisecond + 10*time.Millisecond) // and the time to answer
+		}
+		if got := fmt.Sprint(events()); got != "[join ann]" {
+			t.Fatalf("while polling: %s, want [join ann]", got)
+		}
+		time.Sleep(shortpoll.DefaultInterval + framework.DefaultPresenceWindow)
+		if got := fmt.Sprint(events()); got != "[leave ann]" {
+			t.Fatalf("after the last poll: %s, want [leave ann]", got)
+		}
+	})
 }

@@ -113,9 +113,11 @@ type Rewinder interface {
 type PresenceBroker interface {
 	// SetPresence records, without blocking, that this node holds
 	// m.Conns connections of m.User to topic, with m.Info (m.User ""
-	// is the node's anonymous count); Conns 0 removes the entry. The
-	// latest value of an entry wins; the Hub calls it after its
-	// coalescing window for a leave. After Close it does nothing.
+	// is the node's anonymous count). Conns 0 keeps a user listed with
+	// no connection (its leave waits for the Hub's coalescing window);
+	// a negative Conns, or 0 for the anonymous count, removes the entry:
+	// the Hub removes a user's after its window. The latest value of an
+	// entry wins. After Close it does nothing.
 	SetPresence(topic string, m Member)
 
 	// Presence lists topic's members over every node, their Conns

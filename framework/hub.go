@@ -310,6 +310,12 @@ type SubscribeOptions struct {
 	// subscription's events: events named [EventJoin] and [EventLeave],
 	// without an ID, live only (see [Hub.Presence]).
 	Presence bool
+	// PresenceHold keeps the user present that long after the
+	// subscription ends (or, for [Hub.Read], after the read), before its
+	// leave waits out the coalescing window: a short poll gives its
+	// interval, so that a client that polls at it stays listed between
+	// its reads (listed with Conns 0, as a user whose leave waits).
+	PresenceHold time.Duration
 }
 
 // SubscribeWith is [Hub.Subscribe] with options; opts may be nil.

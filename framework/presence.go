@@ -25,6 +25,10 @@ import (
 // ([HubOptions.PresenceWindow], [DefaultPresenceWindow]): a user who comes
 // back within it produces neither event, so that a reconnect storm
 // announces nothing. Until then the user is still listed, with Conns 0.
+// A subscription or read with [SubscribeOptions.PresenceHold] adds that
+// much to its leave's wait: a short poll holds its user for its
+// interval, so a client polling at it joins once and leaves the interval
+// and the window after its last poll.
 //
 // A subscription with [SubscribeOptions.Presence] also receives its
 // topic's joins and leaves, in order per topic (so per user), among its
@@ -163,7 +167,7 @@ func checkMember(user string, info json.RawMessage) error {
 // the noise.
 func (h *Hub) enter(s *Subscription, o *SubscribeOptions) {
 	if o != nil {
-		s.user, s.watch = o.User, o.Presence
+		s.user, s.watch, s.hold = o.User, o.Presence, o.PresenceHold
 	}
 	var info json.RawMessage
 	if o != nil && o.Info != nil {
@@ -217,7 +221,8 @@ func (h *Hub) enter(s *Subscription, o *SubscribeOptions) {
 }
 
 // share tells the shared broker, if any, this node's connections of user
-// to topic. p.mu is held.
+// to topic (see [PresenceBroker.SetPresence]: 0 for a user whose leave
+// waits, -1 for one gone). p.mu is held.
 func (p *presence) share(topic, user string, info json.RawMessage, conns int) {
 	if p.shared != nil {
 		p.shared.SetPresence(topic, Member{User: user, Info: info, Conns: conns})
@@ -254,18 +259,17 @@ func (h *Hub) exit(s *Subscription) {
 		p.share(name, "", nil, t.anon)
 	} else if m := t.members[s.user]; m != nil {
 		m.conns--
-		if m.conns > 0 {
+		window := max(h.opts.PresenceWindow, 0) + max(s.hold, 0)
+		switch {
+		case m.conns > 0:
 			p.share(name, s.user, m.info, m.conns)
-		}
-		if m.conns == 0 {
-			window := h.opts.PresenceWindow
-			if window <= 0 || h.closed.Load() {
-				p.drop(name, t, s.user, m)
-			} else {
-				m.gen++
-				gen, user := m.gen, s.user
-				m.leave = time.AfterFunc(window, func() { h.leave(name, user, m, gen) })
-			}
+		case window <= 0 || h.closed.Load():
+			p.drop(name, t, s.user, m)
+		default: // listed with no connection, on every node, while its leave waits
+			p.share(name, s.user, m.info, 0)
+			m.gen++
+			gen, user := m.gen, s.user
+			m.leave = time.AfterFunc(window, func() { h.leave(name, user, m, gen) })
 		}
 	}
 	p.tidy(name, t)
@@ -289,7 +293,7 @@ func (p *presence) drop(name string, t *presTopic, user string, m *member) {
 	delete(t.members, user)
 	p.members--
 	m.leave = nil
-	p.share(name, user, nil, 0)
+	p.share(name, user, nil, -1)
 	if p.shared == nil {
 		t.announce(EventLeave, user, m)
 	}
@@ -328,7 +332,7 @@ func (h *Hub) closePresence() {
 				m.gen++
 				delete(t.members, user)
 				p.members--
-				p.share(name, user, nil, 0)
+				p.share(name, user, nil, -1)
 			}
 		}
 		p.tidy(name, t)

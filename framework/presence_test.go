@@ -267,3 +267,29 @@ func TestPresenceMemory(t *testing.T) {
 		})
 	}
 }
+
+// TestReadPresenceHold: a user that reads every interval (a short poll
+// at the interval its answers suggest, plus the time to answer), the
+// read holding it present for that interval, joins once, and leaves once
+// the interval and the window after its last read.
+func TestReadPresenceHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const interval = 2 * time.Second
+		h := newHub(t, &HubOptions{PresenceWindow: DefaultPresenceWindow})
+		w := subscribeAs(t, h, "room", "", true)
+		defer w.Close()
+		for range 5 {
+			if _, err := h.Read(context.Background(), "room", "", 0, &SubscribeOptions{User: "alice", PresenceHold: interval}); err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(interval + 100*time.Millisecond)
+		}
+		if got := fmt.Sprint(presenceEvents(t, w)); got != "[join alice 1]" {
+			t.Fatalf("while polling: %s, want [join alice 1]", got)
+		}
+		time.Sleep(interval + DefaultPresenceWindow)
+		if got := fmt.Sprint(presenceEvents(t, w)); got != "[leave alice 0]" {
+			t.Fatalf("after the last poll: %s, want [leave alice 0]", got)
+		}
+	})
+}

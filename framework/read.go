@@ -20,11 +20,12 @@ import (
 // subscription; with neither the page is empty and Cursor is the topic's
 // tip. More reports that retained events follow the page.
 //
-// Of opts, Read uses Rewind, Since, User and Info; the rest concerns a
-// live subscription. A User is present on the topic for the instant of
-// the read ([Hub.Presence]): it joins, and its leave follows the
-// coalescing window, so a client that reads again within it stays
-// listed; an anonymous read is not counted. Presence events are live
+// Of opts, Read uses Rewind, Since, User, Info and PresenceHold; the
+// rest concerns a live subscription. A User is present on the topic for
+// the instant of the read ([Hub.Presence]): it joins, and its leave
+// waits PresenceHold and then the coalescing window, so a client that
+// reads again within them stays listed; an anonymous read is not
+// counted. Presence events are live
 // only: a read carries none.
 //
 // Read fails where [Hub.SubscribeWith] would, for the same reasons and
@@ -57,7 +58,7 @@ func (h *Hub) Read(ctx context.Context, topic, cursor string, limit int, opts *S
 	}
 	if o.User != "" {
 		s := &Subscription{hub: h, topic: &hubTopic{name: topic}}
-		h.enter(s, &SubscribeOptions{User: o.User, Info: o.Info})
+		h.enter(s, &SubscribeOptions{User: o.User, Info: o.Info, PresenceHold: o.PresenceHold})
 		h.exit(s)
 	}
 	if cursor != "" {

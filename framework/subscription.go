@@ -85,10 +85,11 @@ type Subscription struct {
 	since  time.Time
 
 	// Presence, set once by the Hub before the subscription is returned
-	// (user, watch) and guarded by the Hub's presence lock (present).
+	// (user, watch, hold) and guarded by the Hub's presence lock (present).
 	user    string
-	watch   bool // gets the topic's presence events
-	present bool // counted in the topic's presence
+	watch   bool          // gets the topic's presence events
+	present bool          // counted in the topic's presence
+	hold    time.Duration // [SubscribeOptions.PresenceHold]
 }
 
 // Next blocks until there are events or a gap notice to deliver and returns

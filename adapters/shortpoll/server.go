@@ -218,6 +218,9 @@ func (s *Server) serve(hub *framework.Hub, so session.Options) http.Handler {
 	// stopped the broker's feed (a NATS JetStream consumer) for every
 	// poll, or kept it going between polls.
 	so.Read = o.MaxEvents
+	// A poll's user stays present for the interval its answer suggests,
+	// then for the hub's window: one that polls at it joins once.
+	so.PresenceHold = o.Interval
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Cache-Control", "no-cache")

@@ -33,7 +33,10 @@ const DEFAULTS = {
 // Presence events are named "join" and "leave", carry no ID and are not
 // replayed when a connection resumes: a client lists the members again
 // with presence() in onOpen (each (re)connection) and applies the events
-// to that list, keyed by user.
+// to that list, keyed by user. On long-poll and short-poll onOpen comes
+// once for the loop of polls, which carry only the events of the time a
+// poll is held (a short poll none): list the members again periodically
+// there.
 const PRESENCE = ['join', 'leave'];
 
 // presenceEvent hands a join or leave to the handlers of the stream and of

@@ -3,6 +3,7 @@ package natsbroker
 import (
 	"context"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
 
@@ -18,7 +19,9 @@ import (
 // and derives the joins and leaves in the bucket's order, so every node
 // announces the same ones. A node not heard of for PresenceTTL/2 is dead:
 // the others delete its keys, and so announce its users' leaves, within
-// PresenceTTL. A NATS restart loses the bucket: the nodes make it again
+// PresenceTTL. A key is deleted with a marker that expires after
+// PresenceTTL, so the bucket holds the current members and the leaves of
+// the last PresenceTTL, not every key ever seen. A NATS restart loses the bucket: the nodes make it again
 // and put their entries back. Writes are made by one goroutine of the
 // Broker, the latest value of each entry: a burst of changes to one entry
 // costs one write. Close deletes the node's keys.
@@ -56,6 +59,7 @@ func (k *bucket) Open(ctx context.Context) (<-chan presence.Update, error) {
 	cctx, cancel := context.WithTimeout(ctx, o.Timeout)
 	kv, err := k.b.js.CreateOrUpdateKeyValue(cctx, jetstream.KeyValueConfig{
 		Bucket: o.Stream + "_PRESENCE", Storage: jetstream.MemoryStorage, Replicas: o.Replicas, History: 1,
+		LimitMarkerTTL: k.markerTTL(),
 	})
 	cancel()
 	if err != nil {
@@ -100,4 +104,16 @@ func (k *bucket) Put(ctx context.Context, key string, value []byte) error {
 	return err
 }
 
-func (k *bucket) Delete(ctx context.Context, key string) error { return k.kv.Delete(ctx, key) }
+// Delete purges key with a marker that the servers drop after
+// markerTTL: a plain delete's marker stays for good, and the bucket would
+// grow with every topic, user and node ever seen (300 joins and leaves
+// left 301 messages). A watcher sees the marker when it is written; one
+// that opens the bucket after it is gone does not find the key, and
+// forgets it.
+func (k *bucket) Delete(ctx context.Context, key string) error {
+	return k.kv.Purge(ctx, key, jetstream.PurgeTTL(k.markerTTL()))
+}
+
+// markerTTL is PresenceTTL, at least the servers' minimum of a second:
+// a watcher behind by that much is taken for cut off anyway.
+func (k *bucket) markerTTL() time.Duration { return max(k.b.opts.PresenceTTL, time.Second) }

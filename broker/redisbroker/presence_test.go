@@ -13,10 +13,10 @@ import (
 )
 
 // presenceHub makes the nodes of the presence tests on srv.
-func presenceHub(srv *redistest.Server) clustertest.NewPresenceHub {
+func presenceHub(srv *redistest.Server, window time.Duration) clustertest.NewPresenceHub {
 	return func(t *testing.T, ttl time.Duration, dial *clustertest.Cuttable) *framework.Hub {
 		b := newBroker(t, redisbroker.Options{PresenceTTL: ttl, Redis: &redis.UniversalOptions{Addrs: []string{srv.Addr()}, Dialer: dial.DialContext}})
-		hub, err := framework.NewHub(&framework.HubOptions{Broker: b, PresenceWindow: -1})
+		hub, err := framework.NewHub(&framework.HubOptions{Broker: b, PresenceWindow: window})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -24,7 +24,11 @@ func presenceHub(srv *redistest.Server) clustertest.NewPresenceHub {
 	}
 }
 
-func TestPresenceAcrossNodes(t *testing.T) { clustertest.Presence(t, presenceHub(startRedis(t))) }
+func TestPresenceAcrossNodes(t *testing.T) { clustertest.Presence(t, presenceHub(startRedis(t), -1)) }
+
+func TestPresenceWaiting(t *testing.T) {
+	clustertest.PresenceWaiting(t, presenceHub(startRedis(t), time.Hour))
+}
 
 // TestPresenceCutOff: a node cut off from Redis for a while (its
 // subscription lost what was published meanwhile) reads the hash again
@@ -32,7 +36,7 @@ func TestPresenceAcrossNodes(t *testing.T) { clustertest.Presence(t, presenceHub
 func TestPresenceCutOff(t *testing.T) {
 	const ttl = 800 * time.Millisecond
 	srv := startRedis(t)
-	a, b := clustertest.StartPresenceNode(t, ttl, presenceHub(srv)), clustertest.StartPresenceNode(t, ttl, presenceHub(srv))
+	a, b := clustertest.StartPresenceNode(t, ttl, presenceHub(srv, -1)), clustertest.StartPresenceNode(t, ttl, presenceHub(srv, -1))
 	a.Join(t, "room", "alice", false)
 	carol := b.Join(t, "room", "carol", false)
 	for _, n := range []*clustertest.PresenceNode{a, b} {

@@ -27,10 +27,12 @@ func onlineText(t *testing.T, ctx context.Context, want string) {
 }
 
 // TestBrowserChatOnline: the chat panel of one tab lists who is online,
-// and sees another tab's visitor, on each transport, join and leave.
+// and sees another tab's visitor, on each transport, join and leave (a
+// poll transport by listing again: its polls carry them in part or not
+// at all).
 func TestBrowserChatOnline(t *testing.T) {
 	browser := browsertest.New(t)
-	for _, tr := range []string{"websocket", "sse"} {
+	for _, tr := range []string{"websocket", "sse", "longpoll", "poll"} {
 		t.Run(tr, func(t *testing.T) {
 			o := newOrigin(t, config{})
 			a := newTab(t, browser)

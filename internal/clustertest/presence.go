@@ -162,8 +162,9 @@ func sortLeaves(evs []string) []string {
 
 // Presence is the cross-node presence test: users joining on either node
 // are listed on both, joins and leaves are announced on both in order,
-// and a node cut off without a word loses its users within ten times
-// the entries' lifetime, the survivor announcing their leaves.
+// and a node cut off without a word loses its users within the entries'
+// lifetime (the documented bound, PresenceTTL, and 2 s of slack for a
+// loaded machine), the survivor announcing their leaves.
 func Presence(t *testing.T, newHub NewPresenceHub) {
 	const ttl = 800 * time.Millisecond
 	a, b := StartPresenceNode(t, ttl, newHub), StartPresenceNode(t, ttl, newHub)
@@ -183,8 +184,29 @@ func Presence(t *testing.T, newHub NewPresenceHub) {
 	}
 
 	a.Dial.Kill() // a is gone: alice and bob with it, and a's watcher
-	b.WaitMembers(t, 10*ttl, "room", "[carol:1]+1")
+	b.WaitMembers(t, ttl+2*time.Second, "room", "[carol:1]+1")
 	if got, want := fmt.Sprint(sortLeaves(presenceOf(t, wb))), "[join alice join bob join carol leave alice leave bob]"; got != want {
 		t.Fatalf("b announced %v, want %s", got, want)
+	}
+}
+
+// PresenceWaiting: a user whose last connection closed, its leave waiting
+// for the hubs' coalescing window (newHub makes hubs with a long one), is
+// listed with 0 connections on every node, and with its connections again
+// once back.
+func PresenceWaiting(t *testing.T, newHub NewPresenceHub) {
+	const ttl = 800 * time.Millisecond
+	a, b := StartPresenceNode(t, ttl, newHub), StartPresenceNode(t, ttl, newHub)
+	alice := a.Join(t, "room", "alice", false)
+	for _, n := range []*PresenceNode{a, b} {
+		n.WaitMembers(t, 10*time.Second, "room", "[alice:1]+0")
+	}
+	alice.Close()
+	for _, n := range []*PresenceNode{a, b} {
+		n.WaitMembers(t, 10*time.Second, "room", "[alice:0]+0")
+	}
+	b.Join(t, "room", "alice", false) // back, on the other node
+	for _, n := range []*PresenceNode{a, b} {
+		n.WaitMembers(t, 10*time.Second, "room", "[alice:1]+0")
 	}
 }

@@ -21,7 +21,8 @@ import (
 //
 // The store holds one key per topic, user and node ("m.<topic>.<user>.<node>",
 // topic and user in unpadded base64url) whose value is that node's
-// {"info","conns"}, one per topic and node for its anonymous count
+// {"info","conns"} (conns 0 while the user's leave waits for its Hub's
+// window), one per topic and node for its anonymous count
 // ("a.<topic>.<node>"), and one per node, its heartbeat ("n.<node>"), put
 // every TTL/4. Every node follows the whole store and keeps a copy of it,
 // from which it lists members and derives the joins and leaves (a user on
@@ -154,7 +155,7 @@ func (p *Node) Set(topic string, m framework.Member) {
 	} else {
 		key = "m." + b64.EncodeToString([]byte(topic)) + "." + b64.EncodeToString([]byte(m.User)) + "." + p.node
 	}
-	if m.Conns > 0 {
+	if m.Conns > 0 || m.Conns == 0 && m.User != "" { // a user whose leave waits is listed with 0
 		val, _ = json.Marshal(presEntry{Info: m.Info, Conns: m.Conns})
 	}
 	p.local[key] = val

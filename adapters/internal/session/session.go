@@ -69,6 +69,7 @@ type Session struct {
 	max    int           // MaxTopics
 	retry  time.Duration // Options.Retry
 	linger time.Duration // Options.Linger
+	hold   time.Duration // Options.PresenceHold
 	notify func()        // Options.Notify
 	ready  chan struct{}
 	mu     sync.Mutex // guards topics' changes against Close, and closed
@@ -108,6 +109,9 @@ type Options struct {
 	// when it was the topic's last subscriber (see
 	// [framework.SubscribeOptions]): polls come and go.
 	Linger time.Duration
+	// PresenceHold keeps the session's user present that long after it
+	// ends ([framework.SubscribeOptions]): a short poll's interval.
+	PresenceHold time.Duration
 	// Notify, when set, is called whenever Ready is signalled, from the
 	// goroutine that has news (see [framework.SubscribeOptions]): it must
 	// not block.
@@ -130,7 +134,7 @@ type Options struct {
 // returns the session (the caller closes it) and the cursor the client
 // gave, or a [*transport.StatusError].
 func Open(r *http.Request, hub *framework.Hub, o Options) (*Session, string, error) {
-	s := &Session{multi: o.Name == nil, hub: hub, max: o.MaxTopics, retry: o.Retry, linger: o.Linger, notify: o.Notify, ready: make(chan struct{}, 1)}
+	s := &Session{multi: o.Name == nil, hub: hub, max: o.MaxTopics, retry: o.Retry, linger: o.Linger, hold: o.PresenceHold, notify: o.Notify, ready: make(chan struct{}, 1)}
 	if s.max <= 0 {
 		s.max = MaxTopics
 	}
@@ -353,7 +357,7 @@ func (s *Session) Topics() (names, pos []string) {
 // options are the subscribe options of a topic of s: its signals and
 // linger, the rewind r asked for, and the member the hook named.
 func (s *Session) options(r *http.Request, rw transport.Rewind) *framework.SubscribeOptions {
-	return transport.Member(r, rw.Options(framework.SubscribeOptions{Ready: s.ready, Linger: s.linger, Notify: s.notify}))
+	return transport.Member(r, rw.Options(framework.SubscribeOptions{Ready: s.ready, Linger: s.linger, PresenceHold: s.hold, Notify: s.notify}))
 }
 
 // Add subscribes a multiplexed session to one more topic, from cursor, the
