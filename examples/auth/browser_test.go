@@ -33,17 +33,7 @@ func TestBrowserRefresh(t *testing.T) {
 		// the background, and the refresh would come late.
 		t.Run(transport, func(t *testing.T) {
 			a, srv := newServerWith(t, adapters.GateOptions{}) // an origin of its own
-			tab, cancelTab := chromedp.NewContext(browser)
-			defer cancelTab()
-			ctx, cancel := context.WithTimeout(tab, 60*time.Second)
-			defer cancel()
-			tok := mustMint(t, []string{"news"}, nil, 4*time.Second)
-			if err := chromedp.Do(ctx,
-				chromedp.Navigate(srv.URL+"/?"+url.Values{"token": {tok}, "transport": {transport}}.Encode()),
-				chromedp.Poll[chromedp.Void](`window.opens > 0`),
-			); err != nil {
-				t.Fatal(err)
-			}
+			ctx := openPage(t, browser, srv.URL, transport, 60*time.Second)
 			start := time.Now()
 			var published []string
 			tick := time.NewTicker(100 * time.Millisecond)
@@ -214,17 +204,7 @@ func TestBrowserResumeQuiet(t *testing.T) {
 					close(release)
 				}
 			}()
-			tab, cancelTab := chromedp.NewContext(browser)
-			defer cancelTab()
-			ctx, cancel := context.WithTimeout(tab, 30*time.Second)
-			defer cancel()
-			tok := mustMint(t, []string{"news"}, nil, 4*time.Second)
-			if err := chromedp.Do(ctx,
-				chromedp.Navigate(srv.URL+"/?"+url.Values{"token": {tok}, "transport": {transport}}.Encode()),
-				chromedp.Poll[chromedp.Void](`window.opens > 0`),
-			); err != nil {
-				t.Fatal(err)
-			}
+			ctx := openPage(t, browser, srv.URL, transport, 30*time.Second)
 			defer func() {
 				if t.Failed() {
 					lines, _ := chromedp.Run(ctx, chromedp.Evaluate[[]string](`window.log`))
@@ -271,4 +251,22 @@ func TestBrowserResumeQuiet(t *testing.T) {
 			}
 		})
 	}
+}
+
+// openPage opens the page in a tab of browser, following news over
+// transport with a 4 s token, and waits for its first open; the tab closes
+// when the test ends, or after limit.
+func openPage(t *testing.T, browser context.Context, base, transport string, limit time.Duration) context.Context {
+	t.Helper()
+	tab, cancelTab := chromedp.NewContext(browser)
+	ctx, cancel := context.WithTimeout(tab, limit)
+	t.Cleanup(func() { cancel(); cancelTab() })
+	tok := mustMint(t, []string{"news"}, nil, 4*time.Second)
+	if err := chromedp.Do(ctx,
+		chromedp.Navigate(base+"/?"+url.Values{"token": {tok}, "transport": {transport}}.Encode()),
+		chromedp.Poll[chromedp.Void](`window.opens > 0`),
+	); err != nil {
+		t.Fatal(err)
+	}
+	return ctx
 }
