@@ -414,6 +414,7 @@ func (h *Hub) forget(t *hubTopic) {
 	h.mu.Lock()
 	if h.topics[t.name] == t {
 		delete(h.topics, t.name)
+		t.settle() // a topic gone is behind no more
 	}
 	h.mu.Unlock()
 }
@@ -522,6 +523,7 @@ func (t *hubTopic) deliver(rec Record) {
 			}
 		case mean <= bound/2:
 			t.unpaced.Store(false)
+			t.settle() // a publisher that gave up waiting left it set
 		}
 	}
 }
@@ -540,11 +542,6 @@ func (h *Hub) pace(ctx context.Context, topic string) {
 		return
 	}
 	h.stats.paced.Add(1)
-	done := func() {
-		if t.over.CompareAndSwap(true, false) {
-			h.behind.Add(-1)
-		}
-	}
 	// Polled every millisecond: a waiting publisher costs a walk of the
 	// topic's subscribers per poll, and no subscriber's take pays for it.
 	deadline := time.Now().Add(h.opts.PaceWait)
@@ -561,7 +558,14 @@ func (h *Hub) pace(ctx context.Context, topic string) {
 			return // the event is stored: the publish succeeded
 		}
 	}
-	done()
+	t.settle()
+}
+
+// settle clears over, and the Hub's count of topics behind with it.
+func (t *hubTopic) settle() {
+	if t.over.CompareAndSwap(true, false) {
+		t.hub.behind.Add(-1)
+	}
 }
 
 // meanBacklog returns the bytes queued per live subscriber.

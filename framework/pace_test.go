@@ -171,5 +171,13 @@ func TestPaceEndsWithContext(t *testing.T) {
 		if b, err := next(t, s, 10); err != nil || len(b.Events) != 2 {
 			t.Errorf("the subscriber got %d events, %v; want both", len(b.Events), err)
 		}
+		// The topic the ended wait left over its bound settles once its
+		// backlog is gone.
+		if _, err := h.Publish(context.Background(), "t", Event{Data: []byte("x")}); err != nil {
+			t.Fatal(err)
+		}
+		if n := h.behind.Load(); n != 0 {
+			t.Errorf("%d topics behind after the backlog was taken, want 0", n)
+		}
 	})
 }
