@@ -146,7 +146,6 @@ type Subscription struct {
 	queue []delivery // for the observer, in order
 	pos   string     // the cursor a connection resumes from: after the last item queued
 	ended bool       // the server's positions apply no more
-	drain bool       // ended by the server: the observer gets what is queued first
 }
 
 // SubscriptionQueue is how many items a [Subscription] holds for its
@@ -204,7 +203,7 @@ func (s *Subscription) Close() { s.end(nil, false) }
 func (s *Subscription) end(err error, drain bool) {
 	s.once.Do(func() {
 		s.m.mu.Lock()
-		s.ended, s.drain = true, drain
+		s.ended = true
 		if !drain && len(s.queue) > 0 {
 			s.pos, s.queue = s.queue[0].before, nil // what the observer took
 		}
