@@ -855,9 +855,10 @@ const TRANSPORTS = {
       });
     };
     const fresh = h.topics ? [...h.topics.values()].filter((r) => !r.pos) : null;
-    // A single-topic stream without a cursor that renews its token reopens
-    // (see _renew), as a multiplexed one does when its topic set changes.
-    const lacking = fresh ? fresh.length > 0 : !h.cursor() && !!this.options.token;
+    // A single-topic stream without a cursor that reopens (after a
+    // connection of this stream worked, or to renew its token: see _renew)
+    // is in the case of a multiplexed one whose topic set changed.
+    const lacking = fresh ? fresh.length > 0 : !h.cursor() && (this._worked.size > 0 || !!this.options.token);
     if (!lacking) start();
     else {
       // EventSource cannot read the opening id block that names where a
