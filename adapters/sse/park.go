@@ -2,7 +2,6 @@ package sse
 
 import (
 	"context"
-	"net"
 	"net/http"
 	"strconv"
 	"sync"
@@ -17,16 +16,7 @@ import (
 // response writer that can be hijacked, and a request context without a
 // deadline, which a parked stream would no longer see.
 func (s *Server) parkable(w http.ResponseWriter, r *http.Request) bool {
-	if !park.Supported || s.opts.DisableParking || r.ProtoMajor != 1 || r.TLS != nil {
-		return false
-	}
-	if _, ok := r.Context().Deadline(); ok {
-		return false
-	}
-	if _, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); !ok {
-		return false
-	}
-	return transport.CanHijack(w)
+	return !s.opts.DisableParking && park.Request(r) && transport.CanHijack(w)
 }
 
 // loop returns the server's park loop, made with its options on first use.

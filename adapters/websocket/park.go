@@ -42,13 +42,7 @@ import (
 // handshake with a valid key (any other is answered by today's path, as
 // before).
 func (s *Server) parkable(r *http.Request, o session.Options) bool {
-	if !park.Supported || !s.opts.Park || r.ProtoMajor != 1 || !r.ProtoAtLeast(1, 1) || r.TLS != nil {
-		return false
-	}
-	if _, ok := r.Context().Deadline(); ok {
-		return false
-	}
-	if _, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr); !ok {
+	if !s.opts.Park || !park.Request(r) || !r.ProtoAtLeast(1, 1) {
 		return false
 	}
 	if r.Header.Get("Sec-WebSocket-Version") != "13" {

@@ -3,6 +3,7 @@ package park
 import (
 	"errors"
 	"net"
+	"net/http"
 	"runtime"
 	"sync"
 	"sync/atomic"
@@ -173,6 +174,22 @@ func (c *Conn) Park(nc net.Conn) error {
 
 // Supported reports whether [Conn.Park] can work on this platform.
 const Supported = supported
+
+// Request reports whether the connection of r can be parked once its
+// handler is done with it: parking is supported here, r came over
+// HTTP/1.x without TLS on TCP, and its context has no deadline, which a
+// parked connection would no longer see. Each transport adds its own
+// conditions.
+func Request(r *http.Request) bool {
+	if !Supported || r.ProtoMajor != 1 || r.TLS != nil {
+		return false
+	}
+	if _, ok := r.Context().Deadline(); ok {
+		return false
+	}
+	_, ok := r.Context().Value(http.LocalAddrContextKey).(*net.TCPAddr)
+	return ok
+}
 
 func (l *Loop) start() (*engine, error) {
 	p, err := newPoller()
