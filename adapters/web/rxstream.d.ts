@@ -95,11 +95,11 @@ export interface Options {
    * WebSocket and SSE (which cannot send headers) and in the Authorization
    * header ("Bearer TOKEN") of polls. A WebSocket refreshes with a message
    * and stays open; SSE and polls reopen with the new token from the
-   * cursor. Either way nothing is lost: a single-topic SSE stream that
-   * reopens without a cursor (here, or after a failure, with or without a
-   * token) first asks a short poll (urls.poll, or the URL with
-   * ?transport=poll) where it stands, since EventSource cannot read it, and
-   * opens from there.
+   * cursor. Either way nothing is lost: a single-topic SSE stream or
+   * WebSocket that reopens without a cursor (here, or after a failure,
+   * with or without a token) first asks a short poll (urls.poll, or the
+   * URL with ?transport=poll) where it stands, which neither tells before
+   * its first event, and opens from there.
    */
   token?: () => Promise<string> | string;
   /** The query parameter of the token on WebSocket and SSE. Default "access_token". */

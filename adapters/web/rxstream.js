@@ -261,6 +261,7 @@ export class Stream {
     this._index = 0;          // which transport is being tried
     this._failures = 0;       // consecutive failures of that transport
     this._worked = new Set(); // transports that opened at least once
+    this._reopen = false;     // a connection of this stream opened: the next ones reopen it
     this._attempt = 0;
     this._conn = null;        // {close(), send?} of the current attempt
     this._timer = null;       // the next attempt, after a failure
@@ -498,6 +499,7 @@ export class Stream {
       before = { failures: this._failures, worked: this._worked.has(transport) };
       this._failures = 0;
       this._worked.add(transport);
+      this._reopen = true;
       this.transport = transport;
       if (this.options.onOpen) this.options.onOpen(transport);
       for (const rec of topics ? topics.values() : []) {
@@ -723,75 +725,85 @@ const BATCH_PROTOCOL = 'rxstream.batch.v1';
 
 const TRANSPORTS = {
   websocket(url, h) {
-    const cursor = h.cursor();
-    if (cursor) url.searchParams.set('cursor', cursor);
-    addRewind(url, this.options, h.topics, cursor);
-    // rxstream.batch.v1: a batch of events comes as one frame, a JSON
-    // array of envelopes (see the websocket package); a server without it
-    // sends one envelope per frame.
-    const ws = new WebSocket(url, [BATCH_PROTOCOL]);
-    const conn = { close: () => { ws.onclose = null; ws.close(1000); } };
-    const send = (msg) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
-    let openedAt = 0, received = false;
-    ws.onopen = () => {
-      openedAt = Date.now();
-      // Changes of the topic set now go as messages.
-      if (h.topics) conn.send = send;
-      // A new token goes as a message too: the connection stays.
-      if (h.token()) conn.refresh = (token) => send({ type: 'refresh', token });
-      h.open();
-    };
-    const refreshed = (env) => {
-      // A token that is not a JWT is refreshed before the expiry the server tells.
-      const exp = Date.parse(env.expires || '');
-      if (exp && !tokenExpiry(h.token()) && h.current()) this._setToken(h.token(), exp);
-    };
-    ws.onmessage = (m) => {
-      received = true;
-      if (typeof m.data !== 'string') return; // envelopes are text frames
-      let msg;
-      try { msg = JSON.parse(m.data); } catch { h.fail(new Error('websocket: frame is not a JSON envelope')); return; }
-      if (Array.isArray(msg) && ws.protocol === BATCH_PROTOCOL) msg.forEach(envelope);
-      else envelope(msg);
-    };
-    const envelope = (env) => {
-      if (!h.topics) {
-        // An envelope has no type; a refresh's answer has one.
-        if (env.type === 'refreshed') refreshed(env);
-        else if (env.type === 'error') { if (h.current() && this.options.onError) this.options.onError(new Error('websocket: ' + (env.message || 'refused a message')), 'websocket'); }
-        else h.event(decodeEnvelope(env));
-        return;
-      }
-      switch (env.type) {
-        case 'subscribed': h.subscribed(env.topic, env.cursor); return;
-        case 'unsubscribed': return;
-        case 'refreshed': refreshed(env); return;
-        case 'error':
-          if (env.topic) h.refused(env.topic, env.status, env.message || '');
-          else if (h.current() && this.options.onError) this.options.onError(new Error('websocket: ' + (env.message || 'refused a message')), 'websocket');
+    let sock = null;
+    const ctl = new AbortController();
+    const conn = { close: () => { ctl.abort(); if (sock) { sock.onclose = null; sock.close(1000); } } };
+    const open = () => {
+      if (ctl.signal.aborted) return;
+      const cursor = h.cursor();
+      if (cursor) url.searchParams.set('cursor', cursor);
+      addRewind(url, this.options, h.topics, cursor);
+      // rxstream.batch.v1: a batch of events comes as one frame, a JSON
+      // array of envelopes (see the websocket package); a server without it
+      // sends one envelope per frame.
+      const ws = sock = new WebSocket(url, [BATCH_PROTOCOL]);
+      const send = (msg) => { if (ws.readyState === WebSocket.OPEN) ws.send(JSON.stringify(msg)); };
+      let openedAt = 0, received = false;
+      ws.onopen = () => {
+        openedAt = Date.now();
+        // Changes of the topic set now go as messages.
+        if (h.topics) conn.send = send;
+        // A new token goes as a message too: the connection stays.
+        if (h.token()) conn.refresh = (token) => send({ type: 'refresh', token });
+        h.open();
+      };
+      const refreshed = (env) => {
+        // A token that is not a JWT is refreshed before the expiry the server tells.
+        const exp = Date.parse(env.expires || '');
+        if (exp && !tokenExpiry(h.token()) && h.current()) this._setToken(h.token(), exp);
+      };
+      ws.onmessage = (m) => {
+        received = true;
+        if (typeof m.data !== 'string') return; // envelopes are text frames
+        let msg;
+        try { msg = JSON.parse(m.data); } catch { h.fail(new Error('websocket: frame is not a JSON envelope')); return; }
+        if (Array.isArray(msg) && ws.protocol === BATCH_PROTOCOL) msg.forEach(envelope);
+        else envelope(msg);
+      };
+      const envelope = (env) => {
+        if (!h.topics) {
+          // An envelope has no type; a refresh's answer has one.
+          if (env.type === 'refreshed') refreshed(env);
+          else if (env.type === 'error') { if (h.current() && this.options.onError) this.options.onError(new Error('websocket: ' + (env.message || 'refused a message')), 'websocket'); }
+          else h.event(decodeEnvelope(env));
           return;
-        default: muxEnvelope(h, env);
-      }
+        }
+        switch (env.type) {
+          case 'subscribed': h.subscribed(env.topic, env.cursor); return;
+          case 'unsubscribed': return;
+          case 'refreshed': refreshed(env); return;
+          case 'error':
+            if (env.topic) h.refused(env.topic, env.status, env.message || '');
+            else if (h.current() && this.options.onError) this.options.onError(new Error('websocket: ' + (env.message || 'refused a message')), 'websocket');
+            return;
+          default: muxEnvelope(h, env);
+        }
+      };
+      ws.onerror = () => {}; // onclose follows with the code
+      ws.onclose = (e) => {
+        if (this.closed) return;
+        if (e.code === 1000) { h.fail(new Error('websocket: stream completed'), this.options.minBackoff); return; }
+        // Every close of a hub topic but 1000 starts its reason with the
+        // cursor to resume from, "cursor=ID; " (see the websocket package).
+        const m = /^cursor=([^;]*); /.exec(e.reason || '');
+        if (m) h.resume(m[1]);
+        const why = (e.reason || '').slice(m ? m[0].length : 0);
+        // 4401: the authorization expired; 4403: revoked.
+        if (e.code === 4401) { h.ended('expired', why); return; }
+        if (e.code === 4403) { h.ended('revoked', why); return; }
+        // A connection over a limit of the server is closed at once with
+        // 1008 (the user's connections) or 1013 (the address's), and a
+        // reason that says when to try again: "retry in 7s; ...".
+        const retry = (e.code === 1008 || e.code === 1013) && /^retry in (\d+)s\b/.exec(why);
+        if (!received && Date.now() - openedAt < this.options.openTimeout) h.unopened();
+        h.fail(new Error(`websocket: closed ${e.code} ${e.reason}`), retry ? Number(retry[1]) * 1000 : 0);
+      };
     };
-    ws.onerror = () => {}; // onclose follows with the code
-    ws.onclose = (e) => {
-      if (this.closed) return;
-      if (e.code === 1000) { h.fail(new Error('websocket: stream completed'), this.options.minBackoff); return; }
-      // Every close of a hub topic but 1000 starts its reason with the
-      // cursor to resume from, "cursor=ID; " (see the websocket package).
-      const m = /^cursor=([^;]*); /.exec(e.reason || '');
-      if (m) h.resume(m[1]);
-      const why = (e.reason || '').slice(m ? m[0].length : 0);
-      // 4401: the authorization expired; 4403: revoked.
-      if (e.code === 4401) { h.ended('expired', why); return; }
-      if (e.code === 4403) { h.ended('revoked', why); return; }
-      // A connection over a limit of the server is closed at once with
-      // 1008 (the user's connections) or 1013 (the address's), and a
-      // reason that says when to try again: "retry in 7s; ...".
-      const retry = (e.code === 1008 || e.code === 1013) && /^retry in (\d+)s\b/.exec(why);
-      if (!received && Date.now() - openedAt < this.options.openTimeout) h.unopened();
-      h.fail(new Error(`websocket: closed ${e.code} ${e.reason}`), retry ? Number(retry[1]) * 1000 : 0);
-    };
+    // A single-topic connection tells where it stands only with its events
+    // and the reason of a close: one that reopens without a cursor after a
+    // connection of it opened (cut off without a close, say) asks first.
+    if (!h.topics && !h.cursor() && this._reopen) askPosition.call(this, h, null, ctl.signal).finally(open);
+    else open();
     return conn;
   },
 
@@ -855,28 +867,14 @@ const TRANSPORTS = {
       });
     };
     const fresh = h.topics ? [...h.topics.values()].filter((r) => !r.pos) : null;
-    // A single-topic stream without a cursor that reopens (after a
-    // connection of this stream worked, or to renew its token: see _renew)
-    // is in the case of a multiplexed one whose topic set changed.
-    const lacking = fresh ? fresh.length > 0 : !h.cursor() && (this._worked.size > 0 || !!this.options.token);
-    if (!lacking) start();
-    else {
-      // EventSource cannot read the opening id block that names where a
-      // topic without a position starts, so that a reopen would start it
-      // live again and lose what came between: ask a short poll first
-      // where each such topic stands, and open from there.
-      const u = this._urlFor('poll', fresh && fresh.map((r) => r.name));
-      addRewind(u, this.options, fresh && new Map(fresh.map((r) => [r.name, r])), '');
-      fetch(u, { headers: authHeaders(h, { Accept: 'application/json' }), signal: ctl.signal, cache: 'no-store' })
-        .then((res) => {
-          if (res.ok && /json/.test(res.headers.get('Content-Type') || '')) return res.json();
-          if (res.body) res.body.cancel(); // not a poll answer: an SSE handler that ignores ?transport=poll, say
-          return null;
-        })
-        .then((body) => { if (body && !stopped) pollAnswer(h, body, fresh, 'poll'); })
-        .catch(() => {}) // SSE opens anyway: the topic starts with live events
-        .finally(start);
-    }
+    // EventSource cannot read the opening id block that names where a
+    // topic without a position starts: a single-topic stream without a
+    // cursor that reopens (after a connection of it opened, or to renew
+    // its token: see _renew) asks first, as a multiplexed one does for its
+    // topics without a position.
+    if (fresh ? fresh.length > 0 : !h.cursor() && (this._reopen || !!this.options.token)) {
+      askPosition.call(this, h, fresh, ctl.signal).finally(start);
+    } else start();
     return { close: () => { stopped = true; ctl.abort(); if (es) es.close(); } };
   },
 
@@ -888,6 +886,24 @@ const TRANSPORTS = {
     return pollLoop.call(this, url, h, false);
   },
 };
+
+// askPosition asks a short poll where the topics without a position stand
+// (fresh: those records of a multiplexed stream; null: its single topic)
+// and moves them there, so that a stream reopened without a cursor does
+// not start live again and lose what came between. It never fails:
+// without an answer the stream starts with live events.
+function askPosition(h, fresh, signal) {
+  const u = this._urlFor('poll', fresh && fresh.map((r) => r.name));
+  addRewind(u, this.options, fresh && new Map(fresh.map((r) => [r.name, r])), '');
+  return fetch(u, { headers: authHeaders(h, { Accept: 'application/json' }), signal, cache: 'no-store' })
+    .then((res) => {
+      if (res.ok && /json/.test(res.headers.get('Content-Type') || '')) return res.json();
+      if (res.body) res.body.cancel(); // not a poll answer: a handler that ignores ?transport=poll, say
+      return null;
+    })
+    .then((body) => { if (body && !signal.aborted) pollAnswer(h, body, fresh, 'poll'); })
+    .catch(() => {});
+}
 
 // authHeaders adds the stream's token to the headers of a request that
 // fetch makes.

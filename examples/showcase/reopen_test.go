@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -15,49 +16,58 @@ import (
 	"github.com/rxstream/rxstream/internal/browsertest"
 )
 
-// noHijack is a response writer that cannot be hijacked, so that the SSE
-// stream it carries stays on its handler's goroutine and ends with the
-// request's context.
-type noHijack struct{ http.ResponseWriter }
+// connKey is the request context key of the connection it came on.
+type connKey struct{}
 
-func (w noHijack) Flush() { w.ResponseWriter.(http.Flusher).Flush() }
+// TestBrowserReopenQuiet: a single-topic stream that has had no event yet
+// is cut off (its TCP connection closed, so without a close frame or a
+// last event), and the client reopens it itself (on SSE after
+// EventSource's own reconnection is refused with a 503, so that
+// EventSource gives up; it knew the position, from the stream's opening id
+// block, but cannot tell). An event published before that reopen reaches the page: the
+// client learns where the topic stood before it reopens.
+func TestBrowserReopenQuiet(t *testing.T) {
+	browser := browsertest.New(t)
+	for _, transport := range []string{"sse", "websocket"} {
+		t.Run(transport, func(t *testing.T) { reopenQuiet(t, browser, transport) })
+	}
+}
 
-// TestBrowserSSEReopenQuiet: a single-topic SSE stream that has had no
-// event yet ends, EventSource's own reconnection is refused (503, so that
-// EventSource gives up), and the client reopens the stream itself. An
-// event published before that reopen reaches the page: the client learns
-// where the topic stood (EventSource knew it, from the stream's opening
-// id block, but cannot tell) before it reopens.
-func TestBrowserSSEReopenQuiet(t *testing.T) {
+func reopenQuiet(t *testing.T, browser context.Context, transport string) {
 	a, err := newApp(config{log: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
 	}
+	ours := func(r *http.Request) bool {
+		if transport == "websocket" {
+			return strings.EqualFold(r.Header.Get("Upgrade"), "websocket")
+		}
+		return strings.Contains(r.Header.Get("Accept"), "text/event-stream")
+	}
+	reopen := int32(2) // the request that is the client's own reopen
+	if transport == "sse" {
+		reopen = 3 // after EventSource's own reconnection, refused
+	}
 	var streams atomic.Int32
 	end := make(chan struct{})    // ends the first stream
-	third := make(chan struct{})  // the client's own reopen arrived
+	again := make(chan struct{})  // the client's own reopen arrived
 	served := make(chan struct{}) // lets it through
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path != "/topics/quiet" || !strings.Contains(r.Header.Get("Accept"), "text/event-stream") {
+	srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/topics/quiet" || !ours(r) {
 			a.e.ServeHTTP(w, r)
 			return
 		}
-		switch streams.Add(1) {
-		case 1:
-			ctx, cancel := context.WithCancel(r.Context())
-			defer cancel()
+		switch n := streams.Add(1); {
+		case n == 1:
 			go func() {
-				select {
-				case <-end:
-					cancel()
-				case <-ctx.Done():
-				}
+				<-end
+				r.Context().Value(connKey{}).(net.Conn).Close() // parked or hijacked too
 			}()
-			a.e.ServeHTTP(noHijack{w}, r.WithContext(ctx))
-		case 2: // EventSource's own reconnection
+			a.e.ServeHTTP(w, r)
+		case n < reopen:
 			http.Error(w, "down for a moment", http.StatusServiceUnavailable)
-		case 3:
-			close(third)
+		case n == reopen:
+			close(again)
 			select {
 			case <-served:
 			case <-r.Context().Done():
@@ -68,12 +78,15 @@ func TestBrowserSSEReopenQuiet(t *testing.T) {
 			a.e.ServeHTTP(w, r)
 		}
 	}))
+	srv.Config.ConnContext = func(ctx context.Context, c net.Conn) context.Context { return context.WithValue(ctx, connKey{}, c) }
+	srv.Start()
 	t.Cleanup(func() {
 		srv.Close()
 		a.hub.Close()
 	})
-	ctx := browsertest.New(t)
-	ctx, cancel := context.WithTimeout(ctx, 60*time.Second)
+	tab, cancelTab := chromedp.NewContext(browser)
+	defer cancelTab()
+	ctx, cancel := context.WithTimeout(tab, 60*time.Second)
 	defer cancel()
 	if err := chromedp.Do(ctx, chromedp.Navigate(srv.URL+"/_rxstream/rxstream.js")); err != nil {
 		t.Fatal(err)
@@ -81,7 +94,7 @@ func TestBrowserSSEReopenQuiet(t *testing.T) {
 	evalJS(t, ctx, `(async () => {
 		const { connect } = await import('/_rxstream/rxstream.js');
 		window.got = []; window.opens = 0;
-		window.s = connect('/topics/quiet', { transports: ['sse'], minBackoff: 50, maxBackoff: 100,
+		window.s = connect('/topics/quiet', { transports: ['`+transport+`'], minBackoff: 50, maxBackoff: 100,
 			onOpen: () => window.opens++, onEvent: (e) => window.got.push(e.data) });
 	})()`)
 	if err := chromedp.Do(ctx, chromedp.Poll[chromedp.Void](`window.opens > 0`)); err != nil {
@@ -89,7 +102,7 @@ func TestBrowserSSEReopenQuiet(t *testing.T) {
 	}
 	close(end)
 	select {
-	case <-third:
+	case <-again:
 	case <-ctx.Done():
 		t.Fatalf("the client did not reopen its stream (%d streams)", streams.Load())
 	}
